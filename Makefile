@@ -1,0 +1,64 @@
+# eole-conteneurs — build, install (EOLE locations, DESTDIR honoured), package, test, demo.
+PYTHON   ?= /usr/bin/python3
+DESTDIR  ?=
+NB_MAX   ?= 20
+BUILD    := build
+VERSION  := $(shell $(PYTHON) -c 'import eole_conteneurs; print(eole_conteneurs.__version__)')
+
+EOLE_SHARE    := $(DESTDIR)/usr/share/eole
+DICOS_DIR     := $(EOLE_SHARE)/creole/dicos
+DISTRIB_DIR   := $(EOLE_SHARE)/creole/distrib
+PYTHON_DIR    := $(DESTDIR)/usr/lib/python3/dist-packages
+EXAMPLES_DIR  := $(DESTDIR)/usr/share/doc/eole-conteneurs/examples
+HOOK_PHASES   := pretemplate posttemplate postservice diagnose
+
+.PHONY: all dicos install install-eole install-python deb test test-deps demo clean
+
+all: dicos
+
+# The families Conteneur-1 … Conteneur-$(NB_MAX) are generated from one source.
+dicos:
+	$(PYTHON) -m eole_conteneurs.dictionary_build dicos $(BUILD)/dicos --nb-max $(NB_MAX)
+
+# Everything but the Python package: what EOLE's eole.mk would install.
+install-eole: dicos
+	install -d $(DICOS_DIR) $(DISTRIB_DIR) $(EXAMPLES_DIR)
+	install -m 0644 $(BUILD)/dicos/*.xml $(DICOS_DIR)/
+	find tmpl -maxdepth 1 -type f ! -name '.*' -exec install -m 0644 {} $(DISTRIB_DIR)/ \;
+	for phase in $(HOOK_PHASES); do \
+	    [ -d $$phase ] || continue; \
+	    install -d $(EOLE_SHARE)/$$phase; \
+	    find $$phase -maxdepth 1 -type f ! -name '.*' ! -name '*.*' -exec install -m 0755 {} $(EOLE_SHARE)/$$phase/ \; ; \
+	done
+	install -m 0644 examples/config.eol $(EXAMPLES_DIR)/
+
+# Without pybuild (plain `make install`): the package and the command.
+install-python:
+	install -d $(PYTHON_DIR)/eole_conteneurs/data $(DESTDIR)/usr/bin
+	install -m 0644 eole_conteneurs/*.py $(PYTHON_DIR)/eole_conteneurs/
+	install -m 0644 eole_conteneurs/data/* $(PYTHON_DIR)/eole_conteneurs/data/
+	printf '#!/usr/bin/python3\nimport sys\nfrom eole_conteneurs.cli import main\nsys.exit(main())\n' > $(DESTDIR)/usr/bin/eole-conteneurs
+	chmod 0755 $(DESTDIR)/usr/bin/eole-conteneurs
+
+install: install-eole install-python
+
+# Built from a copy of the tracked files so that nothing is written outside $(BUILD).
+deb:
+	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/eole-conteneurs-$(VERSION)
+	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(BUILD)/deb/eole-conteneurs-$(VERSION)
+	cd $(BUILD)/deb/eole-conteneurs-$(VERSION) && dpkg-buildpackage -us -uc -b
+	cp $(BUILD)/deb/eole-conteneurs_$(VERSION)_all.deb $(BUILD)/
+	@echo "Paquet : $(BUILD)/eole-conteneurs_$(VERSION)_all.deb"
+
+test-deps:
+	bash tests/setup-host.sh
+
+test: test-deps
+	$(PYTHON) -m pytest -v -p no:cacheprovider tests
+
+demo: test-deps
+	$(PYTHON) -m eole_conteneurs check --config examples/config.eol
+
+clean:
+	rm -rf $(BUILD) .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,72 @@
+"""The eole-conteneurs command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+from .configuration import load_configuration
+from .errors import EoleConteneursError
+from .spec import Configuration, ContainerSpec
+
+EXIT_OK, EXIT_ERROR = 0, 1
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="eole-conteneurs",
+                                   description="Gestion des conteneurs déclarés dans la configuration EOLE.")
+    main.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = main.add_subparsers(dest="command", metavar="COMMANDE", required=True)
+    check = commands.add_parser("check", help="vérifie la configuration et affiche les conteneurs actifs")
+    _configuration_options(check)
+    return main
+
+
+def _configuration_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--config", type=Path, metavar="CHEMIN",
+                         help="fichier config.eol à lire (défaut : Creole, sinon /etc/eole/config.eol)")
+    command.add_argument("--dicos", type=Path, metavar="CHEMIN",
+                         help="dictionnaire Creole ou répertoire de dictionnaires (défaut : celui du module)")
+
+
+def run_check(args: argparse.Namespace) -> int:
+    configuration = load_configuration(args.config, args.dicos)
+    print(describe(configuration))
+    return EXIT_OK
+
+
+def describe(configuration: Configuration) -> str:
+    if not configuration.enabled:
+        return (f"Configuration valide ({configuration.source}) : gestion des conteneurs désactivée "
+                "(activer_conteneurs = non), aucun conteneur actif.")
+    rows = [("N°", "Nom", "Image", "Ports", "Répertoires", "Persistance")]
+    rows += [_row(spec) for spec in configuration.containers]
+    header = f"Configuration valide ({configuration.source}) : {len(configuration.containers)} conteneur(s) actif(s)"
+    return header + "\n" + table(rows)
+
+
+def _row(spec: ContainerSpec) -> tuple[str, ...]:
+    ports = ", ".join(str(port) for port in spec.ports) or "Pas de port de sortie"
+    volumes = ", ".join(str(volume) for volume in spec.volumes) or "-"
+    return (str(spec.index), spec.name, str(spec.image), ports, volumes, "oui" if spec.persistent else "non")
+
+
+def table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+COMMANDS = {"check": run_check}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except EoleConteneursError as error:
+        print(f"Erreur : {error}", file=sys.stderr)
+        return EXIT_ERROR

@@ -1,0 +1,77 @@
+"""Where the configuration values come from: Creole's own client, or config.eol.
+
+This is the one adapter that knows about both. Everything after it sees a plain
+mapping of variable name -> RawValue (what Creole stored, not yet typed).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigFileError
+
+DEFAULT_CONFIG = Path("/etc/eole/config.eol")
+VERSION_KEY = "___version___"
+
+
+@dataclass(frozen=True)
+class RawValue:
+    """A stored value: a scalar, a list (multi) or an index-keyed mapping (slave)."""
+
+    val: Any
+    owner: Any = None
+
+
+@dataclass(frozen=True)
+class RawConfig:
+    source: str
+    values: dict[str, RawValue]
+
+
+def read_config_eol(path: Path) -> RawConfig:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        raise ConfigFileError(str(path), "fichier introuvable") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigFileError(str(path), f"lecture impossible ({error})") from error
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        reason = f"JSON invalide : {error.msg}"
+        raise ConfigFileError(str(path), reason, error.lineno, error.colno) from error
+    return RawConfig(str(path), _entries(str(path), document))
+
+
+def _entries(path: str, document: Any) -> dict[str, RawValue]:
+    if not isinstance(document, dict):
+        raise ConfigFileError(path, "un objet JSON {\"variable\": {\"owner\": …, \"val\": …}} est attendu")
+    entries = {}
+    for name, entry in document.items():
+        if name == VERSION_KEY:
+            continue
+        if not isinstance(entry, dict) or "val" not in entry:
+            raise ConfigFileError(path, f"entrée « {name} » sans clé \"val\" (attendu : {{\"owner\": …, \"val\": …}})")
+        entries[name] = RawValue(entry["val"], entry.get("owner"))
+    return entries
+
+
+def read_creole_client() -> RawConfig | None:
+    """Values from Creole's daemon on an Eolebase; None where Creole is not installed."""
+    try:
+        from creole.client import CreoleClient  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    # get_creole() returns {name: value} for every enabled variable, slaves as lists.
+    values = CreoleClient().get_creole()
+    return RawConfig("creole", {name: RawValue(value, "creole") for name, value in values.items()})
+
+
+def read_values(config: Path | None) -> RawConfig:
+    """--config PATH wins; otherwise Creole's client, otherwise /etc/eole/config.eol."""
+    if config is not None:
+        return read_config_eol(config)
+    return read_creole_client() or read_config_eol(DEFAULT_CONFIG)

@@ -1,0 +1,15 @@
+"""Python part of eole-conteneurs (built by pybuild; EOLE files are installed by the Makefile)."""
+
+from setuptools import setup
+
+from eole_conteneurs import __version__
+
+setup(
+    name="eole-conteneurs",
+    version=__version__,
+    description="Services as Docker containers declared in an EOLE server's configuration",
+    license="CECILL-2.1",
+    packages=["eole_conteneurs"],
+    package_data={"eole_conteneurs": ["data/*"]},
+    entry_points={"console_scripts": ["eole-conteneurs = eole_conteneurs.cli:main"]},
+)

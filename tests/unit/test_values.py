@@ -1,0 +1,171 @@
+"""Reading values: every form of config.eol, defaults, disabled families, Creole's client."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+
+import pytest
+
+from eole_conteneurs import values as values_module
+from eole_conteneurs.configuration import load_configuration, load_dictionary
+from eole_conteneurs.errors import ConfigFileError, InvalidConfiguration
+from eole_conteneurs.values import RawConfig, RawValue, read_config_eol, read_values
+from eole_conteneurs.variables import resolve
+
+
+def test_seed_configuration_is_understood(write_config, dicos, seed):
+    configuration = load_configuration(write_config(seed), dicos)
+    hello, apache = configuration.containers
+    assert (hello.index, hello.name, str(hello.image), hello.ports, hello.volumes) == \
+        (1, "hello-world", "127.0.0.1:5000/hello-world:latest", (), ())
+    assert apache.name == "my-apache-app" and str(apache.image) == "127.0.0.1:5000/httpd:2.4"
+    assert [(p.host_ip, p.host_port, p.container_port) for p in apache.ports] == [("127.0.0.1", 8081, 80)]
+    assert [(v.host_dir, v.container_dir) for v in apache.volumes] == \
+        [("/var/eole-httpd", "/usr/local/apache2/htdocs")]
+    assert not apache.persistent and apache.proxied_port == 8081 and hello.proxied_port is None
+
+
+def test_shipped_example_is_the_seed(dicos, write_config, seed):
+    from tests.conftest import CHECKOUT
+    shipped = load_configuration(CHECKOUT / "examples" / "config.eol", dicos)
+    assert shipped.containers == load_configuration(write_config(seed), dicos).containers
+
+
+@pytest.mark.parametrize("owner", ["gen_config", "forced", "user", "zephir", "creoleset", "import", "default"])
+def test_every_owner_is_read(write_config, dicos, seed, owner):
+    assert len(load_configuration(write_config(seed, owner=owner), dicos).containers) == 2
+
+
+def test_numbers_may_be_stored_as_numbers(write_config, dicos, seed):
+    seed.update(nombre_conteneurs=2, conteneur2_port_conteneur=[80], conteneur2_port_hote={"0": 8081})
+    apache = load_configuration(write_config(seed), dicos).containers[1]
+    assert (apache.ports[0].container_port, apache.ports[0].host_port) == (80, 8081)
+
+
+def test_slaves_may_be_stored_as_lists(write_config, dicos, seed):
+    seed.update(conteneur2_port_hote=["8081"], conteneur2_rep_conteneur=["/usr/local/apache2/htdocs"])
+    assert load_configuration(write_config(seed), dicos).containers[1].ports[0].host_port == 8081
+
+
+def test_slave_indexes_keep_their_master_entry(write_config, dicos, seed):
+    seed.update(conteneur2_port_conteneur=["80", "81"], conteneur2_port_hote={"1": "9001", "0": "9000"})
+    ports = load_configuration(write_config(seed), dicos).containers[1].ports
+    assert [(p.container_port, p.host_port) for p in ports] == [(80, 9000), (81, 9001)]
+
+
+def test_missing_slave_index_is_a_missing_value(write_config, dicos, seed):
+    seed.update(conteneur2_port_conteneur=["80", "81"], conteneur2_port_hote={"1": "9001"})
+    with pytest.raises(InvalidConfiguration) as caught:
+        load_configuration(write_config(seed), dicos)
+    assert [(p.variable, p.index) for p in caught.value.problems] == [("conteneur2_port_hote", 0)]
+
+
+def test_bad_slave_index_is_refused(write_config, dicos, seed):
+    seed.update(conteneur2_port_hote={"zero": "8081"})
+    with pytest.raises(InvalidConfiguration) as caught:
+        load_configuration(write_config(seed), dicos)
+    assert "conteneur2_port_hote" in caught.value.variables()
+
+
+def test_defaults_come_from_the_dictionary(write_config, dicos):
+    values = {"activer_conteneurs": "oui", "conteneur1_nom": "web", "conteneur1_depot": "nginx"}
+    (spec,) = load_configuration(write_config(values), dicos).containers
+    assert (spec.technology, spec.image.tag, spec.image.hub, spec.persistent) == ("docker", "latest", "", False)
+
+
+def test_empty_configuration_means_disabled(write_config, dicos):
+    configuration = load_configuration(write_config({}), dicos)
+    assert not configuration.enabled and configuration.containers == ()
+
+
+def test_families_beyond_the_count_are_disabled(write_config, dicos, seed):
+    seed["nombre_conteneurs"] = "1"
+    assert [s.name for s in load_configuration(write_config(seed), dicos).containers] == ["hello-world"]
+
+
+def test_every_family_is_disabled_when_containers_are_off(dicos):
+    dictionary = load_dictionary(dicos)
+    raw = RawConfig("test", {"activer_conteneurs": RawValue("non"), "nombre_conteneurs": RawValue("3")})
+    values, problems = resolve(dictionary, raw)
+    assert problems == []
+    assert "nombre_conteneurs" in values.disabled
+    assert all(f"conteneur{n}_nom" in values.disabled for n in range(1, 21))
+
+
+def test_count_disables_exactly_the_families_beyond_it(dicos):
+    dictionary = load_dictionary(dicos)
+    raw = RawConfig("test", {"activer_conteneurs": RawValue("oui"), "nombre_conteneurs": RawValue(7)})
+    values, _ = resolve(dictionary, raw)
+    enabled = [n for n in range(1, 21) if f"conteneur{n}_depot" not in values.disabled]
+    assert enabled == list(range(1, 8))
+
+
+def test_other_modules_variables_and_version_are_ignored(write_config, dicos, seed):
+    seed.update(nom_machine="eolebase", adresse_ip_eth0="192.0.2.10", activer_apache="oui")
+    assert len(load_configuration(write_config(seed), dicos).containers) == 2
+
+
+def test_null_values_are_empty(write_config, dicos, seed):
+    seed.update(conteneur1_tag=None, conteneur1_hub=None, conteneur1_rep_hote=None)
+    hello = load_configuration(write_config(seed), dicos).containers[0]
+    assert str(hello.image) == "hello-world:latest"
+
+
+def test_list_for_a_single_value_variable_is_refused(write_config, dicos, seed):
+    seed["conteneur1_nom"] = ["a", "b"]
+    with pytest.raises(InvalidConfiguration) as caught:
+        load_configuration(write_config(seed), dicos)
+    assert caught.value.variables() == {"conteneur1_nom"}
+
+
+def test_invalid_json_gives_line_and_column(tmp_path):
+    path = tmp_path / "config.eol"
+    path.write_text('{\n  "activer_conteneurs": {"owner": "gen_config", "val": "oui"},\n  "x" 1\n}\n')
+    with pytest.raises(ConfigFileError) as caught:
+        read_config_eol(path)
+    assert (caught.value.line, caught.value.column) == (3, 7)
+    assert "ligne 3, colonne 7" in str(caught.value) and str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize("document", ['["a"]', '{"x": 1}', '{"x": {"owner": "gen_config"}}'])
+def test_unexpected_json_shapes_are_refused(tmp_path, document):
+    path = tmp_path / "config.eol"
+    path.write_text(document)
+    with pytest.raises(ConfigFileError):
+        read_config_eol(path)
+
+
+def test_missing_file_is_reported(tmp_path):
+    with pytest.raises(ConfigFileError, match="introuvable"):
+        read_config_eol(tmp_path / "absent.eol")
+
+
+def test_explicit_path_is_used_even_with_creole(monkeypatch, write_config, seed):
+    monkeypatch.setattr(values_module, "read_creole_client", lambda: pytest.fail("Creole must not be asked"))
+    assert read_values(write_config(seed)).values["conteneur1_nom"].val == "hello-world"
+
+
+def test_without_creole_the_default_path_is_read(monkeypatch, write_config, seed):
+    path = write_config(seed)
+    monkeypatch.setattr(values_module, "DEFAULT_CONFIG", path)
+    assert read_values(None).source == str(path)
+
+
+def test_creole_client_is_used_where_installed(monkeypatch, dicos, seed):
+    """On an Eolebase, Creole's client gives plain values (slaves as lists)."""
+    stored = {name: (list(value.values()) if isinstance(value, dict) else value) for name, value in seed.items()}
+
+    class FakeCreoleClient:
+        def get_creole(self):
+            return json.loads(json.dumps(stored))
+
+    creole = types.ModuleType("creole")
+    client = types.ModuleType("creole.client")
+    client.CreoleClient = FakeCreoleClient
+    monkeypatch.setitem(sys.modules, "creole", creole)
+    monkeypatch.setitem(sys.modules, "creole.client", client)
+    configuration = load_configuration(None, dicos)
+    assert configuration.source == "creole"
+    assert [spec.name for spec in configuration.containers] == ["hello-world", "my-apache-app"]
