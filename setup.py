@@ -8,7 +8,7 @@ setup(
     name="eole-conteneurs",
     version=__version__,
     description="Services as Docker containers declared in an EOLE server's configuration",
-    license="CECILL-2.1",
+    license="GPL-3+",
     packages=["eole_conteneurs"],
     package_data={"eole_conteneurs": ["data/*"]},
     entry_points={"console_scripts": ["eole-conteneurs = eole_conteneurs.cli:main"]},

@@ -1,0 +1,183 @@
+"""The Debian package: built by `make deb`, clean for lintian, installed, run, purged.
+
+Installing needs root (`make test` runs as root); the machine is left as it was: the package is
+purged at the end of the module, whatever happened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import warnings
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+PACKAGE = "eole-conteneurs"
+NB_MAX = 20
+
+DICTIONARY = "usr/share/eole/creole/dicos/60_conteneurs.xml"
+EXAMPLE = "usr/share/doc/eole-conteneurs/examples/config.eol"
+PYTHON_PACKAGE = "usr/lib/python3/dist-packages/eole_conteneurs"
+COMMAND = "usr/bin/eole-conteneurs"
+EOLE_FILES = [DICTIONARY, EXAMPLE, f"{PYTHON_PACKAGE}/__init__.py", f"{PYTHON_PACKAGE}/cli.py",
+              f"{PYTHON_PACKAGE}/data/creole.dtd", COMMAND]
+
+EXPECTED_OUTPUT = ["hello-world", "my-apache-app", "127.0.0.1:5000/httpd:2.4", "127.0.0.1:8081→80",
+                   "/var/eole-httpd → /usr/local/apache2/htdocs"]
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="installing a package needs root")
+
+
+def run(command: list[str], cwd: Path | str = CHECKOUT, env: dict[str, str] | None = None,
+        timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, encoding="utf-8",
+                          timeout=timeout, check=False)
+
+
+def report(result: subprocess.CompletedProcess) -> str:
+    return (f"$ {' '.join(map(str, result.args))}\nexit {result.returncode}\n"
+            f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}")
+
+
+def clean_env() -> dict[str, str]:
+    """The environment of an administrator's shell: nothing pointing at the checkout."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
+
+
+def installed_status() -> str:
+    return run(["dpkg-query", "-W", "-f=${db:Status-Abbrev}", PACKAGE], cwd="/").stdout.strip()
+
+
+def family_names(dictionary: Path) -> list[str]:
+    return [family.get("name") for family in ElementTree.parse(dictionary).iter("family")]
+
+
+@pytest.fixture(scope="module")
+def deb() -> Path:
+    """`make deb` from the checkout, with the default number of families."""
+    env = dict(os.environ, NB_MAX=str(NB_MAX))
+    result = run(["make", "deb"], env=env)
+    assert result.returncode == 0, report(result)
+    version = run(["/usr/bin/python3", "-c", "import eole_conteneurs; print(eole_conteneurs.__version__)"])
+    path = CHECKOUT / "build" / f"{PACKAGE}_{version.stdout.strip()}_all.deb"
+    assert path.is_file(), report(result)
+    return path
+
+
+@pytest.fixture(scope="module")
+def installation(deb: Path):
+    """`dpkg -i` of the package; `dpkg --purge` at the end of the module."""
+    if os.geteuid() != 0:
+        pytest.skip("installing a package needs root")
+    if installed_status().startswith("ii"):
+        warnings.warn(f"{PACKAGE} was already installed: it is replaced now and purged at the end")
+    result = run(["dpkg", "-i", str(deb)], cwd="/")
+    yield result
+    purge = run(["dpkg", "--purge", PACKAGE], cwd="/")
+    assert purge.returncode == 0, report(purge)
+    assert not installed_status().startswith("ii"), installed_status()
+    assert not Path("/", DICTIONARY).exists()
+    assert not Path("/", PYTHON_PACKAGE).exists()
+
+
+@pytest.fixture(scope="module")
+def installed(installation: subprocess.CompletedProcess) -> None:
+    if installation.returncode != 0:
+        pytest.fail("the package is not installed:\n" + report(installation))
+
+
+def test_lintian_reports_no_error_nor_warning(deb: Path):
+    changes = sorted(deb.parent.glob(f"deb/{PACKAGE}_*.changes"))
+    assert len(changes) == 1, changes
+    result = run(["lintian", "--fail-on", "error,warning", "--display-info", str(changes[0])])
+    assert result.returncode == 0, report(result)
+    assert not [line for line in result.stdout.splitlines() if line.startswith(("E:", "W:"))], report(result)
+
+
+@needs_root
+def test_package_installs(installation: subprocess.CompletedProcess):
+    assert installation.returncode == 0, report(installation)
+    assert installed_status() == "ii"
+
+
+@needs_root
+@pytest.mark.parametrize("path", EOLE_FILES)
+def test_files_are_in_eole_locations(installed, path: str):
+    assert Path("/", path).is_file()
+
+
+@needs_root
+def test_command_is_executable(installed):
+    assert os.access(Path("/", COMMAND), os.X_OK)
+
+
+@needs_root
+def test_installed_dictionary_has_nb_max_families(installed):
+    names = family_names(Path("/", DICTIONARY))
+    for index in range(1, NB_MAX + 1):
+        assert f"Conteneur-{index}" in names
+    assert f"Conteneur-{NB_MAX + 1}" not in names
+
+
+@needs_root
+def test_installed_package_is_the_one_imported(installed):
+    result = run(["/usr/bin/python3", "-c", "import eole_conteneurs; print(eole_conteneurs.__file__)"],
+                 cwd="/", env=clean_env())
+    assert result.returncode == 0, report(result)
+    assert result.stdout.strip() == f"/{PYTHON_PACKAGE}/__init__.py", report(result)
+
+
+@needs_root
+def test_installed_command_checks_the_example(installed):
+    result = run([f"/{COMMAND}", "check", "--config", f"/{EXAMPLE}"], cwd="/", env=clean_env())
+    assert result.returncode == 0, report(result)
+    for expected in EXPECTED_OUTPUT:
+        assert expected in result.stdout, report(result)
+
+
+@needs_root
+def test_installed_command_refuses_a_bad_name(installed, tmp_path: Path):
+    config = tmp_path / "config.eol"
+    config.write_text(json.dumps({
+        "activer_conteneurs": {"owner": "gen_config", "val": "oui"},
+        "nombre_conteneurs": {"owner": "gen_config", "val": "1"},
+        "conteneur1_nom": {"owner": "gen_config", "val": "bad;name"},
+        "conteneur1_depot": {"owner": "gen_config", "val": "httpd"},
+        "___version___": "2.8.0",
+    }), encoding="utf-8")
+    result = run([f"/{COMMAND}", "check", "--config", str(config)], cwd="/", env=clean_env())
+    assert result.returncode == 1, report(result)
+    assert "conteneur1_nom" in result.stderr, report(result)
+    assert "Traceback" not in result.stderr, report(result)
+
+
+def test_make_install_uses_the_same_locations(deb: Path, tmp_path: Path):
+    """`make install DESTDIR=…` (no pybuild) puts the files where the package does."""
+    destdir = tmp_path / "root"
+    result = run(["make", "install", f"DESTDIR={destdir}", f"NB_MAX={NB_MAX}"])
+    assert result.returncode == 0, report(result)
+    for path in EOLE_FILES:
+        assert (destdir / path).is_file(), path
+    names = family_names(destdir / DICTIONARY)
+    assert f"Conteneur-{NB_MAX}" in names and f"Conteneur-{NB_MAX + 1}" not in names
+
+    # Every file of the package's EOLE part and Python package, at the same place.
+    in_deb = {path for path in _deb_files(deb)
+              if path.startswith(("usr/share/eole/", f"{EXAMPLE.rsplit('/', 1)[0]}/", f"{PYTHON_PACKAGE}/"))}
+    installed_files = {str(path.relative_to(destdir)) for path in destdir.rglob("*") if path.is_file()}
+    assert in_deb <= installed_files, sorted(in_deb - installed_files)
+
+
+def _deb_files(deb: Path) -> set[str]:
+    result = run(["dpkg-deb", "--contents", str(deb)])
+    assert result.returncode == 0, report(result)
+    files = set()
+    for line in result.stdout.splitlines():
+        permissions, *_, name = line.split(maxsplit=5)
+        if permissions.startswith("-"):
+            files.add(name.removeprefix("./"))
+    return files
