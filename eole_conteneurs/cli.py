@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import __version__
+from . import __version__, operations
 from .configuration import load_configuration
 from .errors import EoleConteneursError
 from .spec import Configuration, ContainerSpec
@@ -21,6 +21,13 @@ def parser() -> argparse.ArgumentParser:
     commands = main.add_subparsers(dest="command", metavar="COMMANDE", required=True)
     check = commands.add_parser("check", help="vérifie la configuration et affiche les conteneurs actifs")
     _configuration_options(check)
+    plan = commands.add_parser("plan", help="affiche ce que « apply » ferait, sans rien modifier "
+                                            "(sortie 0 : rien à faire, 2 : modifications à appliquer)")
+    apply = commands.add_parser("apply", help="récupère les images et fait converger les conteneurs")
+    for command in (plan, apply):
+        _configuration_options(command)
+        command.add_argument("--recreer", action="append", default=[], metavar="NOM",
+                             help="recrée ce conteneur même s'il est persistant (répétable)")
     return main
 
 
@@ -60,7 +67,19 @@ def table(rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
-COMMANDS = {"check": run_check}
+def run_plan(args: argparse.Namespace) -> int:
+    return operations.show_plan(_context(args), frozenset(args.recreer))
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    return operations.converge(_context(args), pull_all=True, recreate=frozenset(args.recreer))
+
+
+def _context(args: argparse.Namespace) -> operations.Context:
+    return operations.Context.from_environment(args.config, args.dicos)
+
+
+COMMANDS = {"check": run_check, "plan": run_plan, "apply": run_apply}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,183 @@
+"""Applying a plan with the Docker adapter: pull first, then touch containers one by one.
+
+A failure on one container is reported and leaves it as it was; the others go on.
+A container is replaced as a transaction: the old one is stopped and set aside
+under another name, and put back (renamed, restarted) if the new one cannot start.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Sequence
+
+from .docker_engine import DockerEngine, DockerOperationError, PullResult
+from .journal import Journal
+from .planner import Action, Kind, Plan, make_plan
+from .spec import ContainerSpec
+from .state import ObservedContainer, restart_policy
+
+SET_ASIDE_SUFFIX = "--ancien"
+PULL_WORKERS = 4
+
+
+@dataclass
+class Converger:
+    engine: DockerEngine
+    journal: Journal
+    scope: str
+
+    # -- images -----------------------------------------------------------------------
+
+    def pull(self, specs: Sequence[ContainerSpec], only_missing: bool = False) -> dict[str, str | None]:
+        """Pull each image once (in parallel); returns the local image id of every reference."""
+        refs = list(dict.fromkeys(str(spec.image) for spec in specs))
+        if only_missing:
+            refs = [ref for ref in refs if self.engine.image_id(ref) is None]
+        with ThreadPoolExecutor(max_workers=PULL_WORKERS) as pool:
+            outcomes = list(pool.map(self._pull_one, refs))
+        for ref, outcome in zip(refs, outcomes):
+            self._report_pull(ref, outcome)
+        return {str(spec.image): self.engine.image_id(str(spec.image)) for spec in specs}
+
+    def _pull_one(self, ref: str) -> PullResult | DockerOperationError:
+        try:
+            return self.engine.pull(ref)
+        except DockerOperationError as error:
+            return error
+
+    def _report_pull(self, ref: str, outcome: PullResult | DockerOperationError) -> None:
+        self.journal.step(f"Récupération de l'image sur le dépôt : docker pull {ref}")
+        if isinstance(outcome, PullResult):
+            for message in outcome.messages:
+                self.journal.step(message)
+        elif self.engine.image_id(ref) is not None:
+            self.journal.warn(f"{outcome.detail} ; l'image déjà présente localement est utilisée ({ref})")
+        else:
+            self.journal.fail(f"image {ref} indisponible : {outcome.detail}")
+
+    # -- containers -------------------------------------------------------------------
+
+    def plan(self, specs: Sequence[ContainerSpec], images: dict[str, str | None],
+             recreate: frozenset[str] = frozenset()) -> Plan:
+        return make_plan(specs, self.engine.containers(), images, self.scope, recreate)
+
+    def apply(self, plan: Plan) -> None:
+        for action in plan.actions:
+            if action.spec is not None:
+                self.journal.step(f"Traitement du conteneur {action.name} (conteneur-{action.spec.index})")
+            try:
+                self._apply(action, plan)
+            except DockerOperationError as error:
+                self.journal.fail(f"conteneur {action.name} : {error}")
+                continue
+            if action.spec is not None:
+                self._report_port(action.spec)
+
+    def _apply(self, action: Action, plan: Plan) -> None:
+        if action.spec is not None and str(action.spec.image) in plan.pulls and action.kind in (
+                Kind.CREATE, Kind.RECREATE):
+            raise DockerOperationError(action.name, "Création du conteneur",
+                                       f"l'image {action.spec.image} n'est pas disponible")
+        handler = {
+            Kind.CREATE: self._create, Kind.RECREATE: self._recreate, Kind.START: self._start,
+            Kind.KEEP: self._keep, Kind.REMOVE: self._remove, Kind.STOP: self._stop_persistent,
+            Kind.CONFLICT: self._conflict,
+        }[action.kind]
+        handler(action)
+
+    def _create(self, action: Action) -> None:
+        spec = action.spec
+        self._make_host_dirs(spec)
+        self.journal.step(f"Lancement du conteneur : {docker_run_command(spec)}")
+        container = self.engine.create(spec, self.scope)
+        try:
+            self.engine.start(container)
+        except DockerOperationError:
+            self.engine.remove(container)
+            raise
+        self.journal.step(f"Conteneur {spec.name} lancé : {container[:12]}")
+
+    def _recreate(self, action: Action) -> None:
+        spec, old = action.spec, action.current
+        self.journal.step(f"Recréation du conteneur {spec.name} : {action.reason}")
+        self._stop(old)
+        renamed = False
+        try:
+            self.engine.rename(old.id, f"{spec.name}{SET_ASIDE_SUFFIX}-{old.short_id}")
+            renamed = True
+            self._create(action)
+        except DockerOperationError as error:
+            self._put_back(old, spec.name if renamed else None)
+            raise DockerOperationError(spec.name, "Recréation du conteneur",
+                                       f"{error.detail} ; l'ancien conteneur est remis en service") from error
+        self._delete(old)
+
+    def _put_back(self, old: ObservedContainer, name: str | None) -> None:
+        if name is not None:
+            self.engine.rename(old.id, name)
+        if old.running:
+            self.engine.start(old.id)
+
+    def _start(self, action: Action) -> None:
+        if action.pending:
+            self.journal.warn(f"conteneur {action.name} : {action.pending}")
+        self.journal.step(f"Démarrage du conteneur : docker start {action.name}")
+        self.engine.start(action.current.id)
+
+    def _keep(self, action: Action) -> None:
+        if action.pending:
+            self.journal.warn(f"conteneur {action.name} : {action.pending}")
+        self.journal.step(f"Conteneur {action.name} conservé : {action.reason}")
+
+    def _remove(self, action: Action) -> None:
+        self.journal.step(f"Conteneur {action.name} : {action.reason}")
+        self._stop(action.current)
+        self._delete(action.current)
+
+    def _stop_persistent(self, action: Action) -> None:
+        self.journal.step(f"Conteneur {action.name} : {action.reason}")
+        self._stop(action.current)
+        self.journal.step("Image persistante pas de suppression du conteneur")
+
+    def _conflict(self, action: Action) -> None:
+        raise DockerOperationError(action.name, "Gestion du conteneur", action.reason)
+
+    def _stop(self, container: ObservedContainer) -> None:
+        if container.running:
+            self.journal.step(f"Extinction du conteneur {container.short_id} : docker stop {container.short_id}")
+            self.engine.stop(container.id)
+
+    def _delete(self, container: ObservedContainer) -> None:
+        self.journal.step(f"Suppression du conteneur {container.short_id} : docker rm {container.short_id}")
+        self.engine.remove(container.id)
+
+    def _make_host_dirs(self, spec: ContainerSpec) -> None:
+        for volume in spec.volumes:
+            if not os.path.isdir(volume.host_dir):
+                self.journal.step(f"Création du répertoire de l'hôte {volume.host_dir}")
+                try:
+                    os.makedirs(volume.host_dir, mode=0o755, exist_ok=True)
+                except OSError as error:
+                    raise DockerOperationError(spec.name, "Création du répertoire de l'hôte",
+                                               f"{volume.host_dir} : {error.strerror}") from error
+
+    def _report_port(self, spec: ContainerSpec) -> None:
+        if spec.proxied_port is None:
+            self.journal.step("Pas de port de sortie")
+        else:
+            self.journal.step(f"Numéro de port de sortie à configurer : {spec.proxied_port}")
+
+
+def docker_run_command(spec: ContainerSpec) -> str:
+    """The docker command line equivalent to what the module does, for the log."""
+    words = ["docker", "run", "-d", "--name", spec.name, "--restart", restart_policy(spec),
+             "--security-opt", "no-new-privileges:true"]
+    for port in spec.ports:
+        words += ["-p", f"{port.host_ip}:{port.host_port}:{port.container_port}"]
+    for volume in spec.volumes:
+        words += ["-v", f"{volume.host_dir}:{volume.container_dir}"]
+    words.append(str(spec.image))
+    return " ".join(shlex.quote(word) for word in words)

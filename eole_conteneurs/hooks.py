@@ -1,0 +1,32 @@
+"""Entry points of the reconfigure hooks (pretemplate/, posttemplate/ are thin shims to these).
+
+Usage: python3 -m eole_conteneurs.hooks pretemplate|posttemplate instance|reconfigure
+"""
+
+from __future__ import annotations
+
+import sys
+
+from . import operations
+from .errors import EoleConteneursError
+
+PHASES = {
+    "pretemplate": lambda context: operations.pull_images(context),
+    "posttemplate": lambda context: operations.converge(context, pull_all=False),
+}
+MODES = ("instance", "reconfigure")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 1 or argv[0] not in PHASES or (len(argv) > 1 and argv[1] not in MODES):
+        print(f"usage : hooks {'|'.join(PHASES)} [{'|'.join(MODES)}]", file=sys.stderr)
+        return operations.EXIT_ERROR
+    try:
+        return PHASES[argv[0]](operations.Context.from_environment())
+    except EoleConteneursError as error:
+        print(f"Erreur : {error}", file=sys.stderr)
+        return operations.EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

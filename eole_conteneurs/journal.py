@@ -1,0 +1,29 @@
+"""French progress lines, one per step, as in the seed's reconfigure log."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import TextIO
+
+
+@dataclass
+class Journal:
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def step(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def warn(self, text: str) -> None:
+        self.warnings.append(text)
+        self.step(f"Attention : {text}")
+
+    def fail(self, text: str) -> None:
+        self.errors.append(text)
+        self.step(f"Erreur : {text}")
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors)

@@ -1,0 +1,112 @@
+"""The module's jobs, shared by the command and the reconfigure hooks: pull, plan, converge.
+
+Each returns an exit status: 0 done (or nothing to do), 1 error, 2 (plan only) changes pending.
+Nothing is touched when the configuration is refused.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .configuration import load_configuration
+from .convergence import Converger, docker_run_command
+from .docker_engine import SOCKET, DockerEngine, DockerUnavailable
+from .errors import EoleConteneursError
+from .host import connect_or_start_docker, enable_ip_forward
+from .journal import Journal
+from .planner import Kind, Plan
+from .spec import Configuration
+from .state import DEFAULT_SCOPE
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where the job reads its configuration and which Docker it talks to."""
+
+    config: Path | None = None
+    dicos: Path | None = None
+    docker_url: str = SOCKET
+    scope: str = DEFAULT_SCOPE
+    journal: Journal = field(default_factory=Journal)
+
+    @classmethod
+    def from_environment(cls, config: Path | None = None, dicos: Path | None = None) -> "Context":
+        """DOCKER_HOST as docker's own tools read it; the scope separates test benches."""
+        env_config = os.environ.get("EOLE_CONTENEURS_CONFIG")
+        return cls(config=config or (Path(env_config) if env_config else None), dicos=dicos,
+                   docker_url=os.environ.get("DOCKER_HOST", SOCKET),
+                   scope=os.environ.get("EOLE_CONTENEURS_SCOPE", DEFAULT_SCOPE))
+
+
+def _configuration(context: Context) -> Configuration:
+    return load_configuration(context.config, context.dicos)
+
+
+def pull_images(context: Context) -> int:
+    """pretemplate: docker running, forwarding on, every image pulled; no container touched."""
+    configuration = _configuration(context)
+    journal = context.journal
+    if not configuration.enabled:
+        journal.step("Gestion des conteneurs désactivée (activer_conteneurs = non) : pas de récupération d'image")
+        return EXIT_OK
+    enable_ip_forward(journal)
+    engine = connect_or_start_docker(journal, context.docker_url)
+    Converger(engine, journal, context.scope).pull(configuration.containers)
+    return EXIT_ERROR if journal.failed else EXIT_OK
+
+
+def converge(context: Context, pull_all: bool, recreate: frozenset[str] = frozenset()) -> int:
+    """posttemplate / apply: make the containers what the configuration declares."""
+    configuration = _configuration(context)
+    journal = context.journal
+    unknown = recreate - {spec.name for spec in configuration.containers}
+    if unknown:
+        raise EoleConteneursError(f"--recreer : conteneur(s) non déclaré(s) : {', '.join(sorted(unknown))}")
+    engine = _engine_for(configuration, context)
+    if engine is None:
+        return EXIT_OK
+    converger = Converger(engine, journal, context.scope)
+    images = converger.pull(configuration.containers, only_missing=not pull_all)
+    converger.apply(converger.plan(configuration.containers, images, recreate))
+    return EXIT_ERROR if journal.failed else EXIT_OK
+
+
+def _engine_for(configuration: Configuration, context: Context) -> DockerEngine | None:
+    """When containers are disabled, Docker is not started: if it runs, managed containers go."""
+    if configuration.enabled:
+        return connect_or_start_docker(context.journal, context.docker_url)
+    context.journal.step("Gestion des conteneurs désactivée (activer_conteneurs = non)")
+    try:
+        return DockerEngine.connect(context.docker_url)
+    except DockerUnavailable:
+        return None
+
+
+def show_plan(context: Context, recreate: frozenset[str] = frozenset()) -> int:
+    """Dry run: nothing pulled, nothing changed; compares with the images present locally."""
+    configuration = _configuration(context)
+    engine = DockerEngine.connect(context.docker_url)
+    images = {str(spec.image): engine.image_id(str(spec.image)) for spec in configuration.containers}
+    plan = Converger(engine, context.journal, context.scope).plan(configuration.containers, images, recreate)
+    context.journal.step(describe_plan(plan))
+    if plan.conflicts:
+        return EXIT_ERROR
+    return EXIT_CHANGES if plan.changes else EXIT_OK
+
+
+def describe_plan(plan: Plan) -> str:
+    lines = [f"Image à récupérer : {ref} (absente localement)" for ref in plan.pulls]
+    if not plan.actions:
+        lines.append("Aucun conteneur déclaré ni géré.")
+    for action in plan.actions:
+        lines.append(f"{action.name} : {action.kind.value} — {action.reason}")
+        if action.pending:
+            lines.append(f"    en attente : {action.pending}")
+        if action.spec is not None and action.kind in (Kind.CREATE, Kind.RECREATE):
+            lines.append(f"    {docker_run_command(action.spec)}")
+    lines.append("Des modifications sont à appliquer." if plan.changes else "Rien à faire.")
+    return "\n".join(lines)

@@ -1,0 +1,126 @@
+"""The convergence plan: desired specs vs observed containers → actions, each with its reason.
+
+Pure: no I/O, so `eole-conteneurs plan` can show exactly what `apply` would do, and
+so that the decisions are unit-tested without a daemon.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Mapping, Sequence
+
+from .spec import ContainerSpec
+from .state import ObservedContainer, declared_parameters, fingerprint
+
+
+class Kind(Enum):
+    CREATE = "créer"
+    RECREATE = "recréer"
+    START = "démarrer"
+    KEEP = "conserver"
+    REMOVE = "supprimer"
+    STOP = "arrêter"  # a persistent container no longer declared: stopped, never removed
+    CONFLICT = "conflit"
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: Kind
+    name: str
+    reason: str
+    spec: ContainerSpec | None = None
+    current: ObservedContainer | None = None
+    pending: str | None = None  # a change of a persistent container, waiting for --recreer
+
+    @property
+    def changes(self) -> bool:
+        return self.kind is not Kind.KEEP or self.pending is not None
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    pulls: tuple[str, ...] = ()  # images absent locally
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.pulls) or any(action.changes for action in self.actions)
+
+    @property
+    def conflicts(self) -> tuple[Action, ...]:
+        return tuple(action for action in self.actions if action.kind is Kind.CONFLICT)
+
+
+def make_plan(desired: Sequence[ContainerSpec], observed: Sequence[ObservedContainer],
+              images: Mapping[str, str | None], scope: str, recreate: frozenset[str] = frozenset()) -> Plan:
+    """images maps each desired image reference to its local image id (None when absent)."""
+    by_name = {container.name: container for container in observed}
+    declared = {spec.name for spec in desired}
+    # Undeclared containers first: removing them frees host ports the declared ones may take.
+    actions = [_for_undeclared(container) for container in observed
+               if container.managed_by(scope) and container.name not in declared]
+    actions += [_for_declared(spec, by_name.get(spec.name), images, scope, recreate) for spec in desired]
+    pulls = tuple(dict.fromkeys(str(spec.image) for spec in desired if images.get(str(spec.image)) is None))
+    return Plan(tuple(actions), pulls)
+
+
+def _for_declared(spec: ContainerSpec, current: ObservedContainer | None, images: Mapping[str, str | None],
+                  scope: str, recreate: frozenset[str]) -> Action:
+    if current is None:
+        return Action(Kind.CREATE, spec.name, "conteneur absent", spec)
+    if not current.managed_by(scope):
+        return Action(Kind.CONFLICT, spec.name,
+                      f"un conteneur « {spec.name} » ({current.short_id}) existe déjà sans les étiquettes "
+                      "d'eole-conteneurs : il n'est pas modifié ; le renommer, le supprimer ou choisir un autre nom",
+                      spec, current)
+    differences = _differences(spec, current, images.get(str(spec.image)))
+    if spec.name in recreate:
+        return Action(Kind.RECREATE, spec.name, "recréation demandée (--recreer)", spec, current)
+    if differences and not (spec.persistent and current.persistent):
+        return Action(Kind.RECREATE, spec.name, "; ".join(differences), spec, current)
+    pending = _pending(spec, current, differences)
+    if current.running or current.finished:
+        state = "en cours d'exécution" if current.running else "exécuté, terminé normalement"
+        return Action(Kind.KEEP, spec.name, f"inchangé, {state}" if not pending else state, spec, current, pending)
+    return Action(Kind.START, spec.name, f"conteneur arrêté ({current.state})", spec, current, pending)
+
+
+def _differences(spec: ContainerSpec, current: ObservedContainer, local_image: str | None) -> list[str]:
+    wanted, stored = declared_parameters(spec), current.declared_parameters()
+    if current.fingerprint != fingerprint(stored) or stored.get("version") != wanted["version"]:
+        return ["paramètres enregistrés illisibles ou d'une autre version"]
+    labels = {"image": "image", "ports": "ports", "volumes": "répertoires", "restart": "redémarrage"}
+    differences = [f"{label} : {_show(stored.get(key))} → {_show(wanted[key])}"
+                   for key, label in labels.items() if stored.get(key) != wanted[key]]
+    if not differences and local_image is not None and local_image != current.image_id:
+        differences.append(f"nouvelle image pour {spec.image}")
+    return differences
+
+
+def _pending(spec: ContainerSpec, current: ObservedContainer, differences: list[str]) -> str | None:
+    """A change that would need a new container, not applied to a persistent one."""
+    how = f"pour l'appliquer : « eole-conteneurs apply --recreer {spec.name} »"
+    if differences:
+        return "; ".join(differences) + f" ; conteneur persistant non recréé, {how}"
+    if spec.persistent != current.persistent:
+        # Labels cannot change on a container: the new setting holds from its next creation.
+        old, new = ("oui" if current.persistent else "non"), ("oui" if spec.persistent else "non")
+        return f"persistance : {old} → {new}, prise en compte à la prochaine recréation ; {how}"
+    return None
+
+
+def _show(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "aucun"
+    return str(value)
+
+
+def _for_undeclared(container: ObservedContainer) -> Action:
+    if not container.persistent:
+        return Action(Kind.REMOVE, container.name, "n'est plus déclaré", current=container)
+    if container.running:
+        return Action(Kind.STOP, container.name, "persistant, n'est plus déclaré : arrêté, conservé",
+                      current=container)
+    return Action(Kind.KEEP, container.name, "persistant, n'est plus déclaré : déjà arrêté, conservé",
+                  current=container)
