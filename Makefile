@@ -50,14 +50,16 @@ deb:
 	cp $(BUILD)/deb/eole-conteneurs_$(VERSION)_all.deb $(BUILD)/
 	@echo "Paquet : $(BUILD)/eole-conteneurs_$(VERSION)_all.deb"
 
+# Debian packages, then dockerd, the registry on 127.0.0.1:5000 (seeded), nginx.
 test-deps:
 	bash tests/setup-host.sh
+	bash tests/lab.sh start
 
 test: test-deps
 	$(PYTHON) -m pytest -v -p no:cacheprovider tests
 
 demo: test-deps
-	$(PYTHON) -m eole_conteneurs check --config examples/config.eol
+	bash tests/demo.sh
 
 clean:
 	rm -rf $(BUILD) .pytest_cache

@@ -71,8 +71,9 @@ def _for_declared(spec: ContainerSpec, current: ObservedContainer | None, images
         return Action(Kind.CREATE, spec.name, "conteneur absent", spec)
     if not current.managed_by(scope):
         return Action(Kind.CONFLICT, spec.name,
-                      f"un conteneur « {spec.name} » ({current.short_id}) existe déjà sans les étiquettes "
-                      "d'eole-conteneurs : il n'est pas modifié ; le renommer, le supprimer ou choisir un autre nom",
+                      f"un conteneur « {spec.name} » ({current.short_id}) existe déjà et n'est pas géré par "
+                      "eole-conteneurs (étiquettes absentes ou d'une autre instance) : il n'est pas modifié ; "
+                      "le renommer, le supprimer ou choisir un autre nom",
                       spec, current)
     differences = _differences(spec, current, images.get(str(spec.image)))
     if spec.name in recreate:

@@ -97,9 +97,10 @@ class ObservedContainer:
 
     def declared_parameters(self) -> dict[str, Any]:
         try:
-            return json.loads(self.labels.get(LABEL_SPEC, "{}"))
+            parameters = json.loads(self.labels.get(LABEL_SPEC, "{}"))
         except ValueError:
             return {}
+        return parameters if isinstance(parameters, dict) else {}
 
 
 @dataclass(frozen=True)

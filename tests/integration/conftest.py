@@ -1,0 +1,145 @@
+"""Integration bench: the real dockerd, the real registry on 127.0.0.1:5000, checked from outside.
+
+Each test gets its own label scope (EOLE_CONTENEURS_SCOPE) and container names, so it never
+touches containers it did not create (the demo's included); everything it created is removed
+by label at the end. Host directories are created under the test's own temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CHECKOUT, config_document
+
+REGISTRY = "127.0.0.1:5000"
+DOCKER = "/usr/bin/docker"
+LAB = CHECKOUT / "tests" / "lab.sh"
+
+
+def sh(*args, check=True, timeout=120, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(list(map(str, args)), capture_output=True, text=True, timeout=timeout, **kwargs)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} → {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def docker(*args, **kwargs) -> subprocess.CompletedProcess:
+    return sh(DOCKER, *args, **kwargs)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def http_get(port: int, path: str = "/", timeout: float = 5) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
+        return response.read().decode()
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """dockerd, registry and the seed's images (started by `make test`; idempotent here)."""
+    sh("bash", LAB, "start", timeout=300)
+    return REGISTRY
+
+
+class Bench:
+    def __init__(self, root: Path):
+        self.root = root
+        self.scope = f"test-{uuid.uuid4().hex[:10]}"
+        self.prefix = f"t{uuid.uuid4().hex[:6]}"
+        self.config_path = root / "config.eol"
+        self.env = dict(os.environ, EOLE_CONTENEURS_SCOPE=self.scope, PYTHONPATH=str(CHECKOUT),
+                        EOLE_CONTENEURS_CONFIG=str(self.config_path))
+
+    def name(self, short: str) -> str:
+        return f"{self.prefix}-{short}"
+
+    def write(self, values: dict, owner: str = "gen_config") -> Path:
+        self.config_path.write_text(json.dumps(config_document(values, owner), ensure_ascii=False))
+        return self.config_path
+
+    def command(self, *args, timeout=300) -> subprocess.CompletedProcess:
+        return sh("/usr/bin/python3", "-m", "eole_conteneurs", *args, "--config", self.config_path,
+                  check=False, timeout=timeout, env=self.env, cwd=CHECKOUT)
+
+    def apply(self, *args) -> subprocess.CompletedProcess:
+        return self.command("apply", *args)
+
+    def plan(self) -> subprocess.CompletedProcess:
+        return self.command("plan")
+
+    def hook(self, phase: str, mode: str = "reconfigure", env: dict | None = None) -> subprocess.CompletedProcess:
+        return sh(CHECKOUT / phase / "60-conteneurs", mode, check=False, timeout=300,
+                  env={**self.env, **(env or {})}, cwd="/")
+
+    def inspect(self, name: str) -> dict:
+        return json.loads(docker("inspect", name).stdout)[0]
+
+    def exists(self, name: str) -> bool:
+        return docker("inspect", name, check=False).returncode == 0
+
+    def identity(self, name: str) -> tuple[str, str]:
+        """Id and start time: both unchanged means the container was not touched."""
+        state = self.inspect(name)
+        return state["Id"], state["State"]["StartedAt"]
+
+    def managed(self) -> list[str]:
+        listed = docker("ps", "-a", "--filter", f"label=fr.eole.conteneurs.managed={self.scope}",
+                        "--format", "{{.Names}}")
+        return sorted(listed.stdout.split())
+
+    def cleanup(self) -> None:
+        ids = docker("ps", "-aq", "--filter", f"label=fr.eole.conteneurs.managed={self.scope}").stdout.split()
+        if ids:
+            docker("rm", "-f", *ids, check=False)
+
+
+@pytest.fixture
+def bench(lab, tmp_path):
+    bench = Bench(tmp_path)
+    yield bench
+    bench.cleanup()
+
+
+def httpd(bench: Bench, index: int, short: str, host_port: int, host_dir: Path | None = None, **extra) -> dict:
+    """Variables of one httpd container like the seed's my-apache-app."""
+    host_dir = host_dir or bench.root / f"www-{short}"
+    values = {
+        f"conteneur{index}_nom": bench.name(short),
+        f"conteneur{index}_hub": REGISTRY,
+        f"conteneur{index}_depot": "httpd",
+        f"conteneur{index}_tag": "2.4",
+        f"conteneur{index}_rep_hote": [str(host_dir)],
+        f"conteneur{index}_rep_conteneur": {"0": "/usr/local/apache2/htdocs/"},
+        f"conteneur{index}_port_conteneur": ["80"],
+        f"conteneur{index}_port_hote": {"0": str(host_port)},
+        f"conteneur{index}_persistance": "non",
+    }
+    values.update({f"conteneur{index}_{key}": value for key, value in extra.items()})
+    return values
+
+
+def hello(bench: Bench, index: int, short: str = "hello-world") -> dict:
+    return {
+        f"conteneur{index}_nom": bench.name(short),
+        f"conteneur{index}_hub": REGISTRY,
+        f"conteneur{index}_depot": "hello-world",
+    }
+
+
+def enabled(count: int, *containers: dict) -> dict:
+    values = {"activer_conteneurs": "oui", "nombre_conteneurs": str(count)}
+    for container in containers:
+        values.update(container)
+    return values

@@ -1,0 +1,336 @@
+"""Convergence against the real dockerd and registry: the seed's behaviour, idempotent."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.integration.conftest import LAB, REGISTRY, docker, enabled, free_port, hello, http_get, httpd, sh
+
+
+def seed_like(bench, port):
+    return enabled(2, hello(bench, 1), httpd(bench, 2, "my-apache-app", port))
+
+
+def test_seed_containers_run_as_declared(bench):
+    port = free_port()
+    bench.write(seed_like(bench, port))
+    result = bench.apply()
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert f"Récupération de l'image sur le dépôt : docker pull {REGISTRY}/httpd:2.4" in out
+    assert f"Traitement du conteneur {bench.name('hello-world')} (conteneur-1)" in out
+    assert "Pas de port de sortie" in out
+    assert f"Numéro de port de sortie à configurer : {port}" in out
+    assert "Lancement du conteneur : docker run -d --name" in out
+
+    hello_state = bench.inspect(bench.name("hello-world"))
+    assert hello_state["State"]["Status"] == "exited" and hello_state["State"]["ExitCode"] == 0
+    assert "Hello from Docker" in docker("logs", bench.name("hello-world")).stdout
+
+    apache = bench.inspect(bench.name("my-apache-app"))
+    assert apache["State"]["Running"]
+    assert apache["Config"]["Image"] == f"{REGISTRY}/httpd:2.4"
+    assert apache["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
+    host_dir = bench.root / "www-my-apache-app"
+    assert [(m["Source"], m["Destination"]) for m in apache["Mounts"]] == \
+        [(str(host_dir), "/usr/local/apache2/htdocs")]
+    assert "no-new-privileges:true" in apache["HostConfig"]["SecurityOpt"]
+    assert apache["HostConfig"]["Privileged"] is False
+    assert apache["Config"]["Labels"]["fr.eole.conteneurs.managed"] == bench.scope
+
+    assert host_dir.is_dir(), "the host directory is created when missing"
+    (host_dir / "index.html").write_text("<h1>page de l'hôte</h1>")
+    assert http_get(port) == "<h1>page de l'hôte</h1>"
+
+
+def test_plan_apply_apply_plan(bench):
+    port = free_port()
+    bench.write(seed_like(bench, port))
+    first_plan = bench.plan()
+    assert first_plan.returncode == 2, first_plan.stdout + first_plan.stderr
+    assert "créer" in first_plan.stdout
+    assert bench.managed() == [], "plan changes nothing"
+
+    assert bench.apply().returncode == 0
+    before = {name: bench.identity(name) for name in bench.managed()}
+    assert len(before) == 2
+
+    since = docker("system", "info", "--format", "{{.SystemTime}}").stdout.strip()
+    second = bench.apply()
+    assert second.returncode == 0, second.stdout + second.stderr
+    until = docker("system", "info", "--format", "{{.SystemTime}}").stdout.strip()
+    events = docker("events", "--since", since, "--until", until, "--filter", "type=container",
+                    "--filter", f"label=fr.eole.conteneurs.managed={bench.scope}", "--format", "{{.Action}}")
+    assert events.stdout.split() == [], "zero container operations the second time"
+    for word in ("Extinction", "Suppression", "Lancement", "Démarrage du conteneur"):
+        assert word not in second.stdout
+    assert {name: bench.identity(name) for name in bench.managed()} == before
+
+    last_plan = bench.plan()
+    assert last_plan.returncode == 0, last_plan.stdout + last_plan.stderr
+    assert "Rien à faire." in last_plan.stdout
+
+
+@pytest.mark.parametrize("change", ["tag", "port", "directory"])
+def test_one_change_recreates_exactly_one_container(bench, change):
+    ports = [free_port(), free_port()]
+    values = enabled(3, hello(bench, 1), httpd(bench, 2, "a", ports[0]), httpd(bench, 3, "b", ports[1]))
+    bench.write(values)
+    assert bench.apply().returncode == 0
+    before = {name: bench.identity(name) for name in bench.managed()}
+
+    if change == "tag":
+        docker("tag", f"{REGISTRY}/httpd:2.4", f"{REGISTRY}/httpd:{bench.prefix}")
+        docker("push", f"{REGISTRY}/httpd:{bench.prefix}")
+        values["conteneur3_tag"] = bench.prefix
+    elif change == "port":
+        values["conteneur3_port_hote"] = {"0": str(free_port())}
+    else:
+        values["conteneur3_rep_hote"] = [str(bench.root / "autre")]
+    bench.write(values)
+    result = bench.apply()
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    after = {name: bench.identity(name) for name in bench.managed()}
+    changed = sorted(name for name in before if after[name] != before[name])
+    assert changed == [bench.name("b")]
+    assert bench.managed() == sorted(before), "the old container is removed, no leftover"
+    if change == "directory":
+        assert (bench.root / "autre").is_dir()
+
+
+def test_newer_image_behind_same_tag_recreates_non_persistent_only(bench):
+    repository = f"{bench.prefix}/httpd"
+    sh("bash", LAB, "build-image", f"{repository}:1", "v1", "/bin/httpd", "-f", "-p", "80", "-h",
+       "/usr/local/apache2/htdocs")
+    ports = [free_port(), free_port()]
+    values = enabled(2, httpd(bench, 1, "jetable", ports[0], depot=repository, tag="1"),
+                     httpd(bench, 2, "garde", ports[1], depot=repository, tag="1", persistance="oui"))
+    bench.write(values)
+    assert bench.apply().returncode == 0
+    disposable, kept = bench.identity(bench.name("jetable")), bench.identity(bench.name("garde"))
+
+    sh("bash", LAB, "build-image", f"{repository}:1", "v2", "/bin/httpd", "-f", "-p", "80", "-h",
+       "/usr/local/apache2/htdocs")
+    docker("rmi", f"{REGISTRY}/{repository}:1", check=False)  # as if built elsewhere: only the registry has it
+    result = bench.apply()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Downloaded newer image" in result.stdout
+    assert bench.identity(bench.name("jetable"))[0] != disposable[0]
+    assert bench.identity(bench.name("garde")) == kept
+    assert f"--recreer {bench.name('garde')}" in result.stdout
+    version = docker("exec", bench.name("jetable"), "cat", "/image-version").stdout.strip()
+    assert version == "v2"
+
+
+def test_persistent_container_keeps_its_writable_layer(bench):
+    port = free_port()
+    values = enabled(1, httpd(bench, 1, "persistant", port, persistance="oui"))
+    bench.write(values)
+    assert bench.apply().returncode == 0
+    name = bench.name("persistant")
+    docker("exec", name, "sh", "-c", "echo donnee > /tmp/fichier-interne")
+    identity = bench.identity(name)
+
+    values["conteneur1_port_hote"] = {"0": str(free_port())}
+    bench.write(values)
+    result = bench.apply()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert bench.identity(name) == identity, "a persistent container is not recreated implicitly"
+    assert f"eole-conteneurs apply --recreer {name}" in result.stdout
+    assert bench.plan().returncode == 2, "the pending change is still shown"
+
+    docker("stop", "-t", "1", name)
+    result = bench.apply()
+    assert "Démarrage du conteneur : docker start" in result.stdout
+    assert bench.identity(name)[0] == identity[0]
+    assert docker("exec", name, "cat", "/tmp/fichier-interne").stdout.strip() == "donnee"
+
+    result = bench.apply("--recreer", name)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert bench.identity(name)[0] != identity[0]
+    assert docker("exec", name, "cat", "/tmp/fichier-interne", check=False).returncode != 0
+
+
+def test_undeclared_containers_are_removed_or_stopped(bench):
+    ports = [free_port(), free_port(), free_port()]
+    values = enabled(3, httpd(bench, 1, "reste", ports[0]), httpd(bench, 2, "jetable", ports[1]),
+                     httpd(bench, 3, "garde", ports[2], persistance="oui"))
+    bench.write(values)
+    assert bench.apply().returncode == 0
+    kept = bench.identity(bench.name("reste"))
+
+    values["nombre_conteneurs"] = "1"
+    bench.write(values)
+    result = bench.apply()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not bench.exists(bench.name("jetable"))
+    garde = bench.inspect(bench.name("garde"))
+    assert garde["State"]["Status"] == "exited"
+    assert "Image persistante pas de suppression du conteneur" in result.stdout
+    assert bench.identity(bench.name("reste")) == kept
+
+    values["activer_conteneurs"] = "non"
+    bench.write(values)
+    result = bench.apply()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert bench.managed() == [bench.name("garde")]
+    assert (bench.root / "www-reste").is_dir(), "host directories are never deleted"
+
+
+def test_registry_down_keeps_the_old_container(bench):
+    port = free_port()
+    values = enabled(1, httpd(bench, 1, "web", port))
+    bench.write(values)
+    assert bench.apply().returncode == 0
+    (bench.root / "www-web" / "index.html").write_text("toujours là")
+    identity = bench.identity(bench.name("web"))
+    sh("bash", LAB, "stop-registry")
+    try:
+        unchanged = bench.apply()
+        assert unchanged.returncode == 0, unchanged.stdout + unchanged.stderr
+        assert "l'image déjà présente localement est utilisée" in unchanged.stdout
+
+        values["conteneur1_tag"] = "introuvable"
+        bench.write(values)
+        missing = bench.apply()
+        assert missing.returncode == 1
+        assert f"{REGISTRY}/httpd:introuvable" in missing.stdout
+        assert bench.identity(bench.name("web")) == identity
+        assert http_get(port) == "toujours là"
+    finally:
+        sh("bash", LAB, "start-registry")
+
+
+def test_unknown_tag_leaves_container_running_and_others_converge(bench):
+    ports = [free_port(), free_port()]
+    values = enabled(1, httpd(bench, 1, "web", ports[0]))
+    bench.write(values)
+    assert bench.apply().returncode == 0
+    identity = bench.identity(bench.name("web"))
+
+    values.update(enabled(2, httpd(bench, 2, "nouveau", ports[1])))
+    values["conteneur1_tag"] = "n-existe-pas"
+    bench.write(values)
+    result = bench.apply()
+    assert result.returncode == 1
+    assert "n-existe-pas" in result.stdout and "Erreur" in result.stdout
+    assert bench.identity(bench.name("web")) == identity
+    assert bench.inspect(bench.name("nouveau"))["State"]["Running"]
+
+
+def test_port_taken_by_another_process_puts_the_old_container_back(bench):
+    port = free_port()
+    values = enabled(1, httpd(bench, 1, "web", port))
+    bench.write(values)
+    assert bench.apply().returncode == 0
+    (bench.root / "www-web" / "index.html").write_text("ancien")
+    identity = bench.identity(bench.name("web"))
+
+    with socket_listening() as taken:
+        values["conteneur1_port_hote"] = {"0": str(taken)}
+        bench.write(values)
+        result = bench.apply()
+    assert result.returncode == 1
+    assert "remis en service" in result.stdout
+    assert bench.identity(bench.name("web"))[0] == identity[0]
+    assert bench.inspect(bench.name("web"))["State"]["Running"]
+    assert bench.managed() == [bench.name("web")], "no half-created container left"
+    assert http_get(port) == "ancien"
+
+
+def test_new_container_on_a_taken_port_leaves_nothing(bench):
+    with socket_listening() as taken:
+        bench.write(enabled(2, httpd(bench, 1, "bloque", taken), hello(bench, 2)))
+        result = bench.apply()
+    assert result.returncode == 1
+    assert not bench.exists(bench.name("bloque"))
+    assert bench.exists(bench.name("hello-world")), "the other container converged"
+
+
+def test_unlabelled_same_named_container_is_left_alone(bench):
+    name = bench.name("intrus")
+    docker("run", "-d", "--name", name, f"{REGISTRY}/httpd:2.4")
+    try:
+        before = bench.identity(name)
+        bench.write(enabled(2, httpd(bench, 1, "intrus", free_port()), hello(bench, 2)))
+        result = bench.apply()
+        assert result.returncode == 1
+        assert f"un conteneur « {name} »" in result.stdout
+        assert bench.identity(name) == before
+        assert bench.exists(bench.name("hello-world"))
+        assert bench.plan().returncode == 1
+    finally:
+        docker("rm", "-f", name, check=False)
+
+
+def test_refused_configuration_changes_nothing(bench):
+    port = free_port()
+    values = enabled(1, httpd(bench, 1, "web", port))
+    bench.write(values)
+    assert bench.apply().returncode == 0
+    identity = bench.identity(bench.name("web"))
+    values["conteneur1_rep_hote"] = ["/etc"]
+    values["conteneur1_tag"] = "autre"
+    bench.write(values)
+    for run in (bench.apply, bench.plan, lambda: bench.hook("pretemplate"), lambda: bench.hook("posttemplate")):
+        result = run()
+        assert result.returncode == 1
+        assert "conteneur1_rep_hote" in result.stderr
+    assert bench.identity(bench.name("web")) == identity
+
+
+def test_hooks_pull_then_converge(bench):
+    port = free_port()
+    values = enabled(1, httpd(bench, 1, "web", port))
+    bench.write(values)
+    pre = bench.hook("pretemplate", "instance")
+    assert pre.returncode == 0, pre.stdout + pre.stderr
+    assert f"docker pull {REGISTRY}/httpd:2.4" in pre.stdout
+    assert bench.managed() == [], "pretemplate touches no container"
+    post = bench.hook("posttemplate", "instance")
+    assert post.returncode == 0, post.stdout + post.stderr
+    assert "docker pull" not in post.stdout, "images were pulled by pretemplate"
+    identity = bench.identity(bench.name("web"))
+
+    values["conteneur1_port_hote"] = {"0": str(free_port())}
+    bench.write(values)
+    assert bench.hook("pretemplate").returncode == 0
+    assert bench.identity(bench.name("web")) == identity, "pretemplate touches no running container"
+    assert bench.hook("posttemplate").returncode == 0
+    assert bench.identity(bench.name("web"))[0] != identity[0]
+
+
+def test_hooks_do_nothing_when_disabled(bench):
+    bench.write({"activer_conteneurs": "non"})
+    pre = bench.hook("pretemplate")
+    assert pre.returncode == 0 and "docker pull" not in pre.stdout
+    assert "désactivée" in pre.stdout
+    assert bench.hook("posttemplate").returncode == 0
+
+
+def test_docker_down_is_a_clear_error(bench):
+    bench.write(enabled(1, hello(bench, 1)))
+    missing = f"unix://{bench.root}/absent.sock"
+    started = time.monotonic()
+    result = bench.hook("pretemplate", env={"DOCKER_HOST": missing})
+    assert result.returncode == 1
+    assert "le service Docker ne répond pas" in result.stderr
+    assert "service docker start" in result.stdout
+    assert time.monotonic() - started < 200
+
+
+class socket_listening:
+    """A foreign process's port: a listening socket on 127.0.0.1."""
+
+    def __enter__(self) -> int:
+        import socket
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen()
+        return self.socket.getsockname()[1]
+
+    def __exit__(self, *exc) -> None:
+        self.socket.close()

@@ -1,0 +1,582 @@
+"""The convergence plan, decided without a daemon: specs + observed containers + local images → actions.
+
+Containers are plain ObservedContainer objects whose labels are those the module writes
+(labels_for); a container created from an older declaration carries the labels of that
+older spec.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from eole_conteneurs.convergence import docker_run_command
+from eole_conteneurs.operations import describe_plan
+from eole_conteneurs.planner import Action, Kind, Plan, make_plan
+from eole_conteneurs.spec import ContainerSpec, ImageRef, PortMapping, VolumeMapping
+from eole_conteneurs.state import (
+    LABEL_FINGERPRINT, LABEL_PERSISTENT, LABEL_SCOPE, LABEL_SPEC, RESTART_ONE_SHOT, RESTART_SERVICE,
+    ObservedContainer, declared_parameters, fingerprint, labels_for, restart_policy,
+)
+
+SCOPE = "eole-test"
+OTHER_SCOPE = "eole"
+HUB = "127.0.0.1:5000"
+IMAGE_ID = "sha256:" + "a" * 64
+NEWER_IMAGE_ID = "sha256:" + "b" * 64
+
+
+# -- fakes ----------------------------------------------------------------------------
+
+
+def hello(**changes) -> ContainerSpec:
+    """A one-shot container: no port, so restart policy "no"."""
+    spec = ContainerSpec(index=1, name="hello-world", technology="docker",
+                         image=ImageRef(HUB, "hello-world", "latest"))
+    return replace(spec, **changes)
+
+
+def apache(**changes) -> ContainerSpec:
+    """A service: ports, so restart policy "unless-stopped"."""
+    spec = ContainerSpec(index=2, name="my-apache-app", technology="docker",
+                         image=ImageRef(HUB, "httpd", "2.4"),
+                         volumes=(VolumeMapping("/var/eole-httpd", "/usr/local/apache2/htdocs"),),
+                         ports=(PortMapping(80, 8081),))
+    return replace(spec, **changes)
+
+
+def observed_for(spec: ContainerSpec, scope: str = SCOPE, image_id: str = IMAGE_ID, state: str = "running",
+                 exit_code: int | None = None, persistent: bool | None = None,
+                 name: str | None = None, labels: dict | None = None) -> ObservedContainer:
+    """The container the module would have created from `spec` (labels of `spec`).
+
+    `persistent` overrides the persistence label; `name` the container name (to simulate a
+    container created from an older spec, pass that older spec and the current name).
+    """
+    if labels is None:
+        labels = labels_for(spec, scope)
+        if persistent is not None:
+            labels[LABEL_PERSISTENT] = "oui" if persistent else "non"
+    cname = name or spec.name
+    return ObservedContainer(id=(cname.encode().hex() + "0" * 64)[:64], name=cname, image_id=image_id,
+                             state=state, exit_code=exit_code, labels=labels)
+
+
+def images_for(*specs: ContainerSpec, image_id: str | None = IMAGE_ID) -> dict[str, str | None]:
+    return {str(spec.image): image_id for spec in specs}
+
+
+def plan_one(spec: ContainerSpec, container: ObservedContainer | None, image_id: str | None = IMAGE_ID,
+             recreate: frozenset[str] = frozenset()) -> Plan:
+    return make_plan([spec], [container] if container else [], images_for(spec, image_id=image_id), SCOPE,
+                     recreate)
+
+
+def only(plan: Plan) -> Action:
+    assert len(plan.actions) == 1, plan.actions
+    return plan.actions[0]
+
+
+# -- creation, keeping, pulls ---------------------------------------------------------
+
+
+def test_absent_container_is_created():
+    spec = apache()
+    plan = plan_one(spec, None)
+    action = only(plan)
+    assert (action.kind, action.name, action.spec, action.current) == (Kind.CREATE, spec.name, spec, None)
+    assert "absent" in action.reason
+    assert plan.changes and action.changes and plan.pulls == ()
+
+
+def test_unchanged_running_container_is_kept():
+    spec = apache()
+    current = observed_for(spec)
+    plan = plan_one(spec, current)
+    action = only(plan)
+    assert action.kind is Kind.KEEP and action.current is current and action.spec == spec
+    assert "inchangé" in action.reason and "en cours d'exécution" in action.reason
+    assert action.pending is None and not action.changes
+
+
+def test_no_change_when_everything_is_kept_and_no_pull():
+    specs = [hello(), apache()]
+    observed = [observed_for(hello(), state="exited", exit_code=0), observed_for(apache())]
+    plan = make_plan(specs, observed, images_for(*specs), SCOPE)
+    assert [a.kind for a in plan.actions] == [Kind.KEEP, Kind.KEEP]
+    assert not plan.changes and plan.pulls == () and plan.conflicts == ()
+
+
+def test_empty_plan_has_no_change():
+    plan = make_plan([], [], {}, SCOPE)
+    assert plan.actions == () and plan.pulls == () and not plan.changes
+
+
+def test_absent_image_is_pulled_and_is_a_change_even_if_all_kept():
+    spec = apache()
+    plan = plan_one(spec, observed_for(spec), image_id=None)
+    assert only(plan).kind is Kind.KEEP
+    assert plan.pulls == (str(spec.image),) and plan.changes
+
+
+def test_each_absent_reference_is_pulled_once_in_declaration_order():
+    shared = ImageRef(HUB, "httpd", "2.4")
+    first, second = apache(image=shared), apache(index=3, name="other-apache", image=shared,
+                                                   ports=(PortMapping(80, 8082),))
+    third = hello()
+    present = apache(index=4, name="present", image=ImageRef("", "nginx", "1.25"), ports=(PortMapping(80, 8083),))
+    images = {str(shared): None, str(third.image): None, str(present.image): IMAGE_ID}
+    plan = make_plan([third, first, second, present], [], images, SCOPE)
+    assert plan.pulls == (str(third.image), str(shared))
+
+
+def test_reference_missing_from_the_image_map_counts_as_absent():
+    spec = hello()
+    plan = make_plan([spec], [], {}, SCOPE)
+    assert plan.pulls == (str(spec.image),) and only(plan).kind is Kind.CREATE
+
+
+# -- one-shot jobs and stopped services ------------------------------------------------
+
+
+def test_one_shot_policy_is_for_containers_without_ports():
+    assert restart_policy(hello()) == RESTART_ONE_SHOT == "no"
+    assert restart_policy(apache()) == RESTART_SERVICE == "unless-stopped"
+
+
+def test_one_shot_finished_successfully_is_kept():
+    spec = hello()
+    current = observed_for(spec, state="exited", exit_code=0)
+    assert current.finished
+    action = only(plan_one(spec, current))
+    assert action.kind is Kind.KEEP and "inchangé" in action.reason and "terminé" in action.reason
+    assert not action.changes
+
+
+@pytest.mark.parametrize("exit_code", [1, 125, 137, None])
+def test_one_shot_failed_is_started_again(exit_code):
+    spec = hello()
+    current = observed_for(spec, state="exited", exit_code=exit_code)
+    assert not current.finished
+    action = only(plan_one(spec, current))
+    assert action.kind is Kind.START and action.current is current
+    assert "arrêté" in action.reason and "exited" in action.reason and action.pending is None
+
+
+def test_service_exited_with_status_zero_is_not_finished_and_is_started():
+    spec = apache()
+    current = observed_for(spec, state="exited", exit_code=0)
+    assert not current.finished
+    assert only(plan_one(spec, current)).kind is Kind.START
+
+
+@pytest.mark.parametrize("spec", [hello(), apache()], ids=["one-shot", "service"])
+@pytest.mark.parametrize("state", ["created", "dead"])
+def test_never_started_or_dead_container_is_started(spec, state):
+    action = only(plan_one(spec, observed_for(spec, state=state)))
+    assert action.kind is Kind.START and state in action.reason
+
+
+@pytest.mark.parametrize("state", ["running", "restarting", "paused"])
+def test_running_like_states_are_kept(state):
+    spec = apache()
+    assert only(plan_one(spec, observed_for(spec, state=state))).kind is Kind.KEEP
+
+
+# -- changes of a disposable container ----------------------------------------------------
+
+
+CHANGES = {
+    "tag": (dict(image=ImageRef(HUB, "httpd", "2.5")), "image"),
+    "repository": (dict(image=ImageRef(HUB, "nginx", "2.4")), "image"),
+    "hub": (dict(image=ImageRef("registry.example.org", "httpd", "2.4")), "image"),
+    "host port": (dict(ports=(PortMapping(80, 8090),)), "ports"),
+    "container port": (dict(ports=(PortMapping(8080, 8081),)), "ports"),
+    "added port": (dict(ports=(PortMapping(80, 8081), PortMapping(443, 8443))), "ports"),
+    "host dir": (dict(volumes=(VolumeMapping("/srv/autre", "/usr/local/apache2/htdocs"),)), "répertoires"),
+    "container dir": (dict(volumes=(VolumeMapping("/var/eole-httpd", "/var/www"),)), "répertoires"),
+    "removed dir": (dict(volumes=()), "répertoires"),
+}
+
+
+@pytest.mark.parametrize("change", CHANGES.values(), ids=list(CHANGES))
+def test_a_change_recreates_a_disposable_container(change):
+    fields, label = change
+    old, new = apache(), apache(**fields)
+    current = observed_for(old)
+    action = only(plan_one(new, current))
+    assert action.kind is Kind.RECREATE and action.spec == new and action.current is current
+    assert action.reason.startswith(f"{label} :") and "→" in action.reason
+    assert action.pending is None
+
+
+def test_reason_shows_old_and_new_values():
+    old, new = apache(), apache(ports=(PortMapping(80, 8090),), image=ImageRef(HUB, "httpd", "2.5"))
+    action = only(plan_one(new, observed_for(old)))
+    assert "image : 127.0.0.1:5000/httpd:2.4 → 127.0.0.1:5000/httpd:2.5" in action.reason
+    assert "ports : 127.0.0.1:8081→80 → 127.0.0.1:8090→80" in action.reason
+    assert "répertoires" not in action.reason
+
+
+def test_removing_all_ports_changes_ports_and_restart_policy():
+    old, new = apache(), apache(ports=())
+    action = only(plan_one(new, observed_for(old)))
+    assert action.kind is Kind.RECREATE
+    assert "ports : 127.0.0.1:8081→80 → aucun" in action.reason
+    assert "redémarrage : unless-stopped → no" in action.reason
+
+
+def test_change_of_a_finished_one_shot_recreates_it():
+    old, new = hello(), hello(image=ImageRef(HUB, "hello-world", "v2"))
+    action = only(plan_one(new, observed_for(old, state="exited", exit_code=0)))
+    assert action.kind is Kind.RECREATE and "image" in action.reason
+
+
+def test_index_change_alone_does_not_recreate():
+    old, new = apache(), apache(index=7)
+    assert only(plan_one(new, observed_for(old))).kind is Kind.KEEP
+
+
+def test_newer_local_image_recreates():
+    spec = apache()
+    action = only(plan_one(spec, observed_for(spec, image_id=IMAGE_ID), image_id=NEWER_IMAGE_ID))
+    assert action.kind is Kind.RECREATE and "nouvelle image" in action.reason
+    assert str(spec.image) in action.reason
+
+
+def test_absent_local_image_does_not_recreate():
+    spec = apache()
+    plan = plan_one(spec, observed_for(spec, image_id=IMAGE_ID), image_id=None)
+    action = only(plan)
+    assert action.kind is Kind.KEEP and "nouvelle image" not in action.reason
+    assert plan.pulls == (str(spec.image),)
+
+
+def test_declared_change_is_reported_without_the_new_image_line():
+    old, new = apache(), apache(ports=(PortMapping(80, 8090),))
+    action = only(plan_one(new, observed_for(old, image_id=IMAGE_ID), image_id=NEWER_IMAGE_ID))
+    assert action.kind is Kind.RECREATE and "ports" in action.reason and "nouvelle image" not in action.reason
+
+
+def test_recreate_requested_for_an_unchanged_disposable_container():
+    spec = apache()
+    action = only(plan_one(spec, observed_for(spec), recreate=frozenset({spec.name})))
+    assert action.kind is Kind.RECREATE and "--recreer" in action.reason
+
+
+def test_recreate_request_for_another_name_changes_nothing():
+    spec = apache()
+    assert only(plan_one(spec, observed_for(spec), recreate=frozenset({"autre"}))).kind is Kind.KEEP
+
+
+# -- persistent containers --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change", CHANGES.values(), ids=list(CHANGES))
+def test_persistent_container_with_a_change_is_kept_with_a_pending_change(change):
+    fields, label = change
+    old, new = apache(persistent=True), apache(persistent=True, **fields)
+    current = observed_for(old)
+    plan = plan_one(new, current)
+    action = only(plan)
+    assert action.kind is Kind.KEEP and action.current is current
+    assert "inchangé" not in action.reason and "en cours d'exécution" in action.reason
+    assert action.pending is not None and action.pending.startswith(f"{label} :")
+    assert f"--recreer {new.name}" in action.pending and "persistant" in action.pending
+    assert action.changes and plan.changes
+
+
+@pytest.mark.parametrize("state,exit_code", [("exited", 1), ("exited", 0), ("created", None)])
+def test_stopped_persistent_service_with_a_change_is_started_with_pending(state, exit_code):
+    old, new = apache(persistent=True), apache(persistent=True, ports=(PortMapping(80, 8090),))
+    action = only(plan_one(new, observed_for(old, state=state, exit_code=exit_code)))
+    assert action.kind is Kind.START
+    assert "ports" in action.pending and f"--recreer {new.name}" in action.pending
+
+
+def test_finished_persistent_one_shot_with_a_change_stays_finished_with_pending():
+    old = hello(persistent=True)
+    new = hello(persistent=True, image=ImageRef(HUB, "hello-world", "v2"))
+    action = only(plan_one(new, observed_for(old, state="exited", exit_code=0)))
+    assert action.kind is Kind.KEEP and "terminé" in action.reason and "inchangé" not in action.reason
+    assert "image" in action.pending
+
+
+def test_persistent_container_with_newer_local_image_is_not_recreated():
+    spec = apache(persistent=True)
+    action = only(plan_one(spec, observed_for(spec, image_id=IMAGE_ID), image_id=NEWER_IMAGE_ID))
+    assert action.kind is Kind.KEEP
+    assert "nouvelle image" in action.pending and f"--recreer {spec.name}" in action.pending
+
+
+def test_unchanged_persistent_container_is_kept_without_pending():
+    spec = apache(persistent=True)
+    plan = plan_one(spec, observed_for(spec))
+    action = only(plan)
+    assert action.kind is Kind.KEEP and action.pending is None and "inchangé" in action.reason
+    assert not plan.changes
+
+
+def test_persistent_container_with_a_change_is_recreated_on_request():
+    old, new = apache(persistent=True), apache(persistent=True, ports=(PortMapping(80, 8090),))
+    action = only(plan_one(new, observed_for(old), recreate=frozenset({new.name})))
+    assert action.kind is Kind.RECREATE and "--recreer" in action.reason and action.pending is None
+
+
+def test_unchanged_persistent_container_is_recreated_on_request():
+    spec = apache(persistent=True)
+    action = only(plan_one(spec, observed_for(spec), recreate=frozenset({spec.name})))
+    assert action.kind is Kind.RECREATE and "--recreer" in action.reason
+
+
+@pytest.mark.parametrize("label,wanted", [(False, True), (True, False)], ids=["non→oui", "oui→non"])
+@pytest.mark.parametrize("state,exit_code,kind", [("running", None, Kind.KEEP), ("exited", 1, Kind.START)])
+def test_persistence_change_alone_is_pending_not_recreated(label, wanted, state, exit_code, kind):
+    spec = apache(persistent=wanted)
+    current = observed_for(spec, persistent=label, state=state, exit_code=exit_code)
+    plan = plan_one(spec, current)
+    action = only(plan)
+    assert action.kind is kind
+    old, new = ("oui" if label else "non"), ("oui" if wanted else "non")
+    assert action.pending is not None and "persistance" in action.pending
+    assert f"{old} → {new}" in action.pending and f"--recreer {spec.name}" in action.pending
+    assert plan.changes
+    if kind is Kind.KEEP:
+        assert "inchangé" not in action.reason
+
+
+def test_change_of_a_container_declared_disposable_recreates_it_despite_persistent_label():
+    """Rule: the declaration decides; a container labelled persistent, now declared non-persistent,
+    is recreated on any change (its new container is labelled non-persistent)."""
+    old = apache(persistent=True)
+    new = apache(persistent=False, ports=(PortMapping(80, 8090),))
+    current = observed_for(old)
+    assert current.persistent
+    action = only(plan_one(new, current))
+    assert action.kind is Kind.RECREATE and "ports" in action.reason and action.pending is None
+
+
+def test_change_of_a_disposable_container_newly_declared_persistent_recreates_it():
+    """Rule: protection needs both the declaration and the label; a disposable container that is
+    now declared persistent and changed is recreated (and the new one is labelled persistent)."""
+    old = apache(persistent=False)
+    new = apache(persistent=True, ports=(PortMapping(80, 8090),))
+    action = only(plan_one(new, observed_for(old)))
+    assert action.kind is Kind.RECREATE and "ports" in action.reason
+
+
+# -- undeclared containers ----------------------------------------------------------------
+
+
+def test_undeclared_disposable_container_is_removed():
+    current = observed_for(apache())
+    plan = make_plan([], [current], {}, SCOPE)
+    action = only(plan)
+    assert (action.kind, action.name, action.spec, action.current) == (Kind.REMOVE, current.name, None, current)
+    assert "n'est plus déclaré" in action.reason and plan.changes
+
+
+@pytest.mark.parametrize("state", ["exited", "created"])
+def test_undeclared_stopped_disposable_container_is_removed(state):
+    plan = make_plan([], [observed_for(hello(), state=state, exit_code=0)], {}, SCOPE)
+    assert only(plan).kind is Kind.REMOVE
+
+
+@pytest.mark.parametrize("state", ["running", "restarting", "paused"])
+def test_undeclared_persistent_running_container_is_stopped(state):
+    plan = make_plan([], [observed_for(apache(persistent=True), state=state)], {}, SCOPE)
+    action = only(plan)
+    assert action.kind is Kind.STOP and "persistant" in action.reason and "conservé" in action.reason
+    assert plan.changes
+
+
+@pytest.mark.parametrize("state,exit_code", [("exited", 0), ("exited", 137), ("created", None)])
+def test_undeclared_persistent_stopped_container_is_kept(state, exit_code):
+    plan = make_plan([], [observed_for(apache(persistent=True), state=state, exit_code=exit_code)], {}, SCOPE)
+    action = only(plan)
+    assert action.kind is Kind.KEEP and "conservé" in action.reason and action.pending is None
+    assert not plan.changes
+
+
+def test_undeclared_containers_of_another_scope_or_unlabelled_are_ignored():
+    foreign = observed_for(apache(), scope=OTHER_SCOPE)
+    unlabelled = observed_for(hello(), labels={})
+    stranger = observed_for(hello(), name="nginx", labels={"com.example": "x"})
+    plan = make_plan([], [foreign, unlabelled, stranger], {}, SCOPE)
+    assert plan.actions == () and not plan.changes
+
+
+def test_undeclared_actions_come_before_declared_ones():
+    gone = observed_for(apache(name="ancien-apache"))
+    kept_persistent = observed_for(hello(name="ancien-job", persistent=True), state="running")
+    new = apache()  # may take the port freed by the removal
+    plan = make_plan([new, hello()], [observed_for(hello()), gone, kept_persistent], images_for(new, hello()), SCOPE)
+    assert [(a.name, a.kind) for a in plan.actions] == [
+        ("ancien-apache", Kind.REMOVE), ("ancien-job", Kind.STOP),
+        ("my-apache-app", Kind.CREATE), ("hello-world", Kind.KEEP)]
+
+
+# -- conflicts ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("labels", [{}, labels_for(apache(), OTHER_SCOPE), {"com.example": "x"}],
+                         ids=["no labels", "other scope", "foreign labels"])
+def test_same_name_not_managed_in_this_scope_is_a_conflict(labels):
+    spec = apache()
+    current = observed_for(spec, labels=labels)
+    plan = plan_one(spec, current)
+    action = only(plan)
+    assert action.kind is Kind.CONFLICT and action.current is current and action.spec == spec
+    assert plan.conflicts == (action,) and plan.changes
+    assert "n'est pas modifié" in action.reason and spec.name in action.reason
+    assert current.short_id in action.reason
+
+
+def test_conflict_wins_over_a_recreate_request():
+    spec = apache()
+    plan = plan_one(spec, observed_for(spec, labels={}), recreate=frozenset({spec.name}))
+    assert only(plan).kind is Kind.CONFLICT
+
+
+def test_conflict_does_not_hide_the_other_actions():
+    specs = [hello(), apache()]
+    plan = make_plan(specs, [observed_for(apache(), labels={})], images_for(*specs), SCOPE)
+    assert [a.kind for a in plan.actions] == [Kind.CREATE, Kind.CONFLICT]
+    assert [a.name for a in plan.conflicts] == ["my-apache-app"]
+
+
+# -- corrupted labels -----------------------------------------------------------------------------
+
+
+def _with(spec: ContainerSpec, **labels) -> dict[str, str]:
+    base = labels_for(spec, SCOPE)
+    base.update(labels)
+    return base
+
+
+CORRUPTED = {
+    "invalid JSON": lambda spec: _with(spec, **{LABEL_SPEC: "{not json"}),
+    "spec label missing": lambda spec: {k: v for k, v in _with(spec).items() if k != LABEL_SPEC},
+    "fingerprint mismatch": lambda spec: _with(spec, **{LABEL_FINGERPRINT: "0" * 64}),
+    "fingerprint missing": lambda spec: {k: v for k, v in _with(spec).items() if k != LABEL_FINGERPRINT},
+    "edited spec, old fingerprint": lambda spec: _with(
+        spec, **{LABEL_SPEC: json.dumps(dict(declared_parameters(spec), image="x:y"))}),
+}
+
+
+@pytest.mark.parametrize("make_labels", CORRUPTED.values(), ids=list(CORRUPTED))
+def test_unreadable_stored_parameters_recreate_a_disposable_container(make_labels):
+    spec = apache()
+    current = observed_for(spec, labels=make_labels(spec))
+    action = only(plan_one(spec, current))
+    assert action.kind is Kind.RECREATE and "illisibles" in action.reason
+
+
+def test_other_spec_version_recreates_a_disposable_container():
+    spec = apache()
+    parameters = dict(declared_parameters(spec), version=0)
+    labels = _with(spec, **{LABEL_SPEC: json.dumps(parameters), LABEL_FINGERPRINT: fingerprint(parameters)})
+    action = only(plan_one(spec, observed_for(spec, labels=labels)))
+    assert action.kind is Kind.RECREATE and "autre version" in action.reason
+
+
+def test_unreadable_stored_parameters_of_a_persistent_container_are_pending():
+    spec = apache(persistent=True)
+    current = observed_for(spec, labels=_with(spec, **{LABEL_SPEC: "{not json"}))
+    action = only(plan_one(spec, current))
+    assert action.kind is Kind.KEEP and "illisibles" in action.pending and "--recreer" in action.pending
+
+
+def test_corrupted_labels_of_an_undeclared_container_do_not_prevent_its_removal():
+    spec = apache()
+    current = observed_for(spec, labels=_with(spec, **{LABEL_SPEC: "{not json"}))
+    assert only(make_plan([], [current], {}, SCOPE)).kind is Kind.REMOVE
+
+
+@pytest.mark.parametrize("raw", ["[]", "null", "1"])
+def test_non_object_spec_label_of_a_stopped_persistent_container_is_planned(raw):
+    spec = apache(persistent=True)
+    current = observed_for(spec, state="exited", exit_code=1, labels=_with(spec, **{LABEL_SPEC: raw}))
+    action = only(plan_one(spec, current))
+    assert action.kind is Kind.START and "illisibles" in action.pending
+
+
+@pytest.mark.parametrize("raw", ["[]", "null", "1"])
+def test_non_object_spec_label_of_a_disposable_container_recreates_it(raw):
+    spec = apache()
+    current = observed_for(spec, state="exited", exit_code=1, labels=_with(spec, **{LABEL_SPEC: raw}))
+    action = only(plan_one(spec, current))
+    assert action.kind is Kind.RECREATE and "illisibles" in action.reason
+
+
+# -- labels themselves --------------------------------------------------------------------------------
+
+
+def test_labels_carry_scope_persistence_and_a_matching_fingerprint():
+    spec = apache(persistent=True)
+    labels = labels_for(spec, SCOPE)
+    assert labels[LABEL_SCOPE] == SCOPE and labels[LABEL_PERSISTENT] == "oui"
+    current = observed_for(spec)
+    assert current.managed_by(SCOPE) and not current.managed_by(OTHER_SCOPE) and current.persistent
+    assert current.declared_parameters() == declared_parameters(spec)
+    assert current.fingerprint == fingerprint(declared_parameters(spec))
+    assert labels_for(apache(), SCOPE)[LABEL_PERSISTENT] == "non"
+
+
+# -- the docker run line and the plan description ----------------------------------------------------------
+
+
+def test_docker_run_command_of_a_service():
+    spec = apache(ports=(PortMapping(80, 8081), PortMapping(443, 8443)), volumes=(VolumeMapping("/srv/a", "/data"),))
+    command = docker_run_command(spec)
+    assert command.startswith("docker run -d --name my-apache-app ")
+    for part in ("-p 127.0.0.1:8081:80", "-p 127.0.0.1:8443:443", "-v /srv/a:/data", "--restart unless-stopped",
+                 "--security-opt no-new-privileges:true"):
+        assert part in command
+    assert command.endswith(" 127.0.0.1:5000/httpd:2.4")
+    assert command.index("8081:80") < command.index("8443:443")
+
+
+def test_docker_run_command_of_a_one_shot():
+    command = docker_run_command(hello())
+    assert "--restart no" in command and "-p " not in command and "-v " not in command
+    assert command.endswith(" 127.0.0.1:5000/hello-world:latest")
+
+
+def test_docker_run_command_quotes_odd_paths():
+    spec = apache(volumes=(VolumeMapping("/srv/mes données", "/data"),))
+    assert "'/srv/mes données:/data'" in docker_run_command(spec)
+
+
+def test_describe_plan_with_nothing_to_do():
+    spec = apache()
+    text = describe_plan(plan_one(spec, observed_for(spec)))
+    assert text.splitlines()[-1] == "Rien à faire."
+    assert "my-apache-app : conserver — inchangé" in text and "Image à récupérer" not in text
+
+
+def test_describe_empty_plan():
+    text = describe_plan(make_plan([], [], {}, SCOPE))
+    assert "Aucun conteneur déclaré ni géré." in text and text.endswith("Rien à faire.")
+
+
+def test_describe_plan_with_changes_lists_pulls_actions_and_run_lines():
+    spec = apache()
+    plan = make_plan([spec, hello()], [observed_for(hello(), state="exited", exit_code=0)],
+                     {str(spec.image): None, str(hello().image): IMAGE_ID}, SCOPE)
+    text = describe_plan(plan)
+    lines = text.splitlines()
+    assert lines[0] == f"Image à récupérer : {spec.image} (absente localement)"
+    assert "my-apache-app : créer — conteneur absent" in lines
+    assert f"    {docker_run_command(spec)}" in lines
+    assert docker_run_command(hello()) not in text  # kept: no run line
+    assert lines[-1] == "Des modifications sont à appliquer."
+
+
+def test_describe_plan_shows_pending_change():
+    old, new = apache(persistent=True), apache(persistent=True, ports=(PortMapping(80, 8090),))
+    text = describe_plan(plan_one(new, observed_for(old)))
+    assert "    en attente : ports" in text and "--recreer my-apache-app" in text
+    assert text.endswith("Des modifications sont à appliquer.")
