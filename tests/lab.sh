@@ -22,6 +22,10 @@ wait_for() {  # wait_for SECONDS COMMAND...
 
 start_dockerd() {
     if $DOCKER info >/dev/null 2>&1; then return; fi
+    # A dockerd still starting or shutting down: let it finish first.
+    wait_for 60 bash -c "! pgrep -x dockerd || $DOCKER info" || true
+    if $DOCKER info >/dev/null 2>&1; then return; fi
+    pgrep -x dockerd >/dev/null || rm -f /var/run/docker.pid
     log "démarrage de dockerd"
     # Debian's init script may fail in containers (ulimit); dockerd itself does not.
     service docker start >/dev/null 2>&1 || true
