@@ -122,15 +122,18 @@ class Converger:
             self.engine.start(old.id)
 
     def _start(self, action: Action) -> None:
-        if action.pending:
-            self.journal.warn(f"conteneur {action.name} : {action.pending}")
+        self._report_pending(action)
         self.journal.step(f"Démarrage du conteneur : docker start {action.name}")
         self.engine.start(action.current.id)
 
     def _keep(self, action: Action) -> None:
-        if action.pending:
-            self.journal.warn(f"conteneur {action.name} : {action.pending}")
+        self._report_pending(action)
         self.journal.step(f"Conteneur {action.name} conservé : {action.reason}")
+
+    def _report_pending(self, action: Action) -> None:
+        if action.pending:
+            self.journal.step("Image persistante pas de suppression du conteneur")
+            self.journal.warn(f"conteneur {action.name} : {action.pending}")
 
     def _remove(self, action: Action) -> None:
         self.journal.step(f"Conteneur {action.name} : {action.reason}")
