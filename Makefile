@@ -16,15 +16,17 @@ HOOK_PHASES   := pretemplate posttemplate postservice diagnose
 
 all: dicos
 
-# The families Conteneur-1 … Conteneur-$(NB_MAX) are generated from one source.
+# The families Conteneur-1 … Conteneur-$(NB_MAX) and their templates come from one source each.
 dicos:
-	$(PYTHON) -m eole_conteneurs.dictionary_build dicos $(BUILD)/dicos --nb-max $(NB_MAX)
+	rm -rf $(BUILD)/dicos $(BUILD)/tmpl
+	$(PYTHON) -m eole_conteneurs.buildtime dicos dicos $(BUILD)/dicos --nb-max $(NB_MAX)
+	$(PYTHON) -m eole_conteneurs.buildtime tmpl tmpl $(BUILD)/tmpl --nb-max $(NB_MAX)
 
 # Everything but the Python package: what EOLE's eole.mk would install.
 install-eole: dicos
 	install -d $(DICOS_DIR) $(DISTRIB_DIR) $(EXAMPLES_DIR)
 	install -m 0644 $(BUILD)/dicos/*.xml $(DICOS_DIR)/
-	find tmpl -maxdepth 1 -type f ! -name '.*' -exec install -m 0644 {} $(DISTRIB_DIR)/ \;
+	install -m 0644 $(BUILD)/tmpl/* $(DISTRIB_DIR)/
 	for phase in $(HOOK_PHASES); do \
 	    [ -d $$phase ] || continue; \
 	    install -d $(EOLE_SHARE)/$$phase; \

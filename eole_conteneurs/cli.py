@@ -24,6 +24,11 @@ def parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="affiche ce que « apply » ferait, sans rien modifier "
                                             "(sortie 0 : rien à faire, 2 : modifications à appliquer)")
     apply = commands.add_parser("apply", help="récupère les images et fait converger les conteneurs")
+    publish = commands.add_parser("publish", help="génère les fichiers nginx des conteneurs et recharge nginx "
+                                                  "(rien n'est rechargé si rien n'a changé)")
+    _configuration_options(publish)
+    publish.add_argument("--gabarits", type=Path, metavar="RÉPERTOIRE",
+                         help="répertoire des gabarits (défaut : ceux du module)")
     for command in (plan, apply):
         _configuration_options(command)
         command.add_argument("--recreer", action="append", default=[], metavar="NOM",
@@ -75,11 +80,15 @@ def run_apply(args: argparse.Namespace) -> int:
     return operations.converge(_context(args), pull_all=True, recreate=frozenset(args.recreer))
 
 
+def run_publish(args: argparse.Namespace) -> int:
+    return operations.publish(_context(args))
+
+
 def _context(args: argparse.Namespace) -> operations.Context:
-    return operations.Context.from_environment(args.config, args.dicos)
+    return operations.Context.from_environment(args.config, args.dicos, getattr(args, "gabarits", None))
 
 
-COMMANDS = {"check": run_check, "plan": run_plan, "apply": run_apply}
+COMMANDS = {"check": run_check, "plan": run_plan, "apply": run_apply, "publish": run_publish}
 
 
 def main(argv: list[str] | None = None) -> int:

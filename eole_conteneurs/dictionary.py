@@ -55,6 +55,20 @@ class Condition:
     targets: tuple[tuple[str, str], ...]
 
 
+@dataclass(frozen=True)
+class FileDecl:
+    """A <file>: the template `source` (in distrib) rendered to `name`."""
+
+    name: str
+    source: str
+    filelist: str | None = None
+    rm: bool = False
+    mkdir: bool = False
+    mode: str | None = None
+    owner: str | None = None
+    group: str | None = None
+
+
 @dataclass
 class Dictionary:
     variables: dict[str, VariableDef] = field(default_factory=dict)
@@ -63,6 +77,7 @@ class Dictionary:
     checks: list[Check] = field(default_factory=list)
     conditions: list[Condition] = field(default_factory=list)
     help: dict[str, str] = field(default_factory=dict)
+    templates: list[FileDecl] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
 
     def master_of(self, slave: str) -> str | None:
@@ -138,6 +153,11 @@ def _merge(dictionary: Dictionary, path: Path, tree: etree._ElementTree) -> None
         _merge_family(dictionary, path, family)
     for element in root.iterfind("constraints/*"):
         _merge_constraint(dictionary, element)
+    for element in root.iterfind("files/file"):
+        dictionary.templates.append(FileDecl(
+            name=element.get("name"), source=element.get("source") or Path(element.get("name")).name,
+            filelist=element.get("filelist"), rm=element.get("rm") == TRUE, mkdir=element.get("mkdir") == TRUE,
+            mode=element.get("mode"), owner=element.get("owner"), group=element.get("group")))
     for element in root.iterfind("help/*"):
         dictionary.help[element.get("name")] = (element.text or "").strip()
 
@@ -210,5 +230,7 @@ def _check_references(dictionary: Dictionary) -> None:
     for condition in dictionary.conditions:
         for kind, target in condition.targets:
             known = dictionary.families if kind == "family" else dictionary.variables
+            if kind == "filelist" and not any(t.filelist == target for t in dictionary.templates):
+                raise DictionaryError(where, f"condition sur une liste de fichiers inconnue : « {target} »")
             if kind in ("family", "variable") and target not in known:
                 raise DictionaryError(where, f"condition sur une cible inconnue : {kind} « {target} »")

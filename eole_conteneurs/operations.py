@@ -10,17 +10,20 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .configuration import load_configuration
+from .configuration import default_sources, load_configuration, load_validated
 from .convergence import Converger, docker_run_command
 from .docker_engine import SOCKET, DockerEngine, DockerUnavailable
 from .errors import EoleConteneursError
 from .host import connect_or_start_docker, enable_ip_forward
 from .journal import Journal
+from .nginx import Nginx
 from .planner import Kind, Plan
+from .publication import Publication
 from .spec import Configuration
 from .state import DEFAULT_SCOPE
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+NGINX_BACKUP = Path("/var/lib/eole-conteneurs/nginx-sauvegarde")
 
 
 @dataclass(frozen=True)
@@ -29,21 +32,33 @@ class Context:
 
     config: Path | None = None
     dicos: Path | None = None
+    templates: Path | None = None
+    nginx_backup: Path = NGINX_BACKUP
     docker_url: str = SOCKET
     scope: str = DEFAULT_SCOPE
     journal: Journal = field(default_factory=Journal)
 
     @classmethod
-    def from_environment(cls, config: Path | None = None, dicos: Path | None = None) -> "Context":
+    def from_environment(cls, config: Path | None = None, dicos: Path | None = None,
+                         templates: Path | None = None) -> "Context":
         """DOCKER_HOST as docker's own tools read it; the scope separates test benches."""
         env_config = os.environ.get("EOLE_CONTENEURS_CONFIG")
-        return cls(config=config or (Path(env_config) if env_config else None), dicos=dicos,
+        return cls(config=config or (Path(env_config) if env_config else None), dicos=dicos, templates=templates,
                    docker_url=os.environ.get("DOCKER_HOST", SOCKET),
                    scope=os.environ.get("EOLE_CONTENEURS_SCOPE", DEFAULT_SCOPE))
 
 
 def _configuration(context: Context) -> Configuration:
     return load_configuration(context.config, context.dicos)
+
+
+def publish(context: Context) -> int:
+    """Render the nginx files from the validated configuration and swap them in as a transaction."""
+    loaded = load_validated(context.config, context.dicos)
+    templates = context.templates or default_sources().templates
+    nginx = Nginx(context.journal, backup_dir=context.nginx_backup)
+    Publication(loaded, templates, nginx, context.journal).publish()
+    return EXIT_OK
 
 
 def pull_images(context: Context) -> int:

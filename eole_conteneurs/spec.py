@@ -52,6 +52,8 @@ class ContainerSpec:
     volumes: tuple[VolumeMapping, ...] = ()
     ports: tuple[PortMapping, ...] = ()
     persistent: bool = False
+    web_path: str = ""  # /<nom> unless conteneurN_chemin says otherwise
+    allowed_networks: tuple[str, ...] = ()  # CIDR; empty: everybody
 
     @property
     def proxied_port(self) -> int | None:

@@ -6,6 +6,7 @@ variable, the entry of a multi, the value and what is accepted.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -32,12 +33,22 @@ NGINX_PORTS = (80, 443)
 DEFAULT_TAG = "latest"
 
 
+WEB_PATH = re.compile(r"(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+")
+WEB_PATH_EXPECTED = ("un chemin web comme /application ou /applis/wiki (lettres, chiffres, « . », « _ », « - », "
+                     "« / »), autre que /, vide pour /nom du conteneur")
+
+
+NGINX_FILE = re.compile(r"/[A-Za-z0-9._/-]*[A-Za-z0-9._-]")
+NGINX_FILE_EXPECTED = "un chemin absolu de fichier (lettres, chiffres, « . », « _ », « - », « / »)"
+
+
 @dataclass
 class Validator:
     values: Values
     problems: list[InvalidValue] = field(default_factory=list)
     host_ports: dict[int, str] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
+    web_paths: dict[str, str] = field(default_factory=dict)
 
     def refuse(self, name: str, value: Any, expected: str, index: int | None = None, reason: str = "valeur refusée"):
         self.problems.append(InvalidValue(name, value, expected, index, reason))
@@ -62,6 +73,9 @@ def build_configuration(values: Values, problems: list[InvalidValue]) -> tuple[C
     validator = Validator(values, list(problems))
     enabled = values.get("activer_conteneurs") == "oui"
     containers = []
+    for name in ("conteneurs_certificat", "conteneurs_cle"):
+        if values.is_enabled(name):
+            validator.checked(name, _check_nginx_file, NGINX_FILE_EXPECTED)
     if enabled:
         count = validator.scalar("nombre_conteneurs") or 0
         for index in range(1, count + 1):
@@ -79,11 +93,13 @@ def _container(validator: Validator, index: int) -> ContainerSpec | None:
     image = _image(validator, index)
     volumes = _volumes(validator, index)
     ports = _ports(validator, index)
+    web_path = _web_path(validator, index, name)
+    networks = _allowed_networks(validator, index)
     technology = validator.scalar(variable(index, "technologie"))
     persistent = validator.scalar(variable(index, "persistance")) == "oui"
     if len(validator.problems) > before or name is None or image is None:
         return None
-    return ContainerSpec(index, name, technology, image, volumes, ports, persistent)
+    return ContainerSpec(index, name, technology, image, volumes, ports, persistent, web_path, networks)
 
 
 def _name(validator: Validator, index: int) -> str | None:
@@ -194,6 +210,52 @@ def _ports(validator: Validator, index: int) -> tuple[PortMapping, ...]:
             if container_port is not None and container_var not in validator.values.refused:
                 ports.append(PortMapping(container_port, host_port))
     return tuple(ports)
+
+
+def _web_path(validator: Validator, index: int, name: str | None) -> str:
+    var = variable(index, "chemin")
+    given = validator.scalar(var)
+    path = validator.checked(var, _check_web_path, WEB_PATH_EXPECTED) if given is not None else (
+        f"/{name}" if name else None)
+    if path is None:
+        return ""
+    owner = validator.web_paths.get(path)
+    if owner is not None:
+        validator.refuse(var, path, "un chemin web différent pour chaque conteneur", reason=f"chemin déjà utilisé par {owner}")
+        return ""
+    validator.web_paths[path] = var if given is not None else variable(index, "nom")
+    return path
+
+
+def _check_nginx_file(value: str) -> str:
+    if not NGINX_FILE.fullmatch(value) or "/../" in value + "/" or "/./" in value + "/":
+        raise ValueError("chemin de fichier invalide")
+    return value
+
+
+def _check_web_path(value: str) -> str:
+    path = value.rstrip("/")
+    if not WEB_PATH.fullmatch(path):
+        raise ValueError("chemin web invalide")
+    return path
+
+
+def _allowed_networks(validator: Validator, index: int) -> tuple[str, ...]:
+    """nginx `allow` takes CIDR: the address must be the network's own (no host bits)."""
+    networks_var, masks_var = variable(index, "reseau_autorise"), variable(index, "masque_autorise")
+    allowed = []
+    for entry, address in enumerate(validator.values.entries(networks_var)):
+        _require_pair(validator, networks_var, address, masks_var, entry)
+        mask = validator.values.entries(masks_var)[entry]
+        if address is None or mask is None or {networks_var, masks_var} & validator.values.refused:
+            continue
+        network = ipaddress.IPv4Network(f"{address}/{mask}", strict=False)
+        if str(network.network_address) != address:
+            validator.refuse(networks_var, address, f"l'adresse du réseau, ici {network.network_address}", entry,
+                             f"adresse incohérente avec le masque {mask}")
+            continue
+        allowed.append(str(network))
+    return tuple(allowed)
 
 
 def _require_pair(validator: Validator, master_var: str, master_value: Any, slave_var: str, entry: int) -> None:

@@ -8,6 +8,7 @@ variable is checked against its declared type and the dictionary's checks.
 from __future__ import annotations
 
 import ast
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -27,6 +28,7 @@ class Values:
     values: dict[str, Any] = field(default_factory=dict)
     disabled: set[str] = field(default_factory=set)
     refused: set[str] = field(default_factory=set)
+    disabled_filelists: set[str] = field(default_factory=set)
 
     def get(self, name: str) -> Any:
         return self.values.get(name)
@@ -42,7 +44,8 @@ class Values:
 def resolve(dictionary: Dictionary, raw: RawConfig) -> tuple[Values, list[InvalidValue]]:
     problems: list[InvalidValue] = []
     merged = _merge_defaults(dictionary, raw, problems)
-    values = Values(raw.source, merged, _disabled(dictionary, merged))
+    disabled, filelists = _disabled(dictionary, merged)
+    values = Values(raw.source, merged, disabled, disabled_filelists=filelists)
     for name, definition in dictionary.variables.items():
         if name in values.disabled or any(p.variable == name for p in problems):
             continue
@@ -135,9 +138,13 @@ def _longer_than_master(dictionary: Dictionary, name: str, values: Values, probl
 
 # -- conditions ------------------------------------------------------------------------
 
-def _disabled(dictionary: Dictionary, merged: dict[str, Any]) -> set[str]:
-    """Apply disabled_if_(not_)in until stable: a disabled source enables nothing."""
+def _disabled(dictionary: Dictionary, merged: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """Apply disabled_if_(not_)in until stable: a disabled source enables nothing.
+
+    Returns the disabled variables and the disabled file lists.
+    """
     disabled: set[str] = set()
+    filelists: set[str] = set()
     changed = True
     while changed:
         changed = False
@@ -150,11 +157,14 @@ def _disabled(dictionary: Dictionary, merged: dict[str, Any]) -> set[str]:
             if source is not _REFUSED and found != (condition.name == "disabled_if_in"):
                 continue
             for kind, target in condition.targets:
+                if kind == "filelist":
+                    filelists.add(target)
+                    continue
                 names = dictionary.families.get(target, []) if kind == "family" else [target]
                 new = set(names) - disabled
                 disabled |= new
                 changed |= bool(new)
-    return disabled
+    return disabled, filelists
 
 
 _REFUSED = object()
@@ -163,13 +173,16 @@ _REFUSED = object()
 def _comparable(dictionary: Dictionary, name: str, value: Any) -> Any:
     """The source's value as conditions compare it: typed, then as text."""
     definition = dictionary.variables[name]
+    if definition.multi:
+        # (unverified) Creole compares a multi through its first value; "" when it has none.
+        value = value[0] if value else ""
     try:
         typed = _typed_entry(definition, value)
     except ValueError:
         return _REFUSED
     if any(_apply_check(check, typed, None) for check in dictionary.checks_for(name)):
         return _REFUSED
-    return None if typed is None else str(typed)
+    return "" if typed is None else str(typed)
 
 
 # -- types and checks ------------------------------------------------------------------
@@ -231,7 +244,24 @@ def _choice(*accepted: str) -> Callable[[str], str]:
     return convert
 
 
+def _ipv4(entry: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(entry.strip()))
+    except ValueError:
+        raise ValueError("une adresse IPv4 (ex. 192.168.0.0)") from None
+
+
+def _netmask(entry: str) -> str:
+    try:
+        return str(ipaddress.IPv4Network(f"0.0.0.0/{entry.strip()}").netmask)
+    except ValueError:
+        raise ValueError("un masque de réseau IPv4 (ex. 255.255.255.0)") from None
+
+
 TYPES: dict[str, Callable[[str], Any]] = {
+    "ip": _ipv4,
+    "network": _ipv4,
+    "netmask": _netmask,
     "string": _string,
     "number": _number,
     "port": _port,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from eole_conteneurs.dictionary import dictionary_files, load_dictionaries
-from eole_conteneurs.dictionary_build import build_directory, render_source
+from eole_conteneurs.buildtime import build_directory, render_source
 from eole_conteneurs.configuration import load_dictionary
 from eole_conteneurs.errors import DictionaryError
 from tests.conftest import CHECKOUT
@@ -25,7 +25,11 @@ CONTRACT = {  # field: (type, multi, mandatory, default, label)
     "port_conteneur": ("port", True, False, (), "Port du conteneur"),
     "port_hote": ("port", True, False, (), "Port de l'hôte"),
     "persistance": ("oui/non", False, False, ("non",), "Activer la persistance du conteneur"),
+    "chemin": ("string", False, False, (), "Chemin web du conteneur (vide : /nom du conteneur)"),
+    "reseau_autorise": ("network", True, False, (), "Réseau autorisé à accéder au conteneur (vide : tous)"),
+    "masque_autorise": ("netmask", True, False, (), "Masque du réseau autorisé"),
 }
+EXPERT = {"chemin", "reseau_autorise", "masque_autorise"}
 
 
 def test_globals_follow_the_contract(dicos):
@@ -48,6 +52,7 @@ def test_each_family_declares_exactly_the_contract(dicos, index):
         assert (definition.type, definition.multi, definition.mandatory, definition.default,
                 definition.description) == (kind, multi, mandatory, default, label), field
         assert dictionary.help[definition.name], f"aide manquante pour {definition.name}"
+        assert (definition.mode == "expert") == (field in EXPERT), field
 
 
 def test_groups_enum_and_conditions(dicos):
@@ -56,11 +61,25 @@ def test_groups_enum_and_conditions(dicos):
     assert dictionary.masters["conteneur3_port_conteneur"] == ["conteneur3_port_hote"]
     (enum,) = dictionary.checks_for("conteneur3_technologie")
     assert (enum.name, enum.params[0][1]) == ("valid_enum", "['docker']")
+    assert dictionary.masters["conteneur3_reseau_autorise"] == ["conteneur3_masque_autorise"]
     by_count = {c.targets: c.params for c in dictionary.conditions if c.source == "nombre_conteneurs"}
-    assert by_count[(("family", "Conteneur-3"),)] == ("1", "2")
-    assert (("family", "Conteneur-1"),) not in by_count
+    assert by_count[(("family", "Conteneur-3"), ("filelist", "conteneur3"))] == ("1", "2")
+    assert not any(("family", "Conteneur-1") in targets for targets in by_count)
     (off,) = [c for c in dictionary.conditions if c.source == "activer_conteneurs"]
-    assert off.params == ("non",) and len(off.targets) == 21
+    assert off.params == ("non",)
+    assert {("family", f"Conteneur-{n}") for n in range(1, 21)} <= set(off.targets)
+    assert {("filelist", f"conteneur{n}") for n in range(1, 21)} | {("filelist", "conteneurs_site")} <= set(off.targets)
+    (no_port,) = [c for c in dictionary.conditions if c.source == "conteneur3_port_conteneur"]
+    assert (no_port.params, no_port.targets) == (("",), (("filelist", "conteneur3"),))
+
+
+def test_files_declare_one_nginx_file_per_container(dicos):
+    dictionary = load_dictionary(dicos)
+    by_list = {decl.filelist: decl for decl in dictionary.templates}
+    assert by_list["conteneur7"].name == "/etc/nginx/web.d/conteneur7.conf"
+    assert by_list["conteneur7"].source == "conteneur7.conf" and by_list["conteneur7"].rm
+    assert by_list["conteneurs_site"].name == "/etc/nginx/conf.d/eole-conteneurs.conf"
+    assert len(dictionary.templates) == 21
 
 
 @pytest.mark.parametrize("nb_max", [1, 3, 100])

@@ -14,6 +14,7 @@ from Cheetah.Template import Template
 
 DEFAULT_NB_MAX = 20
 SOURCE_SUFFIX = ".xml.in"
+INDEX_MARK = "@N@"
 
 
 def render_source(source: Path, nb_max: int) -> str:
@@ -34,14 +35,37 @@ def build_directory(source_dir: Path, output_dir: Path, nb_max: int) -> list[Pat
     return written
 
 
+def expand_templates(source_dir: Path, output_dir: Path, nb_max: int) -> list[Path]:
+    """tmpl/NAME@N@.EXT.in gives NAME1.EXT … NAME<nb_max>.EXT (@N@ replaced); other files are copied.
+
+    Creole renders each <file> from its own template with no parameter, so the container
+    number is written into each copy here; the Creole syntax itself is left untouched.
+    """
+    output_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for source in sorted(path for path in source_dir.iterdir() if path.is_file() and not path.name.startswith(".")):
+        text = source.read_text(encoding="utf-8")
+        if source.name.endswith(".in") and INDEX_MARK in source.name:
+            copies = {source.name[:-3].replace(INDEX_MARK, str(n)): text.replace(INDEX_MARK, str(n))
+                      for n in range(1, nb_max + 1)}
+        else:
+            copies = {source.name: text}
+        for name, content in copies.items():
+            (output_dir / name).write_text(content, encoding="utf-8")
+            written.append(output_dir / name)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Génère les dictionnaires Creole d'eole-conteneurs.")
+    parser = argparse.ArgumentParser(description="Génère les dictionnaires et gabarits Creole d'eole-conteneurs.")
+    parser.add_argument("kind", choices=("dicos", "tmpl"))
     parser.add_argument("source_dir", type=Path)
     parser.add_argument("output_dir", type=Path)
     parser.add_argument("--nb-max", type=int, default=DEFAULT_NB_MAX)
     args = parser.parse_args(argv)
-    for path in build_directory(args.source_dir, args.output_dir, args.nb_max):
-        print(path)
+    build = build_directory if args.kind == "dicos" else expand_templates
+    written = build(args.source_dir, args.output_dir, args.nb_max)
+    print(f"{len(written)} fichier(s) générés dans {args.output_dir}")
     return 0
 
 

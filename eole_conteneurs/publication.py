@@ -1,0 +1,89 @@
+"""Publishing the containers through nginx: rendered templates → an nginx transaction.
+
+Values reach the templates only once the whole configuration has been validated
+(load_validated), so nothing unchecked is ever written into nginx's configuration.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .configuration import Loaded
+from .dictionary import FileDecl
+from .errors import EoleConteneursError
+from .journal import Journal
+from .nginx import FileChange, Nginx
+from .spec import ContainerSpec
+from .templating import rendered_files
+
+DEFAULT_MODE = 0o644
+
+
+class CertificateError(EoleConteneursError):
+    def __init__(self, variable: str, path: str, detail: str):
+        self.variable = variable
+        super().__init__(f"{variable} : « {path} » : {detail}")
+
+
+@dataclass(frozen=True)
+class Publication:
+    loaded: Loaded
+    templates: Path
+    nginx: Nginx
+    journal: Journal
+
+    def changes(self) -> list[FileChange]:
+        return [_change(declaration, content) for declaration, content in
+                rendered_files(self.loaded.dictionary, self.loaded.values, self.templates)
+                if content is not None or declaration.rm]
+
+    def publish(self) -> bool:
+        """True when nginx was reloaded with new files; False when nothing changed."""
+        changes = self.changes()
+        if self._serves_https():
+            ensure_certificate(self.loaded.values.get("conteneurs_certificat"),
+                               self.loaded.values.get("conteneurs_cle"), self.journal)
+        for change in changes:
+            if not change.applied:
+                verb = "Suppression" if change.content is None else "Création"
+                self.journal.step(f"{verb} du fichier de configuration nginx {change.path}")
+        reloaded = self.nginx.publish(changes)
+        for spec in self.loaded.configuration.containers:
+            self._report_url(spec)
+        return reloaded
+
+    def _serves_https(self) -> bool:
+        values = self.loaded.values
+        return values.is_enabled("conteneurs_serveur_web") and values.get("conteneurs_serveur_web") == "oui"
+
+    def _report_url(self, spec: ContainerSpec) -> None:
+        if spec.proxied_port is not None:
+            self.journal.step(f"https://{socket.getfqdn()}{spec.web_path}/")
+
+
+def _change(declaration: FileDecl, content: str | None) -> FileChange:
+    mode = int(declaration.mode, 8) if declaration.mode else DEFAULT_MODE
+    return FileChange(Path(declaration.name), None if content is None else content.encode("utf-8"), mode)
+
+
+def ensure_certificate(certificate: str, key: str, journal: Journal) -> None:
+    """The configured certificate, or a self-signed one created where it is expected."""
+    cert_path, key_path = Path(certificate), Path(key)
+    if cert_path.exists() and key_path.exists():
+        return
+    if cert_path.exists() != key_path.exists():
+        missing, variable = (key_path, "conteneurs_cle") if cert_path.exists() else (cert_path, "conteneurs_certificat")
+        raise CertificateError(variable, str(missing), "fichier absent alors que l'autre moitié de la paire existe")
+    journal.step(f"Création d'un certificat autosigné : {cert_path} ({key_path})")
+    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+               "-subj", f"/CN={socket.getfqdn()}", "-keyout", str(key_path), "-out", str(cert_path)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise CertificateError("conteneurs_certificat", str(cert_path),
+                               f"création impossible ({result.stderr.strip().splitlines()[-1:]})")
+    key_path.chmod(0o600)
