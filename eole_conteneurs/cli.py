@@ -73,15 +73,18 @@ def table(rows: list[tuple[str, ...]]) -> str:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    return operations.show_plan(_context(args), frozenset(args.recreer))
+    context = _context(args)
+    return operations.show_plan(context.load(), context, frozenset(args.recreer))
 
 
 def run_apply(args: argparse.Namespace) -> int:
-    return operations.converge(_context(args), pull_all=True, recreate=frozenset(args.recreer))
+    context = _context(args)
+    return operations.converge(context.load(), context, pull_all=True, recreate=frozenset(args.recreer))
 
 
 def run_publish(args: argparse.Namespace) -> int:
-    return operations.publish(_context(args))
+    context = _context(args)
+    return operations.publish(context.load(), context)
 
 
 def _context(args: argparse.Namespace) -> operations.Context:

@@ -10,10 +10,7 @@ import sys
 from . import operations
 from .errors import EoleConteneursError
 
-PHASES = {
-    "pretemplate": lambda context: operations.pull_images(context),
-    "posttemplate": lambda context: operations.converge(context, pull_all=False),
-}
+PHASES = {"pretemplate": operations.pretemplate, "posttemplate": operations.posttemplate}
 MODES = ("instance", "reconfigure")
 
 

@@ -119,6 +119,40 @@ class Nginx:
         self.journal.step(f"Configuration nginx {verb} ({len(pending)} fichier(s) modifié(s))")
         return True
 
+    def checkpoint(self, paths: list[Path]) -> None:
+        """Save these files before someone else writes them (Creole's template step)."""
+        self.recover()
+        self._checkpoint([FileChange(path, None) for path in paths])
+
+    def commit(self) -> bool:
+        """After that step: keep the new files if nginx accepts them and reloads, else restore.
+
+        Returns True when nginx was reloaded; False when nothing differed from the checkpoint.
+        """
+        if not (self.backup_dir / COMPLETE).exists():
+            self.journal.step("Aucun point de sauvegarde nginx : rien à valider")
+            return False
+        ok, output = self.check()
+        if not ok:
+            self._restore()
+            raise NginxRejected("Configuration nginx générée refusée par « nginx -t » : fichiers précédents restaurés",
+                                output)
+        changed = self._differs_from_checkpoint()
+        if changed:
+            self._reload_or_rollback()
+        self._discard()
+        self.journal.step("Configuration nginx rechargée" if changed else
+                          "Configuration nginx inchangée : pas de rechargement")
+        return changed
+
+    def _differs_from_checkpoint(self) -> bool:
+        for entry in json.loads((self.backup_dir / MANIFEST).read_text()):
+            saved = None if not entry["existed"] else (self.backup_dir / entry["copy"]).read_bytes()
+            change = FileChange(Path(entry["path"]), saved, entry["mode"] or 0o644)
+            if not _satisfied(change):
+                return True
+        return False
+
     # --- reload -----------------------------------------------------------------------------
 
     def _reload_or_rollback(self) -> None:
@@ -146,6 +180,10 @@ class Nginx:
         while not (_children(master) - before):
             if time.monotonic() > deadline:
                 raise NginxError("nginx n'a pas appliqué la nouvelle configuration (voir son journal d'erreurs)")
+            time.sleep(0.05)
+        # Old workers accept connections until the master tells them to quit: wait for that, so
+        # that the next request sees the new configuration (a long connection may keep one alive).
+        while any(_serving(worker) for worker in before) and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def _master(self) -> int | None:
@@ -254,6 +292,15 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(handle)
     finally:
         os.close(handle)
+
+
+def _serving(worker: int) -> bool:
+    """Alive and not yet told to quit (nginx retitles a quitting worker "... is shutting down")."""
+    try:
+        title = Path(f"/proc/{worker}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"shutting down" not in title
 
 
 def _children(parent: int) -> set[int]:

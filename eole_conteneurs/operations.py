@@ -1,7 +1,7 @@
-"""The module's jobs, shared by the command and the reconfigure hooks: pull, plan, converge.
+"""The module's jobs, shared by the command and the reconfigure hooks: pull, plan, converge, publish.
 
 Each returns an exit status: 0 done (or nothing to do), 1 error, 2 (plan only) changes pending.
-Nothing is touched when the configuration is refused.
+Nothing is touched when the configuration is refused: it is loaded and validated first.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .configuration import default_sources, load_configuration, load_validated
+from .configuration import Loaded, default_sources, load_validated
 from .convergence import Converger, docker_run_command
 from .docker_engine import SOCKET, DockerEngine, DockerUnavailable
 from .errors import EoleConteneursError
@@ -19,11 +19,11 @@ from .journal import Journal
 from .nginx import Nginx
 from .planner import Kind, Plan
 from .publication import Publication
-from .spec import Configuration
 from .state import DEFAULT_SCOPE
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 NGINX_BACKUP = Path("/var/lib/eole-conteneurs/nginx-sauvegarde")
+CREOLE_SOURCE = "creole"
 
 
 @dataclass(frozen=True)
@@ -47,52 +47,73 @@ class Context:
                    docker_url=os.environ.get("DOCKER_HOST", SOCKET),
                    scope=os.environ.get("EOLE_CONTENEURS_SCOPE", DEFAULT_SCOPE))
 
+    def load(self) -> Loaded:
+        return load_validated(self.config, self.dicos)
 
-def _configuration(context: Context) -> Configuration:
-    return load_configuration(context.config, context.dicos)
-
-
-def publish(context: Context) -> int:
-    """Render the nginx files from the validated configuration and swap them in as a transaction."""
-    loaded = load_validated(context.config, context.dicos)
-    templates = context.templates or default_sources().templates
-    nginx = Nginx(context.journal, backup_dir=context.nginx_backup)
-    Publication(loaded, templates, nginx, context.journal).publish()
-    return EXIT_OK
+    def nginx(self) -> Nginx:
+        return Nginx(self.journal, backup_dir=self.nginx_backup)
 
 
-def pull_images(context: Context) -> int:
-    """pretemplate: docker running, forwarding on, every image pulled; no container touched."""
-    configuration = _configuration(context)
-    journal = context.journal
+def _status(journal: Journal) -> int:
+    return EXIT_ERROR if journal.failed else EXIT_OK
+
+
+# -- reconfigure phases ----------------------------------------------------------------------
+
+def pretemplate(context: Context) -> int:
+    """Docker running, forwarding on, every image pulled; no container touched.
+
+    Where Creole renders the templates itself, the nginx files are saved first so that
+    posttemplate can put them back if nginx refuses what was generated.
+    """
+    loaded = context.load()
+    if loaded.values.source == CREOLE_SOURCE:
+        context.nginx().checkpoint([Path(declaration.name) for declaration in loaded.dictionary.templates])
+    return pull_images(loaded, context)
+
+
+def posttemplate(context: Context) -> int:
+    """Containers converged, then nginx published (or, after Creole's rendering, validated)."""
+    loaded = context.load()
+    status = converge(loaded, context, pull_all=False)
+    if loaded.values.source == CREOLE_SOURCE:
+        context.nginx().commit()
+    else:
+        publish(loaded, context)
+    return max(status, _status(context.journal))
+
+
+# -- jobs ----------------------------------------------------------------------------------------
+
+def pull_images(loaded: Loaded, context: Context) -> int:
+    configuration, journal = loaded.configuration, context.journal
     if not configuration.enabled:
         journal.step("Gestion des conteneurs désactivée (activer_conteneurs = non) : pas de récupération d'image")
         return EXIT_OK
     enable_ip_forward(journal)
     engine = connect_or_start_docker(journal, context.docker_url)
     Converger(engine, journal, context.scope).pull(configuration.containers)
-    return EXIT_ERROR if journal.failed else EXIT_OK
+    return _status(journal)
 
 
-def converge(context: Context, pull_all: bool, recreate: frozenset[str] = frozenset()) -> int:
-    """posttemplate / apply: make the containers what the configuration declares."""
-    configuration = _configuration(context)
-    journal = context.journal
+def converge(loaded: Loaded, context: Context, pull_all: bool, recreate: frozenset[str] = frozenset()) -> int:
+    """Make the containers what the configuration declares."""
+    configuration = loaded.configuration
     unknown = recreate - {spec.name for spec in configuration.containers}
     if unknown:
         raise EoleConteneursError(f"--recreer : conteneur(s) non déclaré(s) : {', '.join(sorted(unknown))}")
-    engine = _engine_for(configuration, context)
+    engine = _engine_for(loaded, context)
     if engine is None:
         return EXIT_OK
-    converger = Converger(engine, journal, context.scope)
+    converger = Converger(engine, context.journal, context.scope)
     images = converger.pull(configuration.containers, only_missing=not pull_all)
     converger.apply(converger.plan(configuration.containers, images, recreate))
-    return EXIT_ERROR if journal.failed else EXIT_OK
+    return _status(context.journal)
 
 
-def _engine_for(configuration: Configuration, context: Context) -> DockerEngine | None:
+def _engine_for(loaded: Loaded, context: Context) -> DockerEngine | None:
     """When containers are disabled, Docker is not started: if it runs, managed containers go."""
-    if configuration.enabled:
+    if loaded.configuration.enabled:
         return connect_or_start_docker(context.journal, context.docker_url)
     context.journal.step("Gestion des conteneurs désactivée (activer_conteneurs = non)")
     try:
@@ -101,12 +122,19 @@ def _engine_for(configuration: Configuration, context: Context) -> DockerEngine 
         return None
 
 
-def show_plan(context: Context, recreate: frozenset[str] = frozenset()) -> int:
+def publish(loaded: Loaded, context: Context) -> int:
+    """Render the nginx files from the validated configuration and swap them in as a transaction."""
+    templates = context.templates or default_sources().templates
+    Publication(loaded, templates, context.nginx(), context.journal).publish()
+    return _status(context.journal)
+
+
+def show_plan(loaded: Loaded, context: Context, recreate: frozenset[str] = frozenset()) -> int:
     """Dry run: nothing pulled, nothing changed; compares with the images present locally."""
-    configuration = _configuration(context)
+    specs = loaded.configuration.containers
     engine = DockerEngine.connect(context.docker_url)
-    images = {str(spec.image): engine.image_id(str(spec.image)) for spec in configuration.containers}
-    plan = Converger(engine, context.journal, context.scope).plan(configuration.containers, images, recreate)
+    images = {str(spec.image): engine.image_id(str(spec.image)) for spec in specs}
+    plan = Converger(engine, context.journal, context.scope).plan(specs, images, recreate)
     context.journal.step(describe_plan(plan))
     if plan.conflicts:
         return EXIT_ERROR

@@ -61,7 +61,13 @@ class Publication:
 
     def _report_url(self, spec: ContainerSpec) -> None:
         if spec.proxied_port is not None:
-            self.journal.step(f"https://{socket.getfqdn()}{spec.web_path}/")
+            self.journal.step(f"https://{server_name()}{spec.web_path}/")
+
+
+def server_name() -> str:
+    """The host's name for URLs: its FQDN, unless the resolver only knows it as localhost."""
+    fqdn = socket.getfqdn()
+    return socket.gethostname() if fqdn.startswith("localhost") else fqdn
 
 
 def _change(declaration: FileDecl, content: str | None) -> FileChange:
@@ -81,7 +87,7 @@ def ensure_certificate(certificate: str, key: str, journal: Journal) -> None:
     cert_path.parent.mkdir(parents=True, exist_ok=True)
     key_path.parent.mkdir(parents=True, exist_ok=True)
     command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-               "-subj", f"/CN={socket.getfqdn()}", "-keyout", str(key_path), "-out", str(cert_path)]
+               "-subj", f"/CN={server_name()}", "-keyout", str(key_path), "-out", str(cert_path)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise CertificateError("conteneurs_certificat", str(cert_path),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import urllib.request
@@ -20,6 +21,8 @@ import pytest
 from tests.conftest import CHECKOUT, config_document
 
 REGISTRY = "127.0.0.1:5000"
+WEB_D = Path("/etc/nginx/web.d")
+SITE = Path("/etc/nginx/conf.d/eole-conteneurs.conf")
 DOCKER = "/usr/bin/docker"
 LAB = CHECKOUT / "tests" / "lab.sh"
 
@@ -44,6 +47,17 @@ def free_port() -> int:
 def http_get(port: int, path: str = "/", timeout: float = 5) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
         return response.read().decode()
+
+
+def https(path: str, source: str | None = None) -> tuple[int, str, str]:
+    """(status, body, Location) of https://127.0.0.1<path>, from another loopback address if asked."""
+    command = ["curl", "-sk", "-o", "-", "-w", "\n%{http_code} %{redirect_url}", f"https://127.0.0.1{path}"]
+    if source:
+        command[1:1] = ["--interface", source]
+    out = sh(*command, check=False).stdout
+    body, _, last = out.rpartition("\n")
+    status, _, location = last.partition(" ")
+    return int(status), body, location
 
 
 @pytest.fixture(scope="session")
@@ -110,6 +124,25 @@ def bench(lab, tmp_path):
     bench = Bench(tmp_path)
     yield bench
     bench.cleanup()
+
+
+@pytest.fixture
+def nginx_files(lab, tmp_path):
+    """Save the module's nginx files; restore them and reload after the test."""
+    saved = tmp_path / "nginx-sauvegarde-test"
+    saved.mkdir()
+    if WEB_D.exists():
+        shutil.copytree(WEB_D, saved / "web.d")
+    if SITE.exists():
+        shutil.copy2(SITE, saved / "site.conf")
+    yield
+    shutil.rmtree(WEB_D, ignore_errors=True)
+    if (saved / "web.d").exists():
+        shutil.copytree(saved / "web.d", WEB_D)
+    SITE.unlink(missing_ok=True)
+    if (saved / "site.conf").exists():
+        shutil.copy2(saved / "site.conf", SITE)
+    sh("nginx", "-s", "reload", check=False)
 
 
 def httpd(bench: Bench, index: int, short: str, host_port: int, host_dir: Path | None = None, **extra) -> dict:

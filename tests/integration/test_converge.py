@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.integration.conftest import LAB, REGISTRY, docker, enabled, free_port, hello, http_get, httpd, sh
+from tests.integration.conftest import LAB, REGISTRY, docker, enabled, free_port, hello, http_get, https, httpd, sh
 
 
 def seed_like(bench, port):
@@ -266,7 +266,7 @@ def test_unlabelled_same_named_container_is_left_alone(bench):
         docker("rm", "-f", name, check=False)
 
 
-def test_refused_configuration_changes_nothing(bench):
+def test_refused_configuration_changes_nothing(bench, nginx_files):
     port = free_port()
     values = enabled(1, httpd(bench, 1, "web", port))
     bench.write(values)
@@ -282,7 +282,7 @@ def test_refused_configuration_changes_nothing(bench):
     assert bench.identity(bench.name("web")) == identity
 
 
-def test_hooks_pull_then_converge(bench):
+def test_hooks_pull_then_converge(bench, nginx_files):
     port = free_port()
     values = enabled(1, httpd(bench, 1, "web", port))
     bench.write(values)
@@ -294,6 +294,8 @@ def test_hooks_pull_then_converge(bench):
     assert post.returncode == 0, post.stdout + post.stderr
     assert "docker pull" not in post.stdout, "images were pulled by pretemplate"
     identity = bench.identity(bench.name("web"))
+    (bench.root / "www-web" / "index.html").write_text("publiée")
+    assert https(f"/{bench.name('web')}/")[:2] == (200, "publiée"), "posttemplate published nginx"
 
     values["conteneur1_port_hote"] = {"0": str(free_port())}
     bench.write(values)
@@ -303,7 +305,7 @@ def test_hooks_pull_then_converge(bench):
     assert bench.identity(bench.name("web"))[0] != identity[0]
 
 
-def test_hooks_do_nothing_when_disabled(bench):
+def test_hooks_do_nothing_when_disabled(bench, nginx_files):
     bench.write({"activer_conteneurs": "non"})
     pre = bench.hook("pretemplate")
     assert pre.returncode == 0 and "docker pull" not in pre.stdout

@@ -330,3 +330,46 @@ def test_incomplete_backup_is_discarded_and_files_untouched(server):
     assert "Sauvegarde nginx incomplète supprimée" in server.journal()
     assert (server.web / "x.conf").read_bytes() == snippet("x")
     assert not (server.web / "y.conf").exists()
+
+
+# -- Creole's flow: files written by Creole between the checkpoint and the commit ------------------
+
+
+def test_commit_keeps_files_written_after_the_checkpoint(server):
+    settled(server, [change(server, "x.conf", snippet("x", "ancien"))])
+    nginx = server.nginx()
+    nginx.checkpoint([server.web / "x.conf", server.web / "y.conf"])
+    before = server.workers()
+    (server.web / "x.conf").write_bytes(snippet("x", "nouveau"))  # as Creole's template step would
+    (server.web / "y.conf").write_bytes(snippet("y"))
+    assert nginx.commit() is True
+    server.wait_reloaded(before)
+    assert server.get("/x/") == (200, "nouveau") and server.get("/y/") == (200, "y")
+    assert not (server.root / "sauvegarde").exists()
+
+
+def test_commit_restores_the_checkpoint_when_nginx_refuses(server):
+    settled(server, [change(server, "x.conf", snippet("x", "ancien"))])
+    old = (server.web / "x.conf").read_bytes()
+    nginx = server.nginx()
+    nginx.checkpoint([server.web / "x.conf", server.web / "y.conf"])
+    before = server.workers()
+    (server.web / "x.conf").write_bytes(b"location /x/ { directive_inconnue; }\n")
+    (server.web / "y.conf").write_bytes(snippet("y"))
+    with pytest.raises(NginxRejected) as caught:
+        nginx.commit()
+    assert "directive_inconnue" in str(caught.value)
+    assert (server.web / "x.conf").read_bytes() == old
+    assert not (server.web / "y.conf").exists()
+    assert server.workers() == before
+    assert server.get("/x/") == (200, "ancien")
+
+
+def test_commit_without_change_does_not_reload(server):
+    settled(server, [change(server, "x.conf", snippet("x"))])
+    nginx = server.nginx()
+    nginx.checkpoint([server.web / "x.conf"])
+    before = server.workers()
+    assert nginx.commit() is False
+    time.sleep(0.3)
+    assert server.workers() == before
