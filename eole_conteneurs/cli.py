@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import __version__, operations
+from . import __version__, operations, runner, status
 from .configuration import load_configuration
 from .errors import EoleConteneursError
 from .spec import Configuration, ContainerSpec
@@ -29,6 +29,14 @@ def parser() -> argparse.ArgumentParser:
     _configuration_options(publish)
     publish.add_argument("--gabarits", type=Path, metavar="RÉPERTOIRE",
                          help="répertoire des gabarits (défaut : ceux du module)")
+    reconfigure = commands.add_parser("reconfigure", help="séquence reconfigure du module sans Creole : scripts "
+                                                          "pretemplate, fichiers, posttemplate, postservice")
+    _configuration_options(reconfigure)
+    reconfigure.add_argument("--attente", type=float, default=runner.DEFAULT_WAIT, metavar="SECONDES",
+                             help="attente maximale quand un autre reconfigure est en cours (défaut : 120)")
+    state = commands.add_parser("status", help="état des conteneurs : image, empreinte, état, santé, ports, URL")
+    _configuration_options(state)
+    state.add_argument("--json", action="store_true", help="sortie JSON")
     for command in (plan, apply):
         _configuration_options(command)
         command.add_argument("--recreer", action="append", default=[], metavar="NOM",
@@ -79,25 +87,48 @@ def run_plan(args: argparse.Namespace) -> int:
 
 def run_apply(args: argparse.Namespace) -> int:
     context = _context(args)
-    return operations.converge(context.load(), context, pull_all=True, recreate=frozenset(args.recreer))
+    with context.locked():
+        return operations.converge(context.load(), context, pull_all=True, recreate=frozenset(args.recreer))
 
 
 def run_publish(args: argparse.Namespace) -> int:
     context = _context(args)
-    return operations.publish(context.load(), context)
+    with context.locked():
+        return operations.publish(context.load(), context)
 
 
 def _context(args: argparse.Namespace) -> operations.Context:
     return operations.Context.from_environment(args.config, args.dicos, getattr(args, "gabarits", None))
 
 
-COMMANDS = {"check": run_check, "plan": run_plan, "apply": run_apply, "publish": run_publish}
+def run_reconfigure(args: argparse.Namespace) -> int:
+    return runner.reconfigure(_context(args), wait=args.attente)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    context = _context(args)
+    return status.show(context.load(), context, as_json=args.json)
+
+
+COMMANDS = {"check": run_check, "plan": run_plan, "apply": run_apply, "publish": run_publish,
+            "reconfigure": run_reconfigure, "status": run_status}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    return guarded(lambda: COMMANDS[args.command](args))
+
+
+def guarded(job) -> int:
+    """Every failure ends as one French message and exit 1, never as a traceback."""
     try:
-        return COMMANDS[args.command](args)
+        return job()
     except EoleConteneursError as error:
         print(f"Erreur : {error}", file=sys.stderr)
-        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("Erreur : interrompu", file=sys.stderr)
+    except BrokenPipeError:
+        pass
+    except Exception as error:  # noqa: BLE001 - last resort, the detail is kept in the message
+        print(f"Erreur inattendue : {error.__class__.__name__} : {error}", file=sys.stderr)
+    return EXIT_ERROR

@@ -31,15 +31,20 @@ class Converger:
 
     # -- images -----------------------------------------------------------------------
 
-    def pull(self, specs: Sequence[ContainerSpec], only_missing: bool = False) -> dict[str, str | None]:
-        """Pull each image once (in parallel); returns the local image id of every reference."""
+    def pull(self, specs: Sequence[ContainerSpec], only_missing: bool = False,
+             strict: bool = True) -> dict[str, str | None]:
+        """Pull each image once (in parallel); returns the local image id of every reference.
+
+        Not strict (pretemplate): an image that cannot be had is a warning; the container it
+        belongs to is reported as an error when it is converged.
+        """
         refs = list(dict.fromkeys(str(spec.image) for spec in specs))
         if only_missing:
             refs = [ref for ref in refs if self.engine.image_id(ref) is None]
         with ThreadPoolExecutor(max_workers=PULL_WORKERS) as pool:
             outcomes = list(pool.map(self._pull_one, refs))
         for ref, outcome in zip(refs, outcomes):
-            self._report_pull(ref, outcome)
+            self._report_pull(ref, outcome, strict)
         return {str(spec.image): self.engine.image_id(str(spec.image)) for spec in specs}
 
     def _pull_one(self, ref: str) -> PullResult | DockerOperationError:
@@ -48,21 +53,23 @@ class Converger:
         except DockerOperationError as error:
             return error
 
-    def _report_pull(self, ref: str, outcome: PullResult | DockerOperationError) -> None:
+    def _report_pull(self, ref: str, outcome: PullResult | DockerOperationError, strict: bool) -> None:
         self.journal.step(f"Récupération de l'image sur le dépôt : docker pull {ref}")
         if isinstance(outcome, PullResult):
             for message in outcome.messages:
                 self.journal.step(message)
         elif self.engine.image_id(ref) is not None:
             self.journal.warn(f"{outcome.detail} ; l'image déjà présente localement est utilisée ({ref})")
-        else:
+        elif strict:
             self.journal.fail(f"image {ref} indisponible : {outcome.detail}")
+        else:
+            self.journal.warn(f"image {ref} indisponible : {outcome.detail}")
 
     # -- containers -------------------------------------------------------------------
 
     def plan(self, specs: Sequence[ContainerSpec], images: dict[str, str | None],
-             recreate: frozenset[str] = frozenset()) -> Plan:
-        return make_plan(specs, self.engine.containers(), images, self.scope, recreate)
+             recreate: frozenset[str] = frozenset(), protected: frozenset[str] = frozenset()) -> Plan:
+        return make_plan(specs, self.engine.containers(), images, self.scope, recreate, protected)
 
     def apply(self, plan: Plan) -> None:
         for action in plan.actions:
@@ -84,7 +91,7 @@ class Converger:
         handler = {
             Kind.CREATE: self._create, Kind.RECREATE: self._recreate, Kind.START: self._start,
             Kind.KEEP: self._keep, Kind.REMOVE: self._remove, Kind.STOP: self._stop_persistent,
-            Kind.CONFLICT: self._conflict,
+            Kind.CONFLICT: self._conflict, Kind.RESTORE: self._restore_set_aside,
         }[action.kind]
         handler(action)
 
@@ -96,7 +103,10 @@ class Converger:
         try:
             self.engine.start(container)
         except DockerOperationError:
-            self.engine.remove(container)
+            try:
+                self.engine.remove(container)
+            except DockerOperationError as cleanup:
+                self.journal.fail(f"conteneur {container[:12]} créé mais non supprimé : {cleanup}")
             raise
         self.journal.step(f"Conteneur {spec.name} lancé : {container[:12]}")
 
@@ -116,10 +126,23 @@ class Converger:
         self._delete(old)
 
     def _put_back(self, old: ObservedContainer, name: str | None) -> None:
-        if name is not None:
-            self.engine.rename(old.id, name)
-        if old.running:
-            self.engine.start(old.id)
+        """Best effort, step by step: the caller reports the original failure whatever happens here."""
+        steps = ([lambda: self.engine.rename(old.id, name)] if name is not None else [])
+        steps += [lambda: self.engine.start(old.id)] if old.running else []
+        for step in steps:
+            try:
+                step()
+            except DockerOperationError as error:
+                self.journal.fail(f"remise en service de {old.short_id} : {error}")
+                return
+
+    def _restore_set_aside(self, action: Action) -> None:
+        container = action.current
+        self.journal.step(f"Conteneur {action.name} : {action.reason}, renommé {action.name}")
+        self.engine.rename(container.id, action.name)
+        if not container.finished:
+            self.journal.step(f"Démarrage du conteneur : docker start {action.name}")
+            self.engine.start(container.id)
 
     def _start(self, action: Action) -> None:
         self._report_pending(action)

@@ -83,6 +83,22 @@ class DockerEngine:
         except TRANSPORT_ERRORS as error:
             raise DockerOperationError(ref, "Lecture de l'image", _detail(error)) from error
 
+    def inspect(self, container: str) -> dict | None:
+        try:
+            return self.client.inspect_container(container)
+        except docker.errors.NotFound:
+            return None
+        except TRANSPORT_ERRORS as error:
+            raise DockerOperationError(container, "Lecture du conteneur", _detail(error)) from error
+
+    def repo_digests(self, image: str) -> list[str]:
+        try:
+            return self.client.inspect_image(image).get("RepoDigests") or []
+        except docker.errors.ImageNotFound:
+            return []
+        except TRANSPORT_ERRORS as error:
+            raise DockerOperationError(image, "Lecture de l'image", _detail(error)) from error
+
     # -- images -----------------------------------------------------------------------
 
     def pull(self, ref: str) -> PullResult:

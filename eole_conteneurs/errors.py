@@ -9,11 +9,16 @@ class EoleConteneursError(Exception):
     """Base of every error the module reports to the administrator."""
 
 
+SHOWN_MAX = 200
+
+
 def show_value(value: object) -> str:
     """Quote a value on one line, with control characters made visible."""
     if value is None:
         return "(vide)"
     text = str(value)
+    if len(text) > SHOWN_MAX:
+        text = text[:SHOWN_MAX] + f"… ({len(text)} caractères)"
     escaped = text.encode("unicode_escape").decode("ascii") if _has_control(text) else text
     return f"« {escaped} »"
 

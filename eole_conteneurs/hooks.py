@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from . import operations
-from .errors import EoleConteneursError
+from .cli import guarded
 
 PHASES = {"pretemplate": operations.pretemplate, "posttemplate": operations.posttemplate}
 MODES = ("instance", "reconfigure")
@@ -18,11 +18,14 @@ def main(argv: list[str]) -> int:
     if len(argv) < 1 or argv[0] not in PHASES or (len(argv) > 1 and argv[1] not in MODES):
         print(f"usage : hooks {'|'.join(PHASES)} [{'|'.join(MODES)}]", file=sys.stderr)
         return operations.EXIT_ERROR
-    try:
-        return PHASES[argv[0]](operations.Context.from_environment())
-    except EoleConteneursError as error:
-        print(f"Erreur : {error}", file=sys.stderr)
-        return operations.EXIT_ERROR
+    return guarded(lambda: run_phase(argv[0], operations.Context.from_environment()))
+
+
+def run_phase(phase: str, context: operations.Context) -> int:
+    if context.external_generation:  # run by `eole-conteneurs reconfigure`, which holds the lock
+        return PHASES[phase](context)
+    with context.locked():
+        return PHASES[phase](context)
 
 
 if __name__ == "__main__":

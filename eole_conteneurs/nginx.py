@@ -119,6 +119,28 @@ class Nginx:
         self.journal.step(f"Configuration nginx {verb} ({len(pending)} fichier(s) modifié(s))")
         return True
 
+    def stage(self, changes: list[FileChange]) -> int:
+        """Write the files now, checkpointed, and leave `nginx -t` and the reload to commit().
+
+        This is the template step of reconfigure: the containers converge between the two.
+        Returns the number of files written (0: nothing to commit).
+        """
+        self.recover()
+        pending = [change for change in changes if not _satisfied(change)]
+        if not pending:
+            return 0
+        ok, output = self.check()
+        if not ok:
+            raise NginxAlreadyBroken("Configuration nginx déjà invalide avant modification : rien n'est écrit", output)
+        self._checkpoint(pending)
+        self._apply(pending)
+        return len(pending)
+
+    @property
+    def checkpointed(self) -> bool:
+        """Files were staged or checkpointed and not yet committed."""
+        return (self.backup_dir / COMPLETE).exists()
+
     def checkpoint(self, paths: list[Path]) -> None:
         """Save these files before someone else writes them (Creole's template step)."""
         self.recover()
@@ -130,7 +152,7 @@ class Nginx:
         Returns True when nginx was reloaded; False when nothing differed from the checkpoint.
         """
         if not (self.backup_dir / COMPLETE).exists():
-            self.journal.step("Aucun point de sauvegarde nginx : rien à valider")
+            self.journal.step("Configuration nginx inchangée : pas de rechargement")
             return False
         ok, output = self.check()
         if not ok:
@@ -206,8 +228,11 @@ class Nginx:
         return path if path.is_absolute() else prefix / path
 
     def _run(self, *extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run([self.binary, *self.args, *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, errors="replace", timeout=60)
+        try:
+            return subprocess.run([self.binary, *self.args, *extra], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, errors="replace", timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise NginxError(f"nginx ne peut pas être exécuté ({self.binary} : {error})") from error
 
     # --- checkpoint / apply / restore -------------------------------------------------------
 

@@ -16,14 +16,17 @@ from .docker_engine import SOCKET, DockerEngine, DockerUnavailable
 from .errors import EoleConteneursError
 from .host import connect_or_start_docker, enable_ip_forward
 from .journal import Journal
+from .locking import DEFAULT_WAIT, LOCK_FILE, Lock
 from .nginx import Nginx
 from .planner import Kind, Plan
 from .publication import Publication
-from .state import DEFAULT_SCOPE
+from .state import DEFAULT_SCOPE, PersistenceRegistry, updated_protection
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
-NGINX_BACKUP = Path("/var/lib/eole-conteneurs/nginx-sauvegarde")
+STATE_DIR = Path("/var/lib/eole-conteneurs")
 CREOLE_SOURCE = "creole"
+# Set by `eole-conteneurs reconfigure` for its hooks: it renders the templates itself, like Creole.
+GENERATION_ENV, GENERATION_EXTERNAL = "EOLE_CONTENEURS_GENERATION", "externe"
 
 
 @dataclass(frozen=True)
@@ -33,9 +36,11 @@ class Context:
     config: Path | None = None
     dicos: Path | None = None
     templates: Path | None = None
-    nginx_backup: Path = NGINX_BACKUP
+    state_dir: Path = STATE_DIR
+    lock_file: Path = LOCK_FILE
     docker_url: str = SOCKET
     scope: str = DEFAULT_SCOPE
+    external_generation: bool = False
     journal: Journal = field(default_factory=Journal)
 
     @classmethod
@@ -45,13 +50,21 @@ class Context:
         env_config = os.environ.get("EOLE_CONTENEURS_CONFIG")
         return cls(config=config or (Path(env_config) if env_config else None), dicos=dicos, templates=templates,
                    docker_url=os.environ.get("DOCKER_HOST", SOCKET),
-                   scope=os.environ.get("EOLE_CONTENEURS_SCOPE", DEFAULT_SCOPE))
+                   scope=os.environ.get("EOLE_CONTENEURS_SCOPE", DEFAULT_SCOPE),
+                   external_generation=os.environ.get(GENERATION_ENV) == GENERATION_EXTERNAL)
 
     def load(self) -> Loaded:
         return load_validated(self.config, self.dicos)
 
+    def locked(self) -> Lock:
+        """Held by every job that changes something (reconfigure's own hooks run under its lock)."""
+        return Lock(self.lock_file, DEFAULT_WAIT, self.journal)
+
     def nginx(self) -> Nginx:
-        return Nginx(self.journal, backup_dir=self.nginx_backup)
+        return Nginx(self.journal, backup_dir=self.state_dir / "nginx-sauvegarde")
+
+    def registry(self) -> PersistenceRegistry:
+        return PersistenceRegistry(self.state_dir / "persistants")
 
 
 def _status(journal: Journal) -> int:
@@ -74,12 +87,22 @@ def pretemplate(context: Context) -> int:
 
 def posttemplate(context: Context) -> int:
     """Containers converged, then nginx published (or, after Creole's rendering, validated)."""
-    loaded = context.load()
-    status = converge(loaded, context, pull_all=False)
-    if loaded.values.source == CREOLE_SOURCE:
-        context.nginx().commit()
-    else:
-        publish(loaded, context)
+    nginx = context.nginx()
+    try:
+        loaded = context.load()
+    except EoleConteneursError:
+        # Files Creole rendered from refused values must not stay for nginx's next start.
+        if nginx.checkpointed and not context.external_generation:
+            nginx.recover()
+        raise
+    generated_elsewhere = loaded.values.source == CREOLE_SOURCE or context.external_generation
+    try:
+        status = converge(loaded, context, pull_all=False)
+    finally:
+        if generated_elsewhere:
+            nginx.commit()
+        else:
+            publish(loaded, context)
     return max(status, _status(context.journal))
 
 
@@ -92,29 +115,38 @@ def pull_images(loaded: Loaded, context: Context) -> int:
         return EXIT_OK
     enable_ip_forward(journal)
     engine = connect_or_start_docker(journal, context.docker_url)
-    Converger(engine, journal, context.scope).pull(configuration.containers)
+    Converger(engine, journal, context.scope).pull(configuration.containers, strict=False)
     return _status(journal)
 
 
 def converge(loaded: Loaded, context: Context, pull_all: bool, recreate: frozenset[str] = frozenset()) -> int:
     """Make the containers what the configuration declares."""
-    configuration = loaded.configuration
-    unknown = recreate - {spec.name for spec in configuration.containers}
-    if unknown:
-        raise EoleConteneursError(f"--recreer : conteneur(s) non déclaré(s) : {', '.join(sorted(unknown))}")
-    engine = _engine_for(loaded, context)
+    specs = loaded.configuration.containers
+    _check_recreate(loaded, recreate)
+    engine = _engine_for(loaded, context, start=True)
     if engine is None:
         return EXIT_OK
     converger = Converger(engine, context.journal, context.scope)
-    images = converger.pull(configuration.containers, only_missing=not pull_all)
-    converger.apply(converger.plan(configuration.containers, images, recreate))
+    images = converger.pull(specs, only_missing=not pull_all)
+    registry = context.registry()
+    protected = registry.load()
+    converger.apply(converger.plan(specs, images, recreate, protected))
+    registry.save(updated_protection(protected, list(specs), engine.containers()))
     return _status(context.journal)
 
 
-def _engine_for(loaded: Loaded, context: Context) -> DockerEngine | None:
+def _check_recreate(loaded: Loaded, recreate: frozenset[str]) -> None:
+    unknown = recreate - {spec.name for spec in loaded.configuration.containers}
+    if unknown:
+        raise EoleConteneursError(f"--recreer : conteneur(s) non déclaré(s) : {', '.join(sorted(unknown))}")
+
+
+def _engine_for(loaded: Loaded, context: Context, start: bool) -> DockerEngine | None:
     """When containers are disabled, Docker is not started: if it runs, managed containers go."""
     if loaded.configuration.enabled:
-        return connect_or_start_docker(context.journal, context.docker_url)
+        if start:
+            return connect_or_start_docker(context.journal, context.docker_url)
+        return DockerEngine.connect(context.docker_url)
     context.journal.step("Gestion des conteneurs désactivée (activer_conteneurs = non)")
     try:
         return DockerEngine.connect(context.docker_url)
@@ -132,9 +164,14 @@ def publish(loaded: Loaded, context: Context) -> int:
 def show_plan(loaded: Loaded, context: Context, recreate: frozenset[str] = frozenset()) -> int:
     """Dry run: nothing pulled, nothing changed; compares with the images present locally."""
     specs = loaded.configuration.containers
-    engine = DockerEngine.connect(context.docker_url)
+    _check_recreate(loaded, recreate)
+    engine = _engine_for(loaded, context, start=False)
+    if engine is None:
+        context.journal.step("Docker ne tourne pas : aucun conteneur géré. Rien à faire.")
+        return EXIT_OK
     images = {str(spec.image): engine.image_id(str(spec.image)) for spec in specs}
-    plan = Converger(engine, context.journal, context.scope).plan(specs, images, recreate)
+    plan = Converger(engine, context.journal, context.scope).plan(specs, images, recreate,
+                                                                  context.registry().load())
     context.journal.step(describe_plan(plan))
     if plan.conflicts:
         return EXIT_ERROR

@@ -20,7 +20,12 @@ FORBIDDEN_TREES = (
     "/etc", "/proc", "/sys", "/dev", "/run", "/var/run", "/boot", "/root",
     "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
     "/var/lib/docker", "/var/lib/containerd", "/var/lib/docker-registry",
+    # Host state that root in a container must not be able to write.
+    "/var/lib/eole-conteneurs", "/var/lib/dpkg", "/var/lib/apt", "/var/lib/systemd", "/var/spool/cron",
+    "/var/lib/eole", "/var/lib/creole",
 )
+# Never mounted over inside the container either: the container would not start.
+CONTAINER_FORBIDDEN = ("/proc", "/sys", "/dev")
 # These directories themselves (sharing a subdirectory is fine).
 FORBIDDEN_EXACT = (
     "/", "/var", "/var/lib", "/var/log", "/var/cache", "/var/spool", "/var/backups",
@@ -29,7 +34,7 @@ FORBIDDEN_EXACT = (
 
 HOST_EXPECTED = ("un chemin absolu de répertoire (lettres, chiffres, « . », « _ », « - », « @ », « + »), "
                  "hors des répertoires système (/, /etc, /proc, /sys, /dev, /run, /usr, /boot…) et de la socket Docker")
-CONTAINER_EXPECTED = "un chemin absolu dans le conteneur, autre que /, sans « .. »"
+CONTAINER_EXPECTED = "un chemin absolu dans le conteneur, sans « .. », hors de /, /proc, /sys et /dev"
 
 
 def normalise_absolute(path: str) -> str:
@@ -70,4 +75,6 @@ def safe_container_dir(path: str) -> str:
     normalised = normalise_absolute(path)
     if normalised == "/":
         raise ValueError("la racine du conteneur ne peut pas être remplacée")
+    if any(normalised == tree or normalised.startswith(tree + "/") for tree in CONTAINER_FORBIDDEN):
+        raise ValueError(f"répertoire système du conteneur « {normalised} »")
     return normalised

@@ -6,6 +6,7 @@ so that the decisions are unit-tested without a daemon.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Mapping, Sequence
@@ -22,6 +23,10 @@ class Kind(Enum):
     REMOVE = "supprimer"
     STOP = "arrêter"  # a persistent container no longer declared: stopped, never removed
     CONFLICT = "conflit"
+    RESTORE = "remettre en place"  # set aside by an interrupted recreation: renamed back
+
+
+SET_ASIDE = re.compile(r"(?P<name>.+)--ancien-[0-9a-f]{12}")
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,8 @@ class Action:
 
     @property
     def changes(self) -> bool:
-        return self.kind is not Kind.KEEP or self.pending is not None
+        """A pending change is shown, but apply cannot make it without --recreer: not counted."""
+        return self.kind is not Kind.KEEP
 
 
 @dataclass(frozen=True)
@@ -52,33 +58,65 @@ class Plan:
         return tuple(action for action in self.actions if action.kind is Kind.CONFLICT)
 
 
+@dataclass(frozen=True)
+class Situation:
+    """What the planner knows besides the declaration."""
+
+    images: Mapping[str, str | None]  # image reference → local image id (None when absent)
+    scope: str
+    recreate: frozenset[str] = frozenset()  # names the administrator asked to recreate
+    protected: frozenset[str] = frozenset()  # ids of containers ever declared persistent
+
+    def persistent(self, container: ObservedContainer) -> bool:
+        # A label cannot change: persistence declared after creation is remembered by id.
+        return container.persistent or container.id in self.protected
+
+
 def make_plan(desired: Sequence[ContainerSpec], observed: Sequence[ObservedContainer],
-              images: Mapping[str, str | None], scope: str, recreate: frozenset[str] = frozenset()) -> Plan:
-    """images maps each desired image reference to its local image id (None when absent)."""
+              images: Mapping[str, str | None], scope: str, recreate: frozenset[str] = frozenset(),
+              protected: frozenset[str] = frozenset()) -> Plan:
+    situation = Situation(images, scope, recreate, protected)
     by_name = {container.name: container for container in observed}
     declared = {spec.name for spec in desired}
+    set_aside = _set_aside(observed, scope, declared - set(by_name))
+    restoring = {container.id for container in set_aside.values()}
     # Undeclared containers first: removing them frees host ports the declared ones may take.
-    actions = [_for_undeclared(container) for container in observed
-               if container.managed_by(scope) and container.name not in declared]
-    actions += [_for_declared(spec, by_name.get(spec.name), images, scope, recreate) for spec in desired]
+    actions = [_for_undeclared(container, situation) for container in observed
+               if container.managed_by(scope) and container.name not in declared and container.id not in restoring]
+    actions += [_for_declared(spec, by_name.get(spec.name) or set_aside.get(spec.name), situation)
+                for spec in desired]
     pulls = tuple(dict.fromkeys(str(spec.image) for spec in desired if images.get(str(spec.image)) is None))
     return Plan(tuple(actions), pulls)
 
 
-def _for_declared(spec: ContainerSpec, current: ObservedContainer | None, images: Mapping[str, str | None],
-                  scope: str, recreate: frozenset[str]) -> Action:
+def _set_aside(observed: Sequence[ObservedContainer], scope: str, missing: set[str]) -> dict[str, ObservedContainer]:
+    """Containers a killed recreation left under their set-aside name while the new one is missing."""
+    found = {}
+    for container in observed:
+        match = SET_ASIDE.fullmatch(container.name)
+        if match and container.managed_by(scope) and match["name"] in missing:
+            found[match["name"]] = container
+    return found
+
+
+def _for_declared(spec: ContainerSpec, current: ObservedContainer | None, situation: Situation) -> Action:
+    scope, recreate = situation.scope, situation.recreate
     if current is None:
         return Action(Kind.CREATE, spec.name, "conteneur absent", spec)
+    if current.name != spec.name:
+        return Action(Kind.RESTORE, spec.name, f"mis de côté par une recréation interrompue ({current.name})",
+                      spec, current)
     if not current.managed_by(scope):
         return Action(Kind.CONFLICT, spec.name,
                       f"un conteneur « {spec.name} » ({current.short_id}) existe déjà et n'est pas géré par "
                       "eole-conteneurs (étiquettes absentes ou d'une autre instance) : il n'est pas modifié ; "
                       "le renommer, le supprimer ou choisir un autre nom",
                       spec, current)
-    differences = _differences(spec, current, images.get(str(spec.image)))
+    differences = _differences(spec, current, situation.images.get(str(spec.image)))
     if spec.name in recreate:
         return Action(Kind.RECREATE, spec.name, "recréation demandée (--recreer)", spec, current)
-    if differences and not (spec.persistent and current.persistent):
+    # Declared persistent now, or ever: its writable layer is never dropped implicitly.
+    if differences and not (spec.persistent or situation.persistent(current)):
         return Action(Kind.RECREATE, spec.name, "; ".join(differences), spec, current)
     pending = _pending(spec, current, differences)
     if current.running or current.finished:
@@ -104,6 +142,8 @@ def _pending(spec: ContainerSpec, current: ObservedContainer, differences: list[
     how = f"pour l'appliquer : « eole-conteneurs apply --recreer {spec.name} »"
     if differences:
         return "; ".join(differences) + f" ; conteneur persistant non recréé, {how}"
+    if spec.persistent and not current.persistent:
+        return None  # remembered by id (Situation.protected) from this run on
     if spec.persistent != current.persistent:
         # Labels cannot change on a container: the new setting holds from its next creation.
         old, new = ("oui" if current.persistent else "non"), ("oui" if spec.persistent else "non")
@@ -117,8 +157,8 @@ def _show(value: object) -> str:
     return str(value)
 
 
-def _for_undeclared(container: ObservedContainer) -> Action:
-    if not container.persistent:
+def _for_undeclared(container: ObservedContainer, situation: Situation) -> Action:
+    if not situation.persistent(container):
         return Action(Kind.REMOVE, container.name, "n'est plus déclaré", current=container)
     if container.running:
         return Action(Kind.STOP, container.name, "persistant, n'est plus déclaré : arrêté, conservé",

@@ -42,18 +42,28 @@ class Publication:
 
     def publish(self) -> bool:
         """True when nginx was reloaded with new files; False when nothing changed."""
+        self.prepare()
         changes = self.changes()
+        self.report(changes)
+        reloaded = self.nginx.publish(changes)
+        self.report_urls()
+        return reloaded
+
+    def prepare(self) -> None:
+        """What the files refer to must exist before nginx reads them: the certificate."""
         if self._serves_https():
             ensure_certificate(self.loaded.values.get("conteneurs_certificat"),
                                self.loaded.values.get("conteneurs_cle"), self.journal)
+
+    def report(self, changes: list[FileChange]) -> None:
         for change in changes:
             if not change.applied:
                 verb = "Suppression" if change.content is None else "Création"
                 self.journal.step(f"{verb} du fichier de configuration nginx {change.path}")
-        reloaded = self.nginx.publish(changes)
+
+    def report_urls(self) -> None:
         for spec in self.loaded.configuration.containers:
             self._report_url(spec)
-        return reloaded
 
     def _serves_https(self) -> bool:
         values = self.loaded.values
@@ -84,11 +94,14 @@ def ensure_certificate(certificate: str, key: str, journal: Journal) -> None:
         missing, variable = (key_path, "conteneurs_cle") if cert_path.exists() else (cert_path, "conteneurs_certificat")
         raise CertificateError(variable, str(missing), "fichier absent alors que l'autre moitié de la paire existe")
     journal.step(f"Création d'un certificat autosigné : {cert_path} ({key_path})")
-    cert_path.parent.mkdir(parents=True, exist_ok=True)
-    key_path.parent.mkdir(parents=True, exist_ok=True)
     command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
                "-subj", f"/CN={server_name()}", "-keyout", str(key_path), "-out", str(cert_path)]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    try:
+        cert_path.parent.mkdir(parents=True, exist_ok=True)
+        key_path.parent.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise CertificateError("conteneurs_certificat", str(cert_path), f"création impossible ({error})") from error
     if result.returncode != 0:
         raise CertificateError("conteneurs_certificat", str(cert_path),
                                f"création impossible ({result.stderr.strip().splitlines()[-1:]})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .spec import ContainerSpec
@@ -104,8 +105,36 @@ class ObservedContainer:
 
 
 @dataclass(frozen=True)
-class ImageState:
-    """The local image behind a reference (None when absent)."""
+class PersistenceRegistry:
+    """Ids of the containers whose declaration says persistent, kept across runs.
 
-    ref: str
-    local_id: str | None
+    Labels are fixed at creation: a container declared persistent afterwards is only
+    protected through this file.
+    """
+
+    path: Path
+
+    def load(self) -> frozenset[str]:
+        try:
+            return frozenset(self.path.read_text().split())
+        except FileNotFoundError:
+            return frozenset()
+
+    def save(self, ids: frozenset[str]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary.write_text("".join(f"{container_id}\n" for container_id in sorted(ids)))
+        temporary.replace(self.path)
+
+
+def updated_protection(protected: frozenset[str], specs: list[ContainerSpec],
+                       observed: list[ObservedContainer]) -> frozenset[str]:
+    """The current declaration decides for declared containers; undeclared ones keep what was known."""
+    by_name = {container.name: container.id for container in observed}
+    existing = set(by_name.values())
+    ids = {container_id for container_id in protected if container_id in existing}
+    for spec in specs:
+        container_id = by_name.get(spec.name)
+        if container_id is not None:
+            (ids.add if spec.persistent else ids.discard)(container_id)
+    return frozenset(ids)

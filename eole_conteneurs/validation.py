@@ -16,9 +16,9 @@ from .errors import InvalidValue
 from .spec import DOCKER_HUB, Configuration, ContainerSpec, ImageRef, PortMapping, VolumeMapping, variable
 from .variables import Values
 
-NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+NAME = re.compile(r"[a-z0-9][a-z0-9_.-]+")  # Docker wants two characters at least
 NAME_MAX = 63
-NAME_EXPECTED = ("un nom de 1 à 63 caractères : minuscules, chiffres, « . », « _ », « - », "
+NAME_EXPECTED = ("un nom de 2 à 63 caractères : minuscules, chiffres, « . », « _ », « - », "
                  "commençant par une minuscule ou un chiffre")
 # Docker's reference grammar: path components separated by "/".
 REPO_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
@@ -74,7 +74,9 @@ def build_configuration(values: Values, problems: list[InvalidValue]) -> tuple[C
     enabled = values.get("activer_conteneurs") == "oui"
     containers = []
     for name in ("conteneurs_certificat", "conteneurs_cle"):
-        if values.is_enabled(name):
+        if values.is_enabled(name) and name not in values.refused and values.get(name) is None:
+            validator.refuse(name, None, NGINX_FILE_EXPECTED, reason="valeur manquante")
+        elif values.is_enabled(name):
             validator.checked(name, _check_nginx_file, NGINX_FILE_EXPECTED)
     if enabled:
         count = validator.scalar("nombre_conteneurs") or 0
@@ -125,14 +127,12 @@ def _check_name(value: str) -> str:
 
 def _image(validator: Validator, index: int) -> ImageRef | None:
     hub = validator.checked(variable(index, "hub"), normalise_hub, HUB_EXPECTED)
-    hub_given = validator.scalar(variable(index, "hub")) is not None
-    if hub_given and hub is None:
-        return None
+    hub_refused = validator.scalar(variable(index, "hub")) is not None and hub is None
     hub = hub or DOCKER_HUB
     repository = validator.checked(variable(index, "depot"), lambda v: _check_repository(v, hub), REPO_EXPECTED)
     tag = validator.checked(variable(index, "tag"), _check_tag, TAG_EXPECTED)
     tag_refused = validator.scalar(variable(index, "tag")) is not None and tag is None
-    if repository is None or tag_refused:
+    if repository is None or tag_refused or hub_refused:
         return None
     return ImageRef(hub, repository, tag or DEFAULT_TAG)
 
@@ -143,7 +143,7 @@ def normalise_hub(value: str) -> str:
     if text.lower() in DOCKER_HUB_ALIASES:
         return DOCKER_HUB
     host, _, port = text.rpartition(":") if re.search(r":[0-9]*$", text) else (text, "", "")
-    if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+    if _ and not (re.fullmatch(r"[0-9]{1,5}", port) and 1 <= int(port) <= 65535):
         raise ValueError("port du registre invalide")
     if not _is_host(host):
         raise ValueError("adresse de registre invalide")
@@ -220,10 +220,13 @@ def _web_path(validator: Validator, index: int, name: str | None) -> str:
     if path is None:
         return ""
     owner = validator.web_paths.get(path)
+    # Without conteneurN_chemin the path comes from the name: that is what to change.
+    named = var if given is not None else variable(index, "nom")
     if owner is not None:
-        validator.refuse(var, path, "un chemin web différent pour chaque conteneur", reason=f"chemin déjà utilisé par {owner}")
+        validator.refuse(named, given or name, "un chemin web différent pour chaque conteneur",
+                         reason=f"chemin {path} déjà utilisé par {owner}")
         return ""
-    validator.web_paths[path] = var if given is not None else variable(index, "nom")
+    validator.web_paths[path] = named
     return path
 
 

@@ -66,7 +66,10 @@ def read_creole_client() -> RawConfig | None:
     except ImportError:
         return None
     # get_creole() returns {name: value} for every enabled variable, slaves as lists.
-    values = CreoleClient().get_creole()
+    try:
+        values = CreoleClient().get_creole()
+    except Exception as error:  # the client's own errors (creoled down…) are not part of our contract
+        raise ConfigFileError("creole", f"lecture des valeurs par le client Creole impossible ({error})") from error
     return RawConfig("creole", {name: RawValue(value, "creole") for name, value in values.items()})
 
 

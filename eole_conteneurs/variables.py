@@ -98,8 +98,9 @@ def _slave_list(name: str, val: Any, problems: list[InvalidValue]) -> list[Any]:
         return [_text(entry) for entry in _as_list(val)]
     entries: dict[int, Any] = {}
     for key, entry in val.items():
-        if not str(key).isdigit():
-            problems.append(InvalidValue(name, key, "un indice entier (\"0\", \"1\"…)", reason="indice invalide"))
+        if not re.fullmatch(r"[0-9]{1,4}", str(key)):
+            problems.append(InvalidValue(name, key, "un indice entier de 0 à 9999 (\"0\", \"1\"…)",
+                                         reason="indice invalide"))
             continue
         entries[int(key)] = _text(entry)
     size = max(entries) + 1 if entries else 0

@@ -1,6 +1,7 @@
 #!/bin/bash
 # make demo: the seed's demonstration on the local bench (registry 127.0.0.1:5000, dockerd, nginx):
-# check, containers converged (pull, run), nginx published, then the status and the URL.
+# reconfigure on the example configuration (the seed's two containers), then status, diagnose and the URL.
+# Running it again changes nothing.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 CONFIG=examples/config.eol
@@ -11,15 +12,15 @@ mkdir -p /var/eole-httpd
 [ -e /var/eole-httpd/index.html ] ||
     echo '<html><body><h1>my-apache-app : démonstration eole-conteneurs</h1></body></html>' > /var/eole-httpd/index.html
 
-run "${CMD[@]}" check --config "$CONFIG" || exit 1
-run "${CMD[@]}" apply --config "$CONFIG"; status=$?
-run "${CMD[@]}" publish --config "$CONFIG" || status=1
-run "${CMD[@]}" plan --config "$CONFIG"
-run /usr/bin/docker ps -a --filter label=fr.eole.conteneurs.managed=eole \
-    --format 'table {{.Names}}\t{{.Image}}\t{{.Status}}\t{{.Ports}}'
+run "${CMD[@]}" reconfigure --config "$CONFIG"; status=$?
+run "${CMD[@]}" status --config "$CONFIG" || status=1
+echo
+echo "# diagnose"
+EOLE_CONTENEURS_CONFIG=$CONFIG PYTHONPATH=$PWD diagnose/60-conteneurs || status=1
 echo
 echo "# curl -k https://127.0.0.1/my-apache-app/"
 curl -fsSk https://127.0.0.1/my-apache-app/ || status=1
 echo
-echo "URL : https://$(hostname -f 2>/dev/null || hostname)/my-apache-app/"
+echo "URL : https://$(/usr/bin/python3 -c 'from eole_conteneurs.publication import server_name; print(server_name())')/my-apache-app/"
+[ "$status" -eq 0 ] && echo "État : la démonstration fonctionne." || echo "État : erreur (voir ci-dessus)."
 exit $status

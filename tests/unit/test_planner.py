@@ -285,7 +285,7 @@ def test_persistent_container_with_a_change_is_kept_with_a_pending_change(change
     assert "inchangé" not in action.reason and "en cours d'exécution" in action.reason
     assert action.pending is not None and action.pending.startswith(f"{label} :")
     assert f"--recreer {new.name}" in action.pending and "persistant" in action.pending
-    assert action.changes and plan.changes
+    assert not action.changes and not plan.changes, "apply cannot make a pending change: plan says 0"
 
 
 @pytest.mark.parametrize("state,exit_code", [("exited", 1), ("exited", 0), ("created", None)])
@@ -331,40 +331,74 @@ def test_unchanged_persistent_container_is_recreated_on_request():
     assert action.kind is Kind.RECREATE and "--recreer" in action.reason
 
 
-@pytest.mark.parametrize("label,wanted", [(False, True), (True, False)], ids=["non→oui", "oui→non"])
 @pytest.mark.parametrize("state,exit_code,kind", [("running", None, Kind.KEEP), ("exited", 1, Kind.START)])
-def test_persistence_change_alone_is_pending_not_recreated(label, wanted, state, exit_code, kind):
-    spec = apache(persistent=wanted)
-    current = observed_for(spec, persistent=label, state=state, exit_code=exit_code)
+def test_persistence_switched_off_alone_is_pending_not_recreated(state, exit_code, kind):
+    spec = apache(persistent=False)
+    current = observed_for(spec, persistent=True, state=state, exit_code=exit_code)
     plan = plan_one(spec, current)
     action = only(plan)
     assert action.kind is kind
-    old, new = ("oui" if label else "non"), ("oui" if wanted else "non")
-    assert action.pending is not None and "persistance" in action.pending
-    assert f"{old} → {new}" in action.pending and f"--recreer {spec.name}" in action.pending
-    assert plan.changes
+    assert action.pending is not None and "persistance : oui → non" in action.pending
+    assert f"--recreer {spec.name}" in action.pending
     if kind is Kind.KEEP:
-        assert "inchangé" not in action.reason
+        assert "inchangé" not in action.reason and not plan.changes
 
 
-def test_change_of_a_container_declared_disposable_recreates_it_despite_persistent_label():
-    """Rule: the declaration decides; a container labelled persistent, now declared non-persistent,
-    is recreated on any change (its new container is labelled non-persistent)."""
+def test_persistence_switched_on_alone_is_kept_quietly():
+    """The container is remembered by id from this run on (Situation.protected)."""
+    spec = apache(persistent=True)
+    action = only(plan_one(spec, observed_for(spec, persistent=False)))
+    assert action.kind is Kind.KEEP and action.pending is None
+
+
+def test_container_labelled_persistent_is_not_recreated_when_declared_disposable_and_changed():
+    """Rule: a container that holds a persistent writable layer is never dropped implicitly."""
     old = apache(persistent=True)
     new = apache(persistent=False, ports=(PortMapping(80, 8090),))
-    current = observed_for(old)
-    assert current.persistent
-    action = only(plan_one(new, current))
-    assert action.kind is Kind.RECREATE and "ports" in action.reason and action.pending is None
+    action = only(plan_one(new, observed_for(old)))
+    assert action.kind is Kind.KEEP and "ports" in action.pending and f"--recreer {new.name}" in action.pending
 
 
-def test_change_of_a_disposable_container_newly_declared_persistent_recreates_it():
-    """Rule: protection needs both the declaration and the label; a disposable container that is
-    now declared persistent and changed is recreated (and the new one is labelled persistent)."""
+def test_disposable_container_newly_declared_persistent_and_changed_is_not_recreated():
+    """Rule: the administrator now wants its layer kept: nothing is dropped without --recreer."""
     old = apache(persistent=False)
     new = apache(persistent=True, ports=(PortMapping(80, 8090),))
     action = only(plan_one(new, observed_for(old)))
-    assert action.kind is Kind.RECREATE and "ports" in action.reason
+    assert action.kind is Kind.KEEP and "ports" in action.pending
+
+
+def test_container_remembered_as_persistent_is_protected_when_undeclared():
+    spec = apache(persistent=False)
+    current = observed_for(spec)
+    plan = make_plan([], [current], {}, SCOPE, protected=frozenset({current.id}))
+    assert only(plan).kind is Kind.STOP
+
+
+def test_container_remembered_as_persistent_is_not_recreated():
+    old, new = apache(), apache(ports=(PortMapping(80, 8090),))
+    current = observed_for(old)
+    plan = make_plan([new], [current], {str(new.image): IMAGE_ID}, SCOPE, protected=frozenset({current.id}))
+    assert only(plan).kind is Kind.KEEP and only(plan).pending
+
+
+def test_set_aside_container_is_restored_when_its_successor_is_missing():
+    spec = apache(persistent=True)
+    current = observed_for(spec, state="exited", exit_code=137)
+    set_aside = ObservedContainer(current.id, f"{spec.name}--ancien-{current.id[:12]}", current.image_id,
+                                  "exited", 137, current.labels)
+    plan = make_plan([spec], [set_aside], {str(spec.image): IMAGE_ID}, SCOPE)
+    (action,) = plan.actions
+    assert action.kind is Kind.RESTORE and action.current is set_aside and action.name == spec.name
+
+
+def test_set_aside_container_with_a_successor_is_an_undeclared_leftover():
+    spec = apache()
+    current = observed_for(spec)
+    leftover = ObservedContainer("f" * 64, f"{spec.name}--ancien-{'f' * 12}", IMAGE_ID, "exited", 137,
+                                 current.labels)
+    kinds = sorted(action.kind.name for action in make_plan([spec], [current, leftover],
+                                                            {str(spec.image): IMAGE_ID}, SCOPE).actions)
+    assert kinds == ["KEEP", "REMOVE"]
 
 
 # -- undeclared containers ----------------------------------------------------------------
@@ -579,4 +613,4 @@ def test_describe_plan_shows_pending_change():
     old, new = apache(persistent=True), apache(persistent=True, ports=(PortMapping(80, 8090),))
     text = describe_plan(plan_one(new, observed_for(old)))
     assert "    en attente : ports" in text and "--recreer my-apache-app" in text
-    assert text.endswith("Des modifications sont à appliquer.")
+    assert text.endswith("Rien à faire.")

@@ -98,7 +98,7 @@ def test_same_path_twice_is_refused(write_config, dicos, seed):
     with pytest.raises(InvalidConfiguration) as caught:
         load_validated(write_config(seed), dicos)
     (problem,) = caught.value.problems
-    assert problem.variable == "conteneur2_chemin" and "conteneur1_chemin" in str(problem)
+    assert problem.variable == "conteneur2_nom" and "conteneur1_chemin" in str(problem)
 
 
 @pytest.mark.parametrize("network, mask, variable", [

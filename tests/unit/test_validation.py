@@ -40,7 +40,7 @@ def assert_only(error, variable, index=None, value_shown=None):
 
 @pytest.mark.parametrize("name", [
     "a;b", "a{b", "a}b", "a b", "a\nb", "a$b", "a'b", 'a"b', "MonService", "-start", ".start", "_start",
-    "x" * 64, "é", "a/b", "a:b",
+    "x" * 64, "é", "a/b", "a:b", "a",
 ])
 def test_bad_names_are_refused(write_config, dicos, name):
     error = refuse(write_config, dicos, one_container(conteneur1_nom=name))
@@ -53,7 +53,7 @@ def test_newline_is_shown_escaped_on_one_line(write_config, dicos):
     assert "a\\nb" in str(error.problems[0])
 
 
-@pytest.mark.parametrize("name", ["a", "my-apache-app", "web_1.test", "0abc", "x" * 63])
+@pytest.mark.parametrize("name", ["ab", "my-apache-app", "web_1.test", "0abc", "x" * 63])
 def test_good_names_are_accepted(write_config, dicos, name):
     configuration = load_configuration(write_config(one_container(conteneur1_nom=name)), dicos)
     assert configuration.containers[0].name == name
@@ -85,7 +85,7 @@ def test_unknown_technology_is_refused(write_config, dicos):
     assert "docker" in str(error.problems[0])
 
 
-@pytest.mark.parametrize("hub", ["reg istry", "registre.fr/chemin", "registre.fr:0", "registre.fr:99999",
+@pytest.mark.parametrize("hub", ["reg istry", "registre.fr/chemin", "registre.fr:0", "registre.fr:99999", "registre.fr:",
                                  "-registre.fr", "a;b", "http://", "registre.fr:80a"])
 def test_bad_hubs_are_refused(write_config, dicos, hub):
     assert_only(refuse(write_config, dicos, one_container(conteneur1_hub=hub)), "conteneur1_hub")
@@ -135,6 +135,8 @@ def volumes(host, container="/data"):
     "relative/dir", "data", "/", "/etc", "/etc/", "/etc/ssl", "/var/../etc/", "/srv/../etc", "/proc", "/sys/fs",
     "/dev", "/run", "/var/run/docker.sock", "/run/docker.sock", "/usr", "/boot", "/var/lib/docker/volumes",
     "/var", "/home", "/tmp", "/srv/a b", "/srv/a:b", "/srv/a\nb", "//etc",
+    "/var/lib/eole-conteneurs", "/var/lib/eole-conteneurs/nginx-sauvegarde", "/var/spool/cron/crontabs",
+    "/var/lib/dpkg",
 ])
 def test_dangerous_or_malformed_host_directories_are_refused(write_config, dicos, host):
     assert_only(refuse(write_config, dicos, volumes(host)), "conteneur1_rep_hote", 0)
@@ -170,7 +172,7 @@ def test_missing_host_directory_is_accepted(write_config, dicos, tmp_path):
     assert configuration.containers[0].volumes[0].host_dir == str(tmp_path / "a-creer")
 
 
-@pytest.mark.parametrize("container", ["relative", "/", "/a/../b", "/a:ro"])
+@pytest.mark.parametrize("container", ["relative", "/", "/a/../b", "/a:ro", "/proc", "/sys/fs", "/dev"])
 def test_bad_container_directories_are_refused(write_config, dicos, container):
     assert_only(refuse(write_config, dicos, volumes("/srv/data", container)), "conteneur1_rep_conteneur", 0)
 
@@ -263,3 +265,19 @@ def test_bad_values_are_ignored_when_containers_are_disabled(write_config, dicos
 
 def test_bad_activation_value_is_refused(write_config, dicos):
     assert_only(refuse(write_config, dicos, one_container(activer_conteneurs="yes")), "activer_conteneurs")
+
+
+def test_bad_hub_does_not_hide_other_image_errors(write_config, dicos):
+    error = refuse(write_config, dicos, one_container(conteneur1_hub="a b", conteneur1_depot="A", conteneur1_tag="-"))
+    assert error.variables() == {"conteneur1_hub", "conteneur1_depot", "conteneur1_tag"}
+
+
+@pytest.mark.parametrize("name", ["conteneurs_certificat", "conteneurs_cle"])
+@pytest.mark.parametrize("value", ["", "relatif.crt", "/etc/ssl/a b.crt", "/etc/ssl/a;b", "/etc/../x", "/etc/ssl/"])
+def test_bad_certificate_paths_are_refused(write_config, dicos, name, value):
+    assert_only(refuse(write_config, dicos, one_container(**{name: value})), name)
+
+
+def test_certificate_paths_are_not_checked_without_the_module_site(write_config, dicos):
+    values = one_container(conteneurs_serveur_web="non", conteneurs_certificat="")
+    assert load_configuration(write_config(values), dicos).containers[0].name == "service"

@@ -169,3 +169,12 @@ def test_creole_client_is_used_where_installed(monkeypatch, dicos, seed):
     configuration = load_configuration(None, dicos)
     assert configuration.source == "creole"
     assert [spec.name for spec in configuration.containers] == ["hello-world", "my-apache-app"]
+
+
+@pytest.mark.parametrize("index", ["²", "-1", "10000", "5000000"])
+def test_slave_indexes_are_bounded_digits(write_config, dicos, seed, index):
+    seed["conteneur2_port_hote"] = {index: "8081"}
+    with pytest.raises(InvalidConfiguration) as caught:
+        load_configuration(write_config(seed), dicos)
+    assert "conteneur2_port_hote" in caught.value.variables()
+    assert len(str(caught.value)) < 2000

@@ -1,0 +1,155 @@
+"""`eole-conteneurs reconfigure`: Creole's reconfigure sequence for this module, on hosts without Creole.
+
+load and check → pretemplate hooks → files generated (checkpointed) → posttemplate hooks
+(containers converge, nginx validated and reloaded) → postservice hooks. One run at a time;
+every line also goes to /var/log/reconfigure.log.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from .configuration import CHECKOUT, Loaded, default_sources
+from .errors import EoleConteneursError
+from .journal import Journal
+from .locking import DEFAULT_WAIT, Lock
+from .operations import EXIT_ERROR, EXIT_OK, GENERATION_ENV, GENERATION_EXTERNAL, Context
+from .publication import Publication
+
+LOG_FILE = Path("/var/log/reconfigure.log")
+INSTALLED_HOOKS = Path("/usr/share/eole")
+HOOK_NAME = re.compile(r"[A-Za-z0-9_-]+")  # run-parts: no dots, so no backups or packaging leftovers
+
+
+class HookFailed(EoleConteneursError):
+    def __init__(self, hook: Path, status: int):
+        super().__init__(f"le script {hook} a échoué (code {status})")
+
+
+class Tee:
+    """The journal's stream: the terminal and the reconfigure log."""
+
+    def __init__(self, *streams: TextIO):
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+
+@dataclass
+class Runner:
+    context: Context
+    hooks_root: Path
+    wait: float = DEFAULT_WAIT
+
+    @property
+    def journal(self) -> Journal:
+        return self.context.journal
+
+    def run(self) -> int:
+        with self._locked():
+            loaded = self.context.load()
+            count = len(loaded.configuration.containers)
+            self.journal.step(f"Configuration valide ({loaded.configuration.source}) : {count} conteneur(s) actif(s)")
+            nginx = self.context.nginx()
+            nginx.recover()
+            try:
+                self._phase("pretemplate")
+                publication = self._generate(loaded)
+                self._phase("posttemplate")
+            except EoleConteneursError:
+                # Files written but not validated by posttemplate: put the previous ones back.
+                nginx.recover()
+                raise
+            if nginx.checkpointed:  # no posttemplate hook validated the files
+                nginx.commit()
+            self._phase("postservice")
+            publication.report_urls()
+        failed = self.journal.failed
+        self.journal.step("Reconfiguration terminée" + (" avec des erreurs" if failed else ""))
+        return EXIT_ERROR if failed else EXIT_OK
+
+    def _generate(self, loaded: Loaded) -> Publication:
+        self.journal.step("Génération des fichiers de configuration")
+        templates = self.context.templates or default_sources().templates
+        publication = Publication(loaded, templates, self.context.nginx(), self.journal)
+        publication.prepare()
+        changes = publication.changes()
+        publication.report(changes)
+        self.context.nginx().stage(changes)
+        return publication
+
+    def _phase(self, phase: str) -> None:
+        directory = self.hooks_root / phase
+        hooks = sorted(path for path in directory.iterdir()
+                       if HOOK_NAME.fullmatch(path.name) and path.is_file() and os.access(path, os.X_OK)
+                       ) if directory.is_dir() else []
+        for hook in hooks:
+            self.journal.step(f"Exécution de {hook}")
+            status = self._run_hook(hook)
+            if status != 0:
+                raise HookFailed(hook, status)
+
+    def _run_hook(self, hook: Path) -> int:
+        env = dict(os.environ, **{GENERATION_ENV: GENERATION_EXTERNAL,
+                                  "EOLE_CONTENEURS_SCOPE": self.context.scope,
+                                  "DOCKER_HOST": self.context.docker_url,
+                                  "PYTHONPATH": _package_parent()})
+        if self.context.config is not None:
+            env["EOLE_CONTENEURS_CONFIG"] = str(self.context.config)
+        process = subprocess.Popen([str(hook), "reconfigure"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, text=True, env=env)
+        for line in process.stdout:
+            self.journal.step(line.rstrip("\n"))
+        return process.wait()
+
+    def _locked(self) -> Lock:
+        return Lock(self.context.lock_file, self.wait, self.journal)
+
+
+def _package_parent() -> str:
+    return str(Path(__file__).resolve().parent.parent)
+
+
+def hooks_root() -> Path:
+    """The checkout's hook folders when run from one, the installed ones otherwise."""
+    return CHECKOUT if (CHECKOUT / "pretemplate").is_dir() and (CHECKOUT / "dicos").is_dir() else INSTALLED_HOOKS
+
+
+def open_log(path: Path = LOG_FILE) -> TextIO | None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "a", encoding="utf-8")
+    except OSError as error:
+        print(f"Attention : journal {path} inaccessible ({error.strerror})", file=sys.stderr)
+        return None
+
+
+def reconfigure(context: Context, wait: float = DEFAULT_WAIT, log: Path = LOG_FILE) -> int:
+    """Run the sequence with the journal also appended to the reconfigure log."""
+    stream = open_log(log)
+    journal = Journal(Tee(sys.stdout, stream) if stream else sys.stdout)
+    journal.step(f"=== eole-conteneurs reconfigure, {datetime.now():%Y-%m-%d %H:%M:%S} ===")
+    context = Context(**{**context.__dict__, "journal": journal})
+    try:
+        return Runner(context, hooks_root(), wait=wait).run()
+    except EoleConteneursError as error:
+        journal.fail(str(error))
+        journal.step("Reconfiguration interrompue (voir les erreurs ci-dessus)")
+        return EXIT_ERROR
+    finally:
+        if stream:
+            stream.close()
