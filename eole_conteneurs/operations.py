@@ -130,7 +130,11 @@ def converge(loaded: Loaded, context: Context, pull_all: bool, recreate: frozens
     images = converger.pull(specs, only_missing=not pull_all)
     registry = context.registry()
     protected = registry.load()
-    converger.apply(converger.plan(specs, images, recreate, protected))
+    plan = converger.plan(specs, images, recreate, protected)
+    converger.apply(plan)
+    if any(action.kind is Kind.RESTORE for action in plan.actions):
+        # What an interrupted run set aside is back under its name: now converge it.
+        converger.apply(converger.plan(specs, images, recreate, protected))
     registry.save(updated_protection(protected, list(specs), engine.containers()))
     return _status(context.journal)
 

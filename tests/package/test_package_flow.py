@@ -1,0 +1,81 @@
+"""The whole flow from the built package: install, reconfigure, curl, change, reconfigure, purge.
+
+Runs the installed command only (cwd=/, no PYTHONPATH), with its hooks from /usr/share/eole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import config_document
+from tests.integration.conftest import WEB_D, docker, free_port, https, lab, nginx_files  # noqa: F401
+from tests.package.test_package import PACKAGE, clean_env, deb, installation, installed, report, run  # noqa: F401
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="installing a package needs root")
+
+
+@pytest.fixture
+def flow(lab, nginx_files, installed, tmp_path):  # noqa: F811
+    scope = f"test-{uuid.uuid4().hex[:10]}"
+    prefix = f"p{uuid.uuid4().hex[:6]}"
+    env = dict(clean_env(), EOLE_CONTENEURS_SCOPE=scope)
+    yield scope, prefix, env, tmp_path
+    ids = docker("ps", "-aq", "--filter", f"label=fr.eole.conteneurs.managed={scope}").stdout.split()
+    if ids:
+        docker("rm", "-f", *ids, check=False)
+
+
+def container(index: int, name: str, port: int, host_dir: Path, persistent: str) -> dict:
+    return {
+        f"conteneur{index}_nom": name, f"conteneur{index}_hub": "127.0.0.1:5000",
+        f"conteneur{index}_depot": "httpd", f"conteneur{index}_tag": "2.4",
+        f"conteneur{index}_rep_hote": [str(host_dir)],
+        f"conteneur{index}_rep_conteneur": {"0": "/usr/local/apache2/htdocs"},
+        f"conteneur{index}_port_conteneur": ["80"], f"conteneur{index}_port_hote": {"0": str(port)},
+        f"conteneur{index}_persistance": persistent,
+    }
+
+
+def test_install_reconfigure_change_purge(flow):
+    scope, prefix, env, root = flow
+    web, data = f"{prefix}-web", f"{prefix}-donnees"
+    values = {"activer_conteneurs": "oui", "nombre_conteneurs": "2",
+              **container(1, web, free_port(), root / "web", "non"),
+              **container(2, data, free_port(), root / "donnees", "oui")}
+    config = root / "config.eol"
+    config.write_text(json.dumps(config_document(values)))
+    (root / "web").mkdir()
+    (root / "web" / "index.html").write_text("depuis le paquet")
+
+    first = run(["/usr/bin/eole-conteneurs", "reconfigure", "--config", str(config)], cwd="/", env=env)
+    assert first.returncode == 0, report(first)
+    assert "/usr/share/eole/pretemplate/60-conteneurs" in first.stdout
+    assert "/usr/share/eole/posttemplate/60-conteneurs" in first.stdout
+    assert https(f"/{web}/")[:2] == (200, "depuis le paquet")
+    ids = {name: docker("inspect", "-f", "{{.Id}}", name).stdout.strip() for name in (web, data)}
+
+    values["conteneur1_port_hote"] = {"0": str(free_port())}
+    config.write_text(json.dumps(config_document(values)))
+    second = run(["/usr/bin/eole-conteneurs", "reconfigure", "--config", str(config)], cwd="/", env=env)
+    assert second.returncode == 0, report(second)
+    after = {name: docker("inspect", "-f", "{{.Id}}", name).stdout.strip() for name in (web, data)}
+    assert after[web] != ids[web] and after[data] == ids[data], "only the changed container is recreated"
+    assert https(f"/{web}/")[:2] == (200, "depuis le paquet")
+
+    purge = subprocess.run(["apt-get", "purge", "-y", "-q", PACKAGE], capture_output=True, text=True,
+                           env=dict(env, DEBIAN_FRONTEND="noninteractive"), timeout=600)
+    assert purge.returncode == 0, purge.stdout + purge.stderr
+    assert not list(WEB_D.glob("conteneur[0-9]*.conf")), "generated nginx files removed"
+    assert not Path("/etc/nginx/conf.d/eole-conteneurs.conf").exists()
+    assert not Path("/var/lib/eole-conteneurs").exists(), "state removed"
+    assert docker("inspect", web, check=False).returncode != 0, "disposable container removed"
+    assert docker("inspect", "-f", "{{.Id}}", data).stdout.strip() == ids[data], "persistent container kept"
+    assert (root / "web" / "index.html").read_text() == "depuis le paquet", "host directories kept"
+    assert (root / "donnees").is_dir()
+    assert subprocess.run(["nginx", "-t"], capture_output=True).returncode == 0
