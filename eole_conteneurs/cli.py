@@ -9,9 +9,11 @@ from pathlib import Path
 from . import __version__, operations, runner, status
 from .configuration import load_configuration
 from .errors import EoleConteneursError
+from .operations import EXIT_ERROR, EXIT_OK
 from .spec import Configuration, ContainerSpec
 
-EXIT_OK, EXIT_ERROR = 0, 1
+
+TEMPLATES_HELP = "répertoire des gabarits (défaut : ceux du module)"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -27,11 +29,11 @@ def parser() -> argparse.ArgumentParser:
     publish = commands.add_parser("publish", help="génère les fichiers nginx des conteneurs et recharge nginx "
                                                   "(rien n'est rechargé si rien n'a changé)")
     _configuration_options(publish)
-    publish.add_argument("--gabarits", type=Path, metavar="RÉPERTOIRE",
-                         help="répertoire des gabarits (défaut : ceux du module)")
+    publish.add_argument("--gabarits", type=Path, metavar="RÉPERTOIRE", help=TEMPLATES_HELP)
     reconfigure = commands.add_parser("reconfigure", help="séquence reconfigure du module sans Creole : scripts "
                                                           "pretemplate, fichiers, posttemplate, postservice")
     _configuration_options(reconfigure)
+    reconfigure.add_argument("--gabarits", type=Path, metavar="RÉPERTOIRE", help=TEMPLATES_HELP)
     reconfigure.add_argument("--attente", type=float, default=runner.DEFAULT_WAIT, metavar="SECONDES",
                              help="attente maximale quand un autre reconfigure est en cours (défaut : 120)")
     state = commands.add_parser("status", help="état des conteneurs : image, empreinte, état, santé, ports, URL")

@@ -47,8 +47,9 @@ class Context:
     def from_environment(cls, config: Path | None = None, dicos: Path | None = None,
                          templates: Path | None = None) -> "Context":
         """DOCKER_HOST as docker's own tools read it; the scope separates test benches."""
-        env_config = os.environ.get("EOLE_CONTENEURS_CONFIG")
-        return cls(config=config or (Path(env_config) if env_config else None), dicos=dicos, templates=templates,
+        env_config, env_dicos = os.environ.get("EOLE_CONTENEURS_CONFIG"), os.environ.get("EOLE_CONTENEURS_DICOS")
+        return cls(config=config or (Path(env_config) if env_config else None),
+                   dicos=dicos or (Path(env_dicos) if env_dicos else None), templates=templates,
                    docker_url=os.environ.get("DOCKER_HOST", SOCKET),
                    scope=os.environ.get("EOLE_CONTENEURS_SCOPE", DEFAULT_SCOPE),
                    external_generation=os.environ.get(GENERATION_ENV) == GENERATION_EXTERNAL)

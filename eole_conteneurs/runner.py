@@ -110,6 +110,8 @@ class Runner:
                                   "PYTHONPATH": _package_parent()})
         if self.context.config is not None:
             env["EOLE_CONTENEURS_CONFIG"] = str(self.context.config)
+        if self.context.dicos is not None:
+            env["EOLE_CONTENEURS_DICOS"] = str(self.context.dicos)
         process = subprocess.Popen([str(hook), "reconfigure"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, text=True, env=env)
         for line in process.stdout:

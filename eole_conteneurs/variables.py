@@ -140,7 +140,7 @@ def _longer_than_master(dictionary: Dictionary, name: str, values: Values, probl
 # -- conditions ------------------------------------------------------------------------
 
 def _disabled(dictionary: Dictionary, merged: dict[str, Any]) -> tuple[set[str], set[str]]:
-    """Apply disabled_if_(not_)in until stable: a disabled source enables nothing.
+    """Apply disabled_if_(not_)in until stable; a condition whose source is disabled is skipped.
 
     Returns the disabled variables and the disabled file lists.
     """
