@@ -12,7 +12,7 @@ PYTHON_DIR    := $(DESTDIR)/usr/lib/python3/dist-packages
 EXAMPLES_DIR  := $(DESTDIR)/usr/share/doc/eole-conteneurs/examples
 HOOK_PHASES   := pretemplate posttemplate postservice diagnose
 
-.PHONY: all dicos install install-eole install-python deb test test-deps demo clean
+.PHONY: all dicos install install-eole install-python deb test test-deps demo bench clean
 
 all: dicos
 
@@ -62,6 +62,13 @@ test: test-deps
 
 demo: test-deps
 	bash tests/demo.sh
+
+# Benchmark against docker-compose and the seed's sequence (long: make bench N=20 RUNS=3 is quicker).
+N    ?= 1,20,100
+RUNS ?= 5
+bench: test-deps
+	bash bench/setup.sh
+	$(PYTHON) bench/run.py --n $(N) --runs $(RUNS)
 
 clean:
 	rm -rf $(BUILD) .pytest_cache

@@ -6,10 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import __version__, operations, runner, status
+from . import __version__
 from .configuration import load_configuration
+from .context import EXIT_ERROR, EXIT_OK, Context
 from .errors import EoleConteneursError
-from .operations import EXIT_ERROR, EXIT_OK
+from .locking import DEFAULT_WAIT
 from .spec import Configuration, ContainerSpec
 
 
@@ -34,7 +35,7 @@ def parser() -> argparse.ArgumentParser:
                                                           "pretemplate, fichiers, posttemplate, postservice")
     _configuration_options(reconfigure)
     reconfigure.add_argument("--gabarits", type=Path, metavar="RÉPERTOIRE", help=TEMPLATES_HELP)
-    reconfigure.add_argument("--attente", type=float, default=runner.DEFAULT_WAIT, metavar="SECONDES",
+    reconfigure.add_argument("--attente", type=float, default=DEFAULT_WAIT, metavar="SECONDES",
                              help="attente maximale quand un autre reconfigure est en cours (défaut : 120)")
     state = commands.add_parser("status", help="état des conteneurs : image, empreinte, état, santé, ports, URL")
     _configuration_options(state)
@@ -82,32 +83,40 @@ def table(rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
+# Docker-facing modules are imported by the commands that need them: `check` and
+# `reconfigure`'s own process then start without loading the Docker SDK.
+
 def run_plan(args: argparse.Namespace) -> int:
+    from . import operations
     context = _context(args)
     return operations.show_plan(context.load(), context, frozenset(args.recreer))
 
 
 def run_apply(args: argparse.Namespace) -> int:
+    from . import operations
     context = _context(args)
     with context.locked():
         return operations.converge(context.load(), context, pull_all=True, recreate=frozenset(args.recreer))
 
 
 def run_publish(args: argparse.Namespace) -> int:
+    from . import operations
     context = _context(args)
     with context.locked():
         return operations.publish(context.load(), context)
 
 
-def _context(args: argparse.Namespace) -> operations.Context:
-    return operations.Context.from_environment(args.config, args.dicos, getattr(args, "gabarits", None))
+def _context(args: argparse.Namespace) -> Context:
+    return Context.from_environment(args.config, args.dicos, getattr(args, "gabarits", None))
 
 
 def run_reconfigure(args: argparse.Namespace) -> int:
+    from . import runner
     return runner.reconfigure(_context(args), wait=args.attente)
 
 
 def run_status(args: argparse.Namespace) -> int:
+    from . import status
     context = _context(args)
     return status.show(context.load(), context, as_json=args.json)
 

@@ -10,7 +10,7 @@ import urllib.request
 from .cli import guarded
 from .docker_engine import DockerEngine
 from .errors import EoleConteneursError
-from .operations import EXIT_ERROR, EXIT_OK, Context
+from .context import EXIT_ERROR, EXIT_OK, Context
 from .status import collect
 
 LABEL_WIDTH = 40

@@ -15,11 +15,11 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from .context import DOCKER_SOCKET
 from .errors import EoleConteneursError
 from .spec import ContainerSpec
 from .state import ObservedContainer, labels_for, restart_policy
 
-SOCKET = "unix:///var/run/docker.sock"
 STOP_TIMEOUT = 10
 EXIT_STATUS = re.compile(r"Exited \((-?\d+)\)")
 TRANSPORT_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
@@ -55,7 +55,7 @@ class DockerEngine:
         self.client = client
 
     @classmethod
-    def connect(cls, base_url: str = SOCKET, timeout: int = 120) -> "DockerEngine":
+    def connect(cls, base_url: str = DOCKER_SOCKET, timeout: int = 120) -> "DockerEngine":
         try:
             client = docker.APIClient(base_url=base_url, version="auto", timeout=timeout)
         except TRANSPORT_ERRORS as error:

@@ -6,67 +6,18 @@ Nothing is touched when the configuration is refused: it is loaded and validated
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from .configuration import Loaded, default_sources, load_validated
+from .configuration import Loaded, default_sources
+from .context import (CREOLE_SOURCE, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, GENERATION_ENV,  # noqa: F401
+                      GENERATION_EXTERNAL, Context)
 from .convergence import Converger, docker_run_command
-from .docker_engine import SOCKET, DockerEngine, DockerUnavailable
+from .docker_engine import DockerEngine, DockerUnavailable
 from .errors import EoleConteneursError
 from .host import connect_or_start_docker, enable_ip_forward
 from .journal import Journal
-from .locking import DEFAULT_WAIT, LOCK_FILE, Lock
-from .nginx import Nginx
 from .planner import Kind, Plan
 from .publication import Publication
-from .state import DEFAULT_SCOPE, PersistenceRegistry, updated_protection
-
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
-STATE_DIR = Path("/var/lib/eole-conteneurs")
-CREOLE_SOURCE = "creole"
-# Set by `eole-conteneurs reconfigure` for its hooks: it renders the templates itself, like Creole.
-GENERATION_ENV, GENERATION_EXTERNAL = "EOLE_CONTENEURS_GENERATION", "externe"
-
-
-@dataclass(frozen=True)
-class Context:
-    """Where the job reads its configuration and which Docker it talks to."""
-
-    config: Path | None = None
-    dicos: Path | None = None
-    templates: Path | None = None
-    state_dir: Path = STATE_DIR
-    lock_file: Path = LOCK_FILE
-    docker_url: str = SOCKET
-    scope: str = DEFAULT_SCOPE
-    external_generation: bool = False
-    journal: Journal = field(default_factory=Journal)
-
-    @classmethod
-    def from_environment(cls, config: Path | None = None, dicos: Path | None = None,
-                         templates: Path | None = None) -> "Context":
-        """DOCKER_HOST as docker's own tools read it; the scope separates test benches."""
-        env_config, env_dicos = os.environ.get("EOLE_CONTENEURS_CONFIG"), os.environ.get("EOLE_CONTENEURS_DICOS")
-        return cls(config=config or (Path(env_config) if env_config else None),
-                   dicos=dicos or (Path(env_dicos) if env_dicos else None), templates=templates,
-                   docker_url=os.environ.get("DOCKER_HOST", SOCKET),
-                   scope=os.environ.get("EOLE_CONTENEURS_SCOPE", DEFAULT_SCOPE),
-                   external_generation=os.environ.get(GENERATION_ENV) == GENERATION_EXTERNAL)
-
-    def load(self) -> Loaded:
-        return load_validated(self.config, self.dicos)
-
-    def locked(self) -> Lock:
-        """Held by every job that changes something (reconfigure's own hooks run under its lock)."""
-        return Lock(self.lock_file, DEFAULT_WAIT, self.journal)
-
-    def nginx(self) -> Nginx:
-        return Nginx(self.journal, backup_dir=self.state_dir / "nginx-sauvegarde")
-
-    def registry(self) -> PersistenceRegistry:
-        return PersistenceRegistry(self.state_dir / "persistants")
-
+from .state import updated_protection
 
 def _status(journal: Journal) -> int:
     return EXIT_ERROR if journal.failed else EXIT_OK

@@ -20,7 +20,7 @@ from .configuration import CHECKOUT, Loaded, default_sources
 from .errors import EoleConteneursError
 from .journal import Journal
 from .locking import DEFAULT_WAIT, Lock
-from .operations import EXIT_ERROR, EXIT_OK, GENERATION_ENV, GENERATION_EXTERNAL, Context
+from .context import EXIT_ERROR, EXIT_OK, GENERATION_ENV, GENERATION_EXTERNAL, Context
 from .publication import Publication
 
 LOG_FILE = Path("/var/log/reconfigure.log")

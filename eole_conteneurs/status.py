@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 from .configuration import Loaded
 from .docker_engine import DockerEngine
-from .operations import EXIT_ERROR, EXIT_OK, Context
+from .context import EXIT_ERROR, EXIT_OK, Context
 from .publication import server_name
 from .spec import ContainerSpec
 from .state import ObservedContainer

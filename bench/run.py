@@ -1,0 +1,343 @@
+#!/usr/bin/python3
+"""Benchmark: `eole-conteneurs reconfigure` vs `docker-compose up -d` vs the seed's shell sequence.
+
+For N httpd containers from the local registry (each with a port and a bind mount), three
+scenarios: cold deploy, no-op re-run, one container changed. Each is timed over RUNS runs while
+a bounded loop of requests goes through nginx to one unchanged container. Results go to
+bench/results/ (summary.json, summary.md, summary.png).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import ssl
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(CHECKOUT))
+
+from eole_conteneurs.buildtime import build_directory, expand_templates  # noqa: E402
+
+REGISTRY = "127.0.0.1:5000"
+IMAGE = f"{REGISTRY}/httpd:2.4"
+WORK = Path("/var/lib/eole-conteneurs-bench")
+WEB_D = Path("/etc/nginx/web.d")
+SITE = Path("/etc/nginx/conf.d/eole-conteneurs.conf")
+BENCH_SERVER = Path("/etc/nginx/conf.d/zz-bench.conf")
+BENCH_PORT = 18080
+SEED_LIMIT = 600.0  # a seed run longer than this is not repeated (the issue's 10 minutes)
+STOP_TIMEOUT = 10  # docker's default, as the seed and compose use it
+MAX_REQUESTS = 20000
+
+
+def sh(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(list(args), capture_output=True, text=True, **kwargs)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} → {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def docker_time() -> str:
+    return sh("docker", "system", "info", "--format", "{{.SystemTime}}").stdout.strip()
+
+
+# -- the three tools ---------------------------------------------------------------------------
+
+@dataclass
+class Tool:
+    name: str
+    base_port: int
+
+    def container(self, index: int) -> str:
+        return f"b{self.name}-{index}"
+
+    def port(self, index: int, variant: int) -> int:
+        """Container N moves between two ports: that is the "one change"."""
+        return self.base_port + (800 if variant and index == self.n else 0) + index
+
+    def www(self, index: int) -> Path:
+        return WORK / self.name / f"www-{index}"
+
+    def prepare(self, n: int) -> None:
+        self.n = n
+        for index in range(1, n + 1):
+            self.www(index).mkdir(parents=True, exist_ok=True)
+            (self.www(index) / "index.html").write_text(f"{self.name} {index}\n")
+
+    def ids(self) -> list[str]:
+        return sh("docker", "ps", "-aq", "--filter", f"name=^b{self.name}-").stdout.split()
+
+    def teardown(self) -> None:
+        ids = self.ids()
+        if ids:
+            sh("docker", "rm", "-f", *ids)
+
+    def url(self) -> str:
+        return f"http://127.0.0.1:{BENCH_PORT}/{self.container(1)}/"
+
+
+class Eole(Tool):
+    def prepare(self, n: int) -> None:
+        super().prepare(n)
+        self.dicos, self.templates = WORK / "dicos", WORK / "tmpl"
+        nb_max = max(n, 20)
+        build_directory(CHECKOUT / "dicos", self.dicos, nb_max)
+        expand_templates(CHECKOUT / "tmpl", self.templates, nb_max)
+
+    def deploy(self, variant: int) -> subprocess.CompletedProcess:
+        values = {"activer_conteneurs": "oui", "nombre_conteneurs": str(self.n)}
+        for index in range(1, self.n + 1):
+            values.update({
+                f"conteneur{index}_nom": self.container(index), f"conteneur{index}_hub": REGISTRY,
+                f"conteneur{index}_depot": "httpd", f"conteneur{index}_tag": "2.4",
+                f"conteneur{index}_rep_hote": [str(self.www(index))],
+                f"conteneur{index}_rep_conteneur": {"0": "/usr/local/apache2/htdocs"},
+                f"conteneur{index}_port_conteneur": ["80"],
+                f"conteneur{index}_port_hote": {"0": str(self.port(index, variant))},
+            })
+        config = WORK / "config.eol"
+        config.write_text(json.dumps({name: {"owner": "gen_config", "val": val} for name, val in values.items()}))
+        env = dict(os.environ, EOLE_CONTENEURS_SCOPE="bench", PYTHONPATH=str(CHECKOUT))
+        return sh("/usr/bin/python3", "-m", "eole_conteneurs", "reconfigure", "--config", str(config),
+                  "--dicos", str(self.dicos), "--gabarits", str(self.templates), check=False, env=env, cwd=CHECKOUT)
+
+    def url(self) -> str:
+        # Through the module's own nginx publication (https, its generated location).
+        return f"https://127.0.0.1/{self.container(1)}/"
+
+
+class Compose(Tool):
+    def deploy(self, variant: int) -> subprocess.CompletedProcess:
+        lines = ["version: '2.4'", "services:"]
+        for index in range(1, self.n + 1):
+            lines += [f"  {self.container(index)}:", f"    image: {IMAGE}",
+                      f"    container_name: {self.container(index)}",
+                      f"    ports: ['127.0.0.1:{self.port(index, variant)}:80']",
+                      f"    volumes: ['{self.www(index)}:/usr/local/apache2/htdocs']"]
+        compose = WORK / "compose" / "docker-compose.yml"
+        compose.write_text("\n".join(lines) + "\n")
+        return sh("docker-compose", "-p", "benchcompose", "-f", str(compose), "up", "-d", check=False)
+
+    def teardown(self) -> None:
+        super().teardown()
+        sh("docker", "network", "rm", "benchcompose_default", check=False)
+
+
+class Seed(Tool):
+    """The presentation's sequence at every reconfigure: pull, stop, rm, run, for each container."""
+
+    def deploy(self, variant: int) -> subprocess.CompletedProcess:
+        script = ["set -u"]
+        for index in range(1, self.n + 1):
+            name = self.container(index)
+            script += [
+                f"docker pull {IMAGE} >/dev/null",
+                f"id=$(docker ps -aq --filter name=^{name}$)",
+                f'[ -z "$id" ] || docker stop -t {STOP_TIMEOUT} $id >/dev/null',
+                f'[ -z "$id" ] || docker rm $id >/dev/null',
+                f"docker run -d --name {name} -p 127.0.0.1:{self.port(index, variant)}:80 "
+                f"-v {self.www(index)}:/usr/local/apache2/htdocs {IMAGE} >/dev/null",
+            ]
+        return sh("bash", "-c", "\n".join(script), check=False)
+
+
+# -- measuring ---------------------------------------------------------------------------------
+
+class RequestLoop(threading.Thread):
+    """Bounded in count and time, loopback only, stopped by the caller."""
+
+    def __init__(self, url: str):
+        super().__init__(daemon=True)
+        self.url, self.done = url, threading.Event()
+        self.sent = self.failed = 0
+        self.context = ssl.create_default_context()
+        self.context.check_hostname, self.context.verify_mode = False, ssl.CERT_NONE
+
+    def run(self) -> None:
+        while not self.done.is_set() and self.sent < MAX_REQUESTS:
+            self.sent += 1
+            try:
+                with urllib.request.urlopen(self.url, timeout=5, context=self.context) as response:
+                    ok = response.status == 200
+            except (urllib.error.URLError, OSError):
+                ok = False
+            self.failed += 0 if ok else 1
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join(10)
+
+
+@dataclass
+class Record:
+    tool: str
+    n: int
+    scenario: str
+    times_s: list[float] = field(default_factory=list)
+    median_s: float | None = None
+    min_s: float | None = None
+    max_s: float | None = None
+    stopped: list[int] = field(default_factory=list)
+    created: list[int] = field(default_factory=list)
+    requests: list[int] = field(default_factory=list)
+    failed_requests: list[int] = field(default_factory=list)
+    errors: int = 0
+    skipped: str | None = None
+
+
+def events(tool: Tool, since: str, until: str) -> tuple[int, int]:
+    out = sh("docker", "events", "--since", since, "--until", until, "--filter", "type=container",
+             "--format", "{{.Actor.Attributes.name}} {{.Action}}").stdout.split("\n")
+    mine = [line.split() for line in out if line.startswith(f"b{tool.name}-")]
+    return (sum(1 for _, action in mine if action == "stop"), sum(1 for _, action in mine if action == "create"))
+
+
+def measure(tool: Tool, record: Record, variant: int, with_requests: bool) -> float:
+    loop = RequestLoop(tool.url()) if with_requests else None
+    if loop:
+        loop.start()
+        time.sleep(0.3)
+    since = docker_time()
+    started = time.monotonic()
+    result = tool.deploy(variant)
+    elapsed = time.monotonic() - started
+    until = docker_time()
+    if loop:
+        loop.stop()
+        record.requests.append(loop.sent)
+        record.failed_requests.append(loop.failed)
+    record.errors += 0 if result.returncode == 0 else 1
+    if result.returncode != 0:
+        print(f"  ! {tool.name} exit {result.returncode}: {(result.stdout + result.stderr)[-500:]}", flush=True)
+    stopped, created = events(tool, since, until)
+    record.times_s.append(round(elapsed, 3))
+    record.stopped.append(stopped)
+    record.created.append(created)
+    print(f"  {tool.name:8} N={tool.n:<3} {record.scenario:10} {elapsed:8.2f} s  stopped={stopped} "
+          f"created={created}" + (f" requests={loop.sent} failed={loop.failed}" if loop else ""), flush=True)
+    return elapsed
+
+
+def finish(record: Record) -> Record:
+    if record.times_s:
+        record.median_s = round(statistics.median(record.times_s), 3)
+        record.min_s, record.max_s = min(record.times_s), max(record.times_s)
+    return record
+
+
+def scenarios(tool: Tool, n: int, runs: int) -> list[Record]:
+    tool.prepare(n)
+    cold, noop, change = (Record(tool.name, n, s) for s in ("cold", "noop", "one-change"))
+    for _ in range(runs):
+        tool.teardown()
+        measure(tool, cold, 0, with_requests=False)
+    seed_estimate = n * STOP_TIMEOUT
+    if isinstance(tool, Seed) and seed_estimate > SEED_LIMIT:
+        reason = f"ignoré : une exécution dépasserait 10 minutes (≈ {n} × {STOP_TIMEOUT} s d'arrêt)"
+        noop.skipped = change.skipped = reason
+        print(f"  {tool.name} N={n}: {reason}", flush=True)
+    else:
+        for _ in range(runs):
+            if measure(tool, noop, 0, with_requests=True) > SEED_LIMIT:
+                noop.skipped = "arrêté après une exécution de plus de 10 minutes"
+                break
+        for run in range(runs):
+            # N=1: the only container is the changed one, so no unchanged container to query.
+            if measure(tool, change, (run + 1) % 2, with_requests=n > 1) > SEED_LIMIT:
+                change.skipped = "arrêté après une exécution de plus de 10 minutes"
+                break
+            if run == runs - 1 and (run + 1) % 2:
+                tool.deploy(0)  # back to the reference ports, untimed
+    tool.teardown()
+    return [finish(cold), finish(noop), finish(change)]
+
+
+# -- nginx around the bench ----------------------------------------------------------------------
+
+def bench_server(tools: list[Tool]) -> None:
+    """A plain nginx server on loopback proxying to container 1 of compose and the seed."""
+    locations = "".join(f"    location /{tool.container(1)}/ {{ proxy_pass http://127.0.0.1:{tool.port(1, 0)}/; }}\n"
+                        for tool in tools if not isinstance(tool, Eole))
+    BENCH_SERVER.write_text(f"server {{\n    listen 127.0.0.1:{BENCH_PORT};\n{locations}}}\n")
+    sh("nginx", "-t")
+    sh("nginx", "-s", "reload")
+    time.sleep(1)
+
+
+def save_nginx(saved: Path) -> None:
+    shutil.rmtree(saved, ignore_errors=True)
+    saved.mkdir(parents=True)
+    if WEB_D.exists():
+        shutil.copytree(WEB_D, saved / "web.d")
+    if SITE.exists():
+        shutil.copy2(SITE, saved / "site.conf")
+
+
+def restore_nginx(saved: Path) -> None:
+    shutil.rmtree(WEB_D, ignore_errors=True)
+    if (saved / "web.d").exists():
+        shutil.copytree(saved / "web.d", WEB_D)
+    SITE.unlink(missing_ok=True)
+    if (saved / "site.conf").exists():
+        shutil.copy2(saved / "site.conf", SITE)
+    BENCH_SERVER.unlink(missing_ok=True)
+    sh("nginx", "-s", "reload", check=False)
+
+
+def machine() -> dict:
+    memory = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal")), "?")
+    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "host": platform.node(),
+            "kernel": platform.release(), "cpus": os.cpu_count(), "memory_kib": int(memory),
+            "docker": sh("docker", "version", "--format", "{{.Server.Version}}").stdout.strip(),
+            "docker_compose": sh("docker-compose", "version", "--short").stdout.strip(),
+            "python": platform.python_version()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", default="1,20,100", help="nombres de conteneurs, séparés par des virgules")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--tools", default="eole,compose,seed")
+    parser.add_argument("--out", type=Path, default=CHECKOUT / "bench" / "results")
+    args = parser.parse_args()
+    factories = {"eole": lambda: Eole("eole", 21000), "compose": lambda: Compose("compose", 22000),
+                 "seed": lambda: Seed("seed", 23000)}
+    tools = [factories[name]() for name in args.tools.split(",")]
+    (WORK / "compose").mkdir(parents=True, exist_ok=True)
+    saved = WORK / "nginx-avant-bench"
+    save_nginx(saved)
+    records: list[Record] = []
+    try:
+        for tool in tools:
+            tool.n = 1
+        bench_server(tools)
+        for n in (int(value) for value in args.n.split(",")):
+            for tool in tools:
+                records += scenarios(tool, n, args.runs)
+    finally:
+        for tool in tools:
+            tool.teardown()
+        restore_nginx(saved)
+    from report import write_reports  # bench/report.py
+    write_reports(args.out, machine(), [asdict(record) for record in records])
+    print(f"Résultats : {args.out}/summary.json, summary.md, summary.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
