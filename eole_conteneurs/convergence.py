@@ -7,6 +7,7 @@ under another name, and put back (renamed, restarted) if the new one cannot star
 
 from __future__ import annotations
 
+import io
 import os
 import shlex
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from .state import ObservedContainer, restart_policy
 
 SET_ASIDE_SUFFIX = "--ancien"
 PULL_WORKERS = 4
+CREATE_WORKERS = 4
 
 
 @dataclass
@@ -72,16 +74,32 @@ class Converger:
         return make_plan(specs, self.engine.containers(), images, self.scope, recreate, protected)
 
     def apply(self, plan: Plan) -> None:
+        """Everything but creations in the plan's order, then the creations in parallel.
+
+        Removals and recreations first free the host ports new containers may take; new
+        containers are independent of each other, so they are created side by side and
+        their lines reported in the plan's order.
+        """
+        creations = [action for action in plan.actions if action.kind is Kind.CREATE]
         for action in plan.actions:
-            if action.spec is not None:
-                self.journal.step(f"Traitement du conteneur {action.name} (conteneur-{action.spec.index})")
-            try:
-                self._apply(action, plan)
-            except DockerOperationError as error:
-                self.journal.fail(f"conteneur {action.name} : {error}")
-                continue
-            if action.spec is not None:
-                self._report_port(action.spec)
+            if action.kind is not Kind.CREATE:
+                self._apply_reported(action, plan)
+        buffered = [Converger(self.engine, Journal(io.StringIO()), self.scope) for _ in creations]
+        with ThreadPoolExecutor(max_workers=CREATE_WORKERS) as pool:
+            list(pool.map(lambda pair: pair[0]._apply_reported(pair[1], plan), zip(buffered, creations)))
+        for converger in buffered:
+            self.journal.merge(converger.journal)
+
+    def _apply_reported(self, action: Action, plan: Plan) -> None:
+        if action.spec is not None:
+            self.journal.step(f"Traitement du conteneur {action.name} (conteneur-{action.spec.index})")
+        try:
+            self._apply(action, plan)
+        except DockerOperationError as error:
+            self.journal.fail(f"conteneur {action.name} : {error}")
+            return
+        if action.spec is not None:
+            self._report_port(action.spec)
 
     def _apply(self, action: Action, plan: Plan) -> None:
         if action.spec is not None and str(action.spec.image) in plan.pulls and action.kind in (

@@ -24,6 +24,15 @@ class Journal:
         self.errors.append(text)
         self.step(f"Erreur : {text}")
 
+    def merge(self, other: "Journal") -> None:
+        """Lines another journal buffered (a parallel task), written here in one piece."""
+        text = other.out.getvalue() if hasattr(other.out, "getvalue") else ""
+        if text:
+            self.out.write(text)
+            self.out.flush()
+        self.errors += other.errors
+        self.warnings += other.warnings
+
     @property
     def failed(self) -> bool:
         return bool(self.errors)
