@@ -49,10 +49,11 @@ def _ratio(records: list[dict], n: int, scenario: str, other: str) -> float | No
 
 def markdown(machine: dict, records: list[dict]) -> str:
     sizes = sorted({r["n"] for r in records})
-    lines = [f"Mesures du {machine['date']} sur {machine['host']} ({machine['cpus']} cœurs, "
-             f"{machine['memory_kib'] // 1024} Mio, Docker {machine['docker']}, docker-compose "
-             f"{machine['docker_compose']}). Médiane (min–max) du temps total, sur "
-             f"{max((len(r['times_s']) for r in records), default=0)} exécutions.", "",
+    dates = sorted({f"N={r['n']} : {r.get('measured_at') or machine['date']}" for r in records})
+    lines = [f"Machine {machine['host']} ({machine['cpus']} cœurs, {machine['memory_kib'] // 1024} Mio, "
+             f"Docker {machine['docker']}, docker-compose {machine['docker_compose']}). Médiane (min–max) du "
+             f"temps total, sur {max((len(r['times_s']) for r in records), default=0)} exécutions. "
+             f"Mesuré le {'; '.join(dict.fromkeys(d.split(' : ', 1)[1][:16] for d in dates))} (UTC).", "",
              "| N | scénario | " + " | ".join(LABELS[t] for t in TOOLS) + " | eole / compose | eole / seed |",
              "| --- | --- | " + " | ".join("---" for _ in TOOLS) + " | --- | --- |"]
     for n in sizes:
@@ -103,3 +104,11 @@ def plot(path: Path, records: list[dict]) -> None:
     axes[0][0].legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    # Re-render summary.md and summary.png from summary.json.
+    import sys
+    results = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "results")
+    summary = json.loads((results / "summary.json").read_text())
+    write_reports(results, summary["machine"], summary["records"])

@@ -31,6 +31,9 @@ sys.path.insert(0, str(CHECKOUT))
 
 from eole_conteneurs.buildtime import build_directory, expand_templates  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import write_reports  # noqa: E402
+
 REGISTRY = "127.0.0.1:5000"
 IMAGE = f"{REGISTRY}/httpd:2.4"
 WORK = Path("/var/lib/eole-conteneurs-bench")
@@ -39,6 +42,7 @@ SITE = Path("/etc/nginx/conf.d/eole-conteneurs.conf")
 BENCH_SERVER = Path("/etc/nginx/conf.d/zz-bench.conf")
 BENCH_PORT = 18080
 SEED_LIMIT = 600.0  # a seed run longer than this is not repeated (the issue's 10 minutes)
+RUN_TIMEOUT = 900.0  # default: a tool that does not answer by then is stopped and reported as hung
 STOP_TIMEOUT = 10  # docker's default, as the seed and compose use it
 MAX_REQUESTS = 20000
 
@@ -48,10 +52,6 @@ def sh(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
     if check and result.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} → {result.returncode}\n{result.stdout}\n{result.stderr}")
     return result
-
-
-def docker_time() -> str:
-    return sh("docker", "system", "info", "--format", "{{.SystemTime}}").stdout.strip()
 
 
 # -- the three tools ---------------------------------------------------------------------------
@@ -112,7 +112,8 @@ class Eole(Tool):
         config.write_text(json.dumps({name: {"owner": "gen_config", "val": val} for name, val in values.items()}))
         env = dict(os.environ, EOLE_CONTENEURS_SCOPE="bench", PYTHONPATH=str(CHECKOUT))
         return sh("/usr/bin/python3", "-m", "eole_conteneurs", "reconfigure", "--config", str(config),
-                  "--dicos", str(self.dicos), "--gabarits", str(self.templates), check=False, env=env, cwd=CHECKOUT)
+                  "--dicos", str(self.dicos), "--gabarits", str(self.templates), check=False, env=env, cwd=CHECKOUT,
+                  timeout=RUN_TIMEOUT)
 
     def url(self) -> str:
         # Through the module's own nginx publication (https, its generated location).
@@ -129,7 +130,8 @@ class Compose(Tool):
                       f"    volumes: ['{self.www(index)}:/usr/local/apache2/htdocs']"]
         compose = WORK / "compose" / "docker-compose.yml"
         compose.write_text("\n".join(lines) + "\n")
-        return sh("docker-compose", "-p", "benchcompose", "-f", str(compose), "up", "-d", check=False)
+        return sh("docker-compose", "-p", "benchcompose", "-f", str(compose), "up", "-d", check=False,
+                  timeout=RUN_TIMEOUT)
 
     def teardown(self) -> None:
         super().teardown()
@@ -147,11 +149,11 @@ class Seed(Tool):
                 f"docker pull {IMAGE} >/dev/null",
                 f"id=$(docker ps -aq --filter name=^{name}$)",
                 f'[ -z "$id" ] || docker stop -t {STOP_TIMEOUT} $id >/dev/null',
-                f'[ -z "$id" ] || docker rm $id >/dev/null',
+                '[ -z "$id" ] || docker rm $id >/dev/null',
                 f"docker run -d --name {name} -p 127.0.0.1:{self.port(index, variant)}:80 "
                 f"-v {self.www(index)}:/usr/local/apache2/htdocs {IMAGE} >/dev/null",
             ]
-        return sh("bash", "-c", "\n".join(script), check=False)
+        return sh("bash", "-c", "\n".join(script), check=False, timeout=RUN_TIMEOUT)
 
 
 # -- measuring ---------------------------------------------------------------------------------
@@ -197,13 +199,22 @@ class Record:
     failed_requests: list[int] = field(default_factory=list)
     errors: int = 0
     skipped: str | None = None
+    measured_at: str = ""
 
 
-def events(tool: Tool, since: str, until: str) -> tuple[int, int]:
-    out = sh("docker", "events", "--since", since, "--until", until, "--filter", "type=container",
-             "--format", "{{.Actor.Attributes.name}} {{.Action}}").stdout.split("\n")
-    mine = [line.split() for line in out if line.startswith(f"b{tool.name}-")]
-    return (sum(1 for _, action in mine if action == "stop"), sum(1 for _, action in mine if action == "create"))
+def snapshot(tool: Tool) -> dict[str, str]:
+    """Container id → start time (dockerd keeps only its last events: not enough at N=100)."""
+    ids = tool.ids()
+    if not ids:
+        return {}
+    out = sh("docker", "inspect", "-f", "{{.Id}} {{.State.StartedAt}}", *ids).stdout.split("\n")
+    return dict(line.split() for line in out if line.strip())
+
+
+def changes(before: dict[str, str], after: dict[str, str]) -> tuple[int, int]:
+    """(stopped, created): a container removed or started again was stopped; a new id was created."""
+    restarted = sum(1 for key in before.keys() & after.keys() if before[key] != after[key])
+    return len(before.keys() - after.keys()) + restarted, len(after.keys() - before.keys())
 
 
 def measure(tool: Tool, record: Record, variant: int, with_requests: bool) -> float:
@@ -211,11 +222,17 @@ def measure(tool: Tool, record: Record, variant: int, with_requests: bool) -> fl
     if loop:
         loop.start()
         time.sleep(0.3)
-    since = docker_time()
+    before = snapshot(tool)
     started = time.monotonic()
-    result = tool.deploy(variant)
+    try:
+        result = tool.deploy(variant)
+    except subprocess.TimeoutExpired:
+        if loop:
+            loop.stop()
+        record.skipped = f"bloqué : pas de réponse après {RUN_TIMEOUT:.0f} s, arrêté"
+        print(f"  ! {tool.name} N={tool.n} {record.scenario}: {record.skipped}", flush=True)
+        return float("inf")
     elapsed = time.monotonic() - started
-    until = docker_time()
     if loop:
         loop.stop()
         record.requests.append(loop.sent)
@@ -223,7 +240,7 @@ def measure(tool: Tool, record: Record, variant: int, with_requests: bool) -> fl
     record.errors += 0 if result.returncode == 0 else 1
     if result.returncode != 0:
         print(f"  ! {tool.name} exit {result.returncode}: {(result.stdout + result.stderr)[-500:]}", flush=True)
-    stopped, created = events(tool, since, until)
+    stopped, created = changes(before, snapshot(tool))
     record.times_s.append(round(elapsed, 3))
     record.stopped.append(stopped)
     record.created.append(created)
@@ -233,6 +250,7 @@ def measure(tool: Tool, record: Record, variant: int, with_requests: bool) -> fl
 
 
 def finish(record: Record) -> Record:
+    record.measured_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if record.times_s:
         record.median_s = round(statistics.median(record.times_s), 3)
         record.min_s, record.max_s = min(record.times_s), max(record.times_s)
@@ -244,7 +262,10 @@ def scenarios(tool: Tool, n: int, runs: int) -> list[Record]:
     cold, noop, change = (Record(tool.name, n, s) for s in ("cold", "noop", "one-change"))
     for _ in range(runs):
         tool.teardown()
-        measure(tool, cold, 0, with_requests=False)
+        if measure(tool, cold, 0, with_requests=False) == float("inf"):
+            noop.skipped = change.skipped = "non mesuré : le déploiement à froid est resté bloqué"
+            tool.teardown()
+            return [finish(cold), finish(noop), finish(change)]
     seed_estimate = n * STOP_TIMEOUT
     if isinstance(tool, Seed) and seed_estimate > SEED_LIMIT:
         reason = f"ignoré : une exécution dépasserait 10 minutes (≈ {n} × {STOP_TIMEOUT} s d'arrêt)"
@@ -253,12 +274,12 @@ def scenarios(tool: Tool, n: int, runs: int) -> list[Record]:
     else:
         for _ in range(runs):
             if measure(tool, noop, 0, with_requests=True) > SEED_LIMIT:
-                noop.skipped = "arrêté après une exécution de plus de 10 minutes"
+                noop.skipped = noop.skipped or "arrêté après une exécution de plus de 10 minutes"
                 break
         for run in range(runs):
             # N=1: the only container is the changed one, so no unchanged container to query.
             if measure(tool, change, (run + 1) % 2, with_requests=n > 1) > SEED_LIMIT:
-                change.skipped = "arrêté après une exécution de plus de 10 minutes"
+                change.skipped = change.skipped or "arrêté après une exécution de plus de 10 minutes"
                 break
             if run == runs - 1 and (run + 1) % 2:
                 tool.deploy(0)  # back to the reference ports, untimed
@@ -298,6 +319,14 @@ def restore_nginx(saved: Path) -> None:
     sh("nginx", "-s", "reload", check=False)
 
 
+def previous_records(out: Path, sizes: list[int]) -> list[dict]:
+    try:
+        summary = json.loads((out / "summary.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return [record for record in summary["records"] if record["n"] not in sizes]
+
+
 def machine() -> dict:
     memory = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
                    if line.startswith("MemTotal")), "?")
@@ -314,27 +343,34 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--tools", default="eole,compose,seed")
     parser.add_argument("--out", type=Path, default=CHECKOUT / "bench" / "results")
+    parser.add_argument("--merge", action="store_true",
+                        help="garde les mesures déjà dans summary.json pour les autres valeurs de N")
+    parser.add_argument("--timeout", type=float, default=900.0, help="durée maximale d'une exécution (s)")
     args = parser.parse_args()
+    global RUN_TIMEOUT
+    RUN_TIMEOUT = args.timeout
     factories = {"eole": lambda: Eole("eole", 21000), "compose": lambda: Compose("compose", 22000),
                  "seed": lambda: Seed("seed", 23000)}
     tools = [factories[name]() for name in args.tools.split(",")]
     (WORK / "compose").mkdir(parents=True, exist_ok=True)
     saved = WORK / "nginx-avant-bench"
     save_nginx(saved)
+    sizes = [int(value) for value in args.n.split(",")]
+    kept = previous_records(args.out, sizes) if args.merge else []
     records: list[Record] = []
     try:
         for tool in tools:
             tool.n = 1
         bench_server(tools)
-        for n in (int(value) for value in args.n.split(",")):
+        for n in sizes:
             for tool in tools:
                 records += scenarios(tool, n, args.runs)
+                # Written as it goes: an interrupted benchmark keeps what it measured.
+                write_reports(args.out, machine(), kept + [asdict(record) for record in records])
     finally:
         for tool in tools:
             tool.teardown()
         restore_nginx(saved)
-    from report import write_reports  # bench/report.py
-    write_reports(args.out, machine(), [asdict(record) for record in records])
     print(f"Résultats : {args.out}/summary.json, summary.md, summary.png")
     return 0
 

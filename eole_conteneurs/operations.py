@@ -6,10 +6,10 @@ Nothing is touched when the configuration is refused: it is loaded and validated
 
 from __future__ import annotations
 
+from pathlib import Path
 
 from .configuration import Loaded, default_sources
-from .context import (CREOLE_SOURCE, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, GENERATION_ENV,  # noqa: F401
-                      GENERATION_EXTERNAL, Context)
+from .context import CREOLE_SOURCE, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Context
 from .convergence import Converger, docker_run_command
 from .docker_engine import DockerEngine, DockerUnavailable
 from .errors import EoleConteneursError
@@ -18,6 +18,7 @@ from .journal import Journal
 from .planner import Kind, Plan
 from .publication import Publication
 from .state import updated_protection
+
 
 def _status(journal: Journal) -> int:
     return EXIT_ERROR if journal.failed else EXIT_OK
