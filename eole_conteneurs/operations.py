@@ -34,7 +34,10 @@ def pretemplate(context: Context) -> int:
     """
     loaded = context.load()
     if loaded.values.source == CREOLE_SOURCE:
-        context.nginx().checkpoint([Path(declaration.name) for declaration in loaded.dictionary.templates])
+        nginx = context.nginx()
+        nginx.checkpoint([Path(declaration.name) for declaration in loaded.dictionary.templates])
+        # The site Creole is about to render names the certificate: it must exist by then.
+        Publication(loaded, context.templates or default_sources().templates, nginx, context.journal).prepare()
     return pull_images(loaded, context)
 
 

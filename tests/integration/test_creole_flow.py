@@ -50,14 +50,22 @@ def hook(bench, phase: str, env: dict):
     return sh(CHECKOUT / phase / "60-conteneurs", "reconfigure", check=False, env=environment, cwd="/", timeout=300)
 
 
-def rendered_by_creole(bench, values: dict) -> bytes:
-    """The file Creole would write for container 1, rendered with the same templates and settings."""
+SITE = Path("/etc/nginx/conf.d/eole-conteneurs.conf")
+
+
+def render_as_creole(bench, values: dict) -> None:
+    """Creole's template step: the module's files written with the same templates and settings."""
     from eole_conteneurs.configuration import default_sources, load_validated
     from eole_conteneurs.templating import rendered_files
     bench.write(values)
     loaded = load_validated(bench.config_path)
-    contents = {d.name: c for d, c in rendered_files(loaded.dictionary, loaded.values, default_sources().templates)}
-    return contents["/etc/nginx/web.d/conteneur1.conf"].encode()
+    for declaration, content in rendered_files(loaded.dictionary, loaded.values, default_sources().templates):
+        path = Path(declaration.name)
+        if content is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
 
 
 def test_creole_flow_checkpoint_then_commit(bench, creole):
@@ -70,8 +78,7 @@ def test_creole_flow_checkpoint_then_commit(bench, creole):
     pre = hook(bench, "pretemplate", env)
     assert pre.returncode == 0, pre.stdout + pre.stderr
     assert (BACKUP / "sauvegarde-complete").exists(), "pretemplate saved the module's nginx files"
-    WEB_D.mkdir(exist_ok=True)
-    (WEB_D / "conteneur1.conf").write_bytes(rendered_by_creole(bench, values))
+    render_as_creole(bench, values)
 
     post = hook(bench, "posttemplate", env)
     assert post.returncode == 0, post.stdout + post.stderr
@@ -84,15 +91,17 @@ def test_creole_flow_restores_what_nginx_refuses(bench, creole):
     serve, env = creole
     values = enabled(1, httpd(bench, 1, "web", free_port()))
     serve(values)
-    before = {path: path.read_bytes() for path in WEB_D.iterdir()} if WEB_D.exists() else {}
+    render_as_creole(bench, values)  # a previous, valid generation
     assert hook(bench, "pretemplate", env).returncode == 0
-    WEB_D.mkdir(exist_ok=True)
+    assert hook(bench, "posttemplate", env).returncode == 0
+    before = {path: path.read_bytes() for path in [*WEB_D.iterdir(), SITE]}
+    assert hook(bench, "pretemplate", env).returncode == 0
     (WEB_D / "conteneur1.conf").write_bytes(b"location /casse/ { directive_inconnue; }\n")
 
     post = hook(bench, "posttemplate", env)
     assert post.returncode == 1
     assert "directive_inconnue" in post.stderr
-    assert {path: path.read_bytes() for path in WEB_D.iterdir()} == before
+    assert {path: path.read_bytes() for path in [*WEB_D.iterdir(), SITE]} == before
     assert sh("nginx", "-t", check=False).returncode == 0
 
 
