@@ -64,7 +64,7 @@ class NginxReloadFailed(NginxError):
 @dataclass
 class Nginx:
     journal: Journal
-    backup_dir: Path = Path("/var/lib/eole-conteneurs/nginx-sauvegarde")
+    backup_dir: Path  # the caller says where (Context: under its state directory)
     binary: str = "/usr/sbin/nginx"
     args: tuple[str, ...] = ()
     # `nginx -s reload` only sends SIGHUP and exits 0 even when the master then fails to apply the
