@@ -10,7 +10,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from Cheetah.Template import Template
 
 DEFAULT_NB_MAX = 20
 SOURCE_SUFFIX = ".xml.in"
@@ -20,6 +19,8 @@ INDEX_MARK = "@N@"
 def render_source(source: Path, nb_max: int) -> str:
     if nb_max < 1:
         raise ValueError(f"NB_MAX doit être un entier supérieur ou égal à 1 (reçu : {nb_max})")
+    from Cheetah.Template import Template  # build time only: the runtime path does not load it
+
     text = str(Template(source.read_text(encoding="utf-8"), searchList=[{"nb_max": nb_max}]))
     # The leading template comment leaves blank lines; the XML declaration must come first.
     return text.lstrip()

@@ -9,10 +9,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .configuration import Loaded, load_validated
+from .cache import cache_dir_from_environment
+from .configuration import Loaded, default_sources, load_validated
 from .journal import Journal
 from .locking import DEFAULT_WAIT, LOCK_FILE, Lock
 from .nginx import Nginx
+from .publication import Publication
 from .state import DEFAULT_SCOPE, PersistenceRegistry
 
 DOCKER_SOCKET = "unix:///var/run/docker.sock"
@@ -35,6 +37,7 @@ class Context:
     docker_url: str = DOCKER_SOCKET
     scope: str = DEFAULT_SCOPE
     external_generation: bool = False
+    cache_dir: Path | None = None  # None: every run starts from scratch
     journal: Journal = field(default_factory=Journal)
 
     @classmethod
@@ -46,10 +49,15 @@ class Context:
                    dicos=dicos or (Path(env_dicos) if env_dicos else None), templates=templates,
                    docker_url=os.environ.get("DOCKER_HOST", DOCKER_SOCKET),
                    scope=os.environ.get("EOLE_CONTENEURS_SCOPE", DEFAULT_SCOPE),
-                   external_generation=os.environ.get(GENERATION_ENV) == GENERATION_EXTERNAL)
+                   external_generation=os.environ.get(GENERATION_ENV) == GENERATION_EXTERNAL,
+                   cache_dir=cache_dir_from_environment())
 
     def load(self) -> Loaded:
         return load_validated(self.config, self.dicos)
+
+    def publication(self, loaded: Loaded) -> Publication:
+        return Publication(loaded, self.templates or default_sources().templates, self.nginx(), self.journal,
+                           memo_dir=self.cache_dir)
 
     def locked(self) -> Lock:
         """Held by every job that changes something (reconfigure's own hooks run under its lock)."""

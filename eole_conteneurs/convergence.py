@@ -10,9 +10,8 @@ from __future__ import annotations
 import io
 import os
 import shlex
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
 
 from .docker_engine import DockerEngine, DockerOperationError, PullResult
 from .journal import Journal
@@ -22,7 +21,9 @@ from .state import ObservedContainer, restart_policy
 
 SET_ASIDE_SUFFIX = "--ancien"
 PULL_WORKERS = 4
-CREATE_WORKERS = 4
+CREATE_WORKERS = 8  # dockerd serialises part of each creation: more threads stop paying beyond this
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -37,25 +38,31 @@ class Converger:
              strict: bool = True) -> dict[str, str | None]:
         """Pull each image once (in parallel); returns the local image id of every reference.
 
-        Not strict (pretemplate): an image that cannot be had is a warning; the container it
-        belongs to is reported as an error when it is converged.
+        An image whose registry digest is the local one is not pulled again. Not strict
+        (pretemplate): an image that cannot be had is a warning; the container it belongs to
+        is reported as an error when it is converged.
         """
         refs = list(dict.fromkeys(str(spec.image) for spec in specs))
         if only_missing:
             refs = [ref for ref in refs if self.engine.image_id(ref) is None]
-        with ThreadPoolExecutor(max_workers=PULL_WORKERS) as pool:
-            outcomes = list(pool.map(self._pull_one, refs))
+        outcomes = in_parallel(self._pull_one, refs, PULL_WORKERS)
         for ref, outcome in zip(refs, outcomes):
             self._report_pull(ref, outcome, strict)
-        return {str(spec.image): self.engine.image_id(str(spec.image)) for spec in specs}
+        return {ref: self.engine.image_id(ref) for ref in dict.fromkeys(str(spec.image) for spec in specs)}
 
-    def _pull_one(self, ref: str) -> PullResult | DockerOperationError:
+    def _pull_one(self, ref: str) -> PullResult | DockerOperationError | None:
+        """None: the local image is the registry's, nothing to pull."""
+        if self.engine.up_to_date(ref):
+            return None
         try:
             return self.engine.pull(ref)
         except DockerOperationError as error:
             return error
 
-    def _report_pull(self, ref: str, outcome: PullResult | DockerOperationError, strict: bool) -> None:
+    def _report_pull(self, ref: str, outcome: PullResult | DockerOperationError | None, strict: bool) -> None:
+        if outcome is None:
+            self.journal.step(f"Image à jour (même empreinte que sur le dépôt) : {ref}")
+            return
         self.journal.step(f"Récupération de l'image sur le dépôt : docker pull {ref}")
         if isinstance(outcome, PullResult):
             for message in outcome.messages:
@@ -85,8 +92,8 @@ class Converger:
             if action.kind is not Kind.CREATE:
                 self._apply_reported(action, plan)
         buffered = [Converger(self.engine, Journal(io.StringIO()), self.scope) for _ in creations]
-        with ThreadPoolExecutor(max_workers=CREATE_WORKERS) as pool:
-            list(pool.map(lambda pair: pair[0]._apply_reported(pair[1], plan), zip(buffered, creations)))
+        in_parallel(lambda pair: pair[0]._apply_reported(pair[1], plan), list(zip(buffered, creations)),
+                    CREATE_WORKERS)
         for converger in buffered:
             self.journal.merge(converger.journal)
 
@@ -213,6 +220,15 @@ class Converger:
             self.journal.step("Pas de port de sortie")
         else:
             self.journal.step(f"Numéro de port de sortie à configurer : {spec.proxied_port}")
+
+
+def in_parallel(function: Callable[[T], R], items: list[T], workers: int) -> list[R]:
+    """Results in the items' order; no thread for a single item (the usual no-op case)."""
+    if len(items) <= 1:
+        return [function(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor  # only here: its import is not free
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(function, items))
 
 
 def docker_run_command(spec: ContainerSpec) -> str:

@@ -79,12 +79,24 @@ class Dictionary:
     help: dict[str, str] = field(default_factory=dict)
     templates: list[FileDecl] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    _index_of: tuple[dict[str, str], dict[str, list[Check]]] | None = field(default=None, repr=False,
+                                                                             compare=False)
 
     def master_of(self, slave: str) -> str | None:
-        return next((m for m, slaves in self.masters.items() if slave in slaves), None)
+        return self._indexes()[0].get(slave)
 
     def checks_for(self, variable: str) -> list[Check]:
-        return [check for check in self.checks if check.target == variable]
+        return self._indexes()[1].get(variable, [])
+
+    def _indexes(self) -> tuple[dict[str, str], dict[str, list[Check]]]:
+        """Built on first use, once loading is over: a reconfigure asks for every variable."""
+        if self._index_of is None:
+            masters = {slave: master for master, slaves in self.masters.items() for slave in slaves}
+            checks: dict[str, list[Check]] = {}
+            for check in self.checks:
+                checks.setdefault(check.target, []).append(check)
+            self._index_of = (masters, checks)
+        return self._index_of
 
 
 def dictionary_files(location: Path) -> list[Path]:

@@ -1,28 +1,31 @@
 """The Docker adapter: the only module that imports docker (Debian's python3-docker).
 
-It uses docker-py's low-level APIClient: one `containers` call lists everything the
-planner needs, and pulls are read as a stream so that the registry's own error
-(errorDetail) reaches the administrator as it is.
+Reads go through a thin client of the Engine API (docker_socket.py); the SDK's low-level
+APIClient is imported on the first change only (pull, create, start, stop, rm, rename), so a
+reconfigure that changes nothing never pays for it. Pulls are read as a stream so that the
+registry's own error (errorDetail) reaches the administrator as it is.
 """
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import re
-from dataclasses import dataclass
-from typing import Callable
-
-import docker
-import docker.errors
-import requests.exceptions
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from .context import DOCKER_SOCKET
+from .docker_socket import EngineSocket, EngineSocketError
 from .errors import EoleConteneursError
 from .spec import ContainerSpec
 from .state import ObservedContainer, labels_for, restart_policy
 
 STOP_TIMEOUT = 10
+CLIENT_TIMEOUT = 120
+PROBE_TIMEOUT = 10.0  # asking the registry for a digest: beyond that, pull as the seed does
 EXIT_STATUS = re.compile(r"Exited \((-?\d+)\)")
-TRANSPORT_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
 
 
 class DockerUnavailable(EoleConteneursError):
@@ -44,75 +47,161 @@ class PullResult:
     messages: tuple[str, ...]  # Digest / Status lines, as `docker pull` prints them
 
 
-def _detail(error: Exception) -> str:
-    if isinstance(error, docker.errors.APIError) and error.explanation:
-        return str(error.explanation)
+def _import_sdk():
+    """The SDK, with the standard library's distutils it imports.
+
+    setuptools' distutils shim (a .pth file) would otherwise import all of setuptools for
+    docker's `distutils.version`, doubling the SDK's import time.
+    """
+    if "distutils" not in sys.modules:
+        spec = importlib.machinery.PathFinder.find_spec("distutils")
+        if spec is not None and spec.loader is not None:
+            module = importlib.util.module_from_spec(spec)
+            sys.modules["distutils"] = module
+            try:
+                spec.loader.exec_module(module)
+            except Exception:  # noqa: BLE001 — any failure: let docker import distutils its own way
+                del sys.modules["distutils"]
+    import docker
+    import docker.errors
+    return docker
+
+
+def _sdk_errors() -> tuple[type[BaseException], ...]:
+    """The SDK's transport errors; none can be raised before it is imported."""
+    if "docker.errors" not in sys.modules:
+        return ()
+    import docker.errors
+    import requests.exceptions
+    return docker.errors.DockerException, requests.exceptions.RequestException
+
+
+def _detail(error: BaseException) -> str:
+    explanation = getattr(error, "explanation", None)
+    if explanation:
+        return str(explanation)
     return str(error) or error.__class__.__name__
 
 
+@dataclass
 class DockerEngine:
-    def __init__(self, client: docker.APIClient):
-        self.client = client
+    base_url: str
+    reader: EngineSocket | None  # None: dockerd is reached in a way only the SDK handles
+    timeout: int = CLIENT_TIMEOUT
+    _client: Any = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def connect(cls, base_url: str = DOCKER_SOCKET, timeout: int = 120) -> "DockerEngine":
+    def connect(cls, base_url: str = DOCKER_SOCKET, timeout: int = CLIENT_TIMEOUT) -> "DockerEngine":
+        engine = cls(base_url, EngineSocket.from_url(base_url), timeout)
+        if engine.reader is None:
+            engine.client  # noqa: B018 — the SDK connects (and negotiates the API version) here
+            return engine
         try:
-            client = docker.APIClient(base_url=base_url, version="auto", timeout=timeout)
-        except TRANSPORT_ERRORS as error:
-            raise DockerUnavailable(_detail(error)) from error
-        return cls(client)
+            engine.reader.ping()
+        except EngineSocketError as error:
+            raise DockerUnavailable(str(error)) from error
+        return engine
 
-    def _call(self, target: str, operation: str, function: Callable, *args, **kwargs):
+    @property
+    def client(self):
+        """The SDK's APIClient, created once, on first use (parallel pulls and creations share it)."""
+        with self._lock:
+            if self._client is None:
+                docker = _import_sdk()
+                try:
+                    self._client = docker.APIClient(base_url=self.base_url, version="auto", timeout=self.timeout)
+                except _sdk_errors() as error:
+                    raise DockerUnavailable(_detail(error)) from error
+            return self._client
+
+    def _call(self, target: str, operation: str, method: str, *args, **kwargs):
+        client = self.client
         try:
-            return function(*args, **kwargs)
-        except TRANSPORT_ERRORS as error:
+            return getattr(client, method)(*args, **kwargs)
+        except _sdk_errors() as error:
             raise DockerOperationError(target, operation, _detail(error)) from error
+
+    def _read(self, target: str, operation: str, read: Callable[[EngineSocket], Any]):
+        try:
+            return read(self.reader)
+        except EngineSocketError as error:
+            raise DockerOperationError(target, operation, str(error)) from error
 
     # -- reading ----------------------------------------------------------------------
 
     def containers(self) -> list[ObservedContainer]:
         """Every container of the host, one API call (the planner needs unmanaged names too)."""
-        summaries = self._call("Docker", "liste des conteneurs", self.client.containers, all=True)
+        if self.reader is None:
+            summaries = self._call("Docker", "liste des conteneurs", "containers", all=True)
+        else:
+            summaries = self._read("Docker", "liste des conteneurs", EngineSocket.containers)
         return [_observed(summary) for summary in summaries]
 
-    def image_id(self, ref: str) -> str | None:
+    def image(self, ref: str) -> dict | None:
+        if self.reader is not None:
+            return self._read(ref, "Lecture de l'image", lambda reader: reader.image(ref))
+        client = self.client
+        import docker.errors
         try:
-            return self.client.inspect_image(ref)["Id"]
+            return client.inspect_image(ref)
         except docker.errors.ImageNotFound:
             return None
-        except TRANSPORT_ERRORS as error:
+        except _sdk_errors() as error:
             raise DockerOperationError(ref, "Lecture de l'image", _detail(error)) from error
 
+    def image_id(self, ref: str) -> str | None:
+        image = self.image(ref)
+        return image["Id"] if image else None
+
+    def repo_digests(self, ref: str) -> list[str]:
+        image = self.image(ref)
+        return (image or {}).get("RepoDigests") or []
+
     def inspect(self, container: str) -> dict | None:
+        if self.reader is not None:
+            return self._read(container, "Lecture du conteneur", lambda reader: reader.container(container))
+        client = self.client
+        import docker.errors
         try:
-            return self.client.inspect_container(container)
+            return client.inspect_container(container)
         except docker.errors.NotFound:
             return None
-        except TRANSPORT_ERRORS as error:
+        except _sdk_errors() as error:
             raise DockerOperationError(container, "Lecture du conteneur", _detail(error)) from error
 
-    def repo_digests(self, image: str) -> list[str]:
+    def up_to_date(self, ref: str) -> bool:
+        """True when the local image is the one the registry has under ref now: no pull needed.
+
+        Any doubt (no local image, registry unreachable or slow, no thin client) means False:
+        the image is then pulled, as the seed always does.
+        """
+        if self.reader is None:
+            return False
         try:
-            return self.client.inspect_image(image).get("RepoDigests") or []
-        except docker.errors.ImageNotFound:
-            return []
-        except TRANSPORT_ERRORS as error:
-            raise DockerOperationError(image, "Lecture de l'image", _detail(error)) from error
+            local = self.reader.image(ref)
+            if not local or not local.get("RepoDigests"):
+                return False
+            digest = self.reader.registry_digest(ref, PROBE_TIMEOUT)
+        except EngineSocketError:
+            return False
+        return any(entry.rpartition("@")[2] == digest for entry in local["RepoDigests"])
 
     # -- images -----------------------------------------------------------------------
 
     def pull(self, ref: str) -> PullResult:
         repository, tag = ref.rsplit(":", 1)
         messages = []
+        client = self.client
         try:
-            for event in self.client.pull(repository, tag=tag, stream=True, decode=True):
+            for event in client.pull(repository, tag=tag, stream=True, decode=True):
                 if "error" in event or "errorDetail" in event:
                     detail = event.get("errorDetail", {}).get("message") or event.get("error")
                     raise DockerOperationError(ref, "Récupération de l'image", detail)
                 status = event.get("status", "")
                 if status.startswith(("Digest:", "Status:")):
                     messages.append(status)
-        except TRANSPORT_ERRORS as error:
+        except _sdk_errors() as error:
             raise DockerOperationError(ref, "Récupération de l'image", _detail(error)) from error
         return PullResult(ref, tuple(messages))
 
@@ -128,25 +217,25 @@ class DockerEngine:
             security_opt=["no-new-privileges:true"],
             privileged=False,
         )
-        created = self._call(name, "Création du conteneur", self.client.create_container,
+        created = self._call(name, "Création du conteneur", "create_container",
                              image=str(spec.image), name=name, detach=True, labels=labels_for(spec, scope),
                              ports=sorted({(p.container_port, "tcp") for p in spec.ports}),
                              host_config=host_config)
         return created["Id"]
 
     def start(self, container: str) -> None:
-        self._call(container, "Démarrage du conteneur", self.client.start, container)
+        self._call(container, "Démarrage du conteneur", "start", container)
 
     def stop(self, container: str, timeout: int = STOP_TIMEOUT) -> None:
-        self._call(container, "Extinction du conteneur", self.client.stop, container, timeout=timeout)
+        self._call(container, "Extinction du conteneur", "stop", container, timeout=timeout)
 
     def remove(self, container: str) -> None:
         # v=False: anonymous volumes hold data; they are never deleted by the module.
-        self._call(container, "Suppression du conteneur", self.client.remove_container,
+        self._call(container, "Suppression du conteneur", "remove_container",
                    container, v=False, force=True)
 
     def rename(self, container: str, name: str) -> None:
-        self._call(container, "Renommage du conteneur", self.client.rename, container, name)
+        self._call(container, "Renommage du conteneur", "rename", container, name)
 
 
 def _port_bindings(spec: ContainerSpec) -> dict[str, list[tuple[str, int]]]:

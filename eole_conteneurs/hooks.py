@@ -21,11 +21,12 @@ def main(argv: list[str]) -> int:
     return guarded(lambda: run_phase(argv[0], operations.Context.from_environment()))
 
 
-def run_phase(phase: str, context: operations.Context) -> int:
+def run_phase(phase: str, context: operations.Context, loaded: operations.Loaded | None = None) -> int:
+    """loaded: the configuration reconfigure already validated, when it runs the hook in-process."""
     if context.external_generation:  # run by `eole-conteneurs reconfigure`, which holds the lock
-        return PHASES[phase](context)
+        return PHASES[phase](context, loaded)
     with context.locked():
-        return PHASES[phase](context)
+        return PHASES[phase](context, loaded)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .configuration import Loaded, default_sources
+from .configuration import Loaded
 from .context import CREOLE_SOURCE, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Context
 from .convergence import Converger, docker_run_command
 from .docker_engine import DockerEngine, DockerUnavailable
@@ -16,7 +16,6 @@ from .errors import EoleConteneursError
 from .host import connect_or_start_docker, enable_ip_forward
 from .journal import Journal
 from .planner import Kind, Plan
-from .publication import Publication
 from .state import updated_protection
 
 
@@ -26,26 +25,26 @@ def _status(journal: Journal) -> int:
 
 # -- reconfigure phases ----------------------------------------------------------------------
 
-def pretemplate(context: Context) -> int:
+def pretemplate(context: Context, loaded: Loaded | None = None) -> int:
     """Docker running, forwarding on, every image pulled; no container touched.
 
     Where Creole renders the templates itself, the nginx files are saved first so that
     posttemplate can put them back if nginx refuses what was generated.
     """
-    loaded = context.load()
+    loaded = loaded or context.load()
     if loaded.values.source == CREOLE_SOURCE:
         nginx = context.nginx()
         nginx.checkpoint([Path(declaration.name) for declaration in loaded.dictionary.templates])
         # The site Creole is about to render names the certificate: it must exist by then.
-        Publication(loaded, context.templates or default_sources().templates, nginx, context.journal).prepare()
+        context.publication(loaded).prepare()
     return pull_images(loaded, context)
 
 
-def posttemplate(context: Context) -> int:
+def posttemplate(context: Context, loaded: Loaded | None = None) -> int:
     """Containers converged, then nginx published (or, after Creole's rendering, validated)."""
     nginx = context.nginx()
     try:
-        loaded = context.load()
+        loaded = loaded or context.load()
     except EoleConteneursError:
         # Files Creole rendered from refused values must not stay for nginx's next start.
         if nginx.checkpointed and not context.external_generation:
@@ -116,8 +115,7 @@ def _engine_for(loaded: Loaded, context: Context, start: bool) -> DockerEngine |
 
 def publish(loaded: Loaded, context: Context) -> int:
     """Render the nginx files from the validated configuration and swap them in as a transaction."""
-    templates = context.templates or default_sources().templates
-    Publication(loaded, templates, context.nginx(), context.journal).publish()
+    context.publication(loaded).publish()
     return _status(context.journal)
 
 

@@ -34,10 +34,11 @@ class Publication:
     templates: Path
     nginx: Nginx
     journal: Journal
+    memo_dir: Path | None = None  # where the previous run's renderings are kept
 
     def changes(self) -> list[FileChange]:
         return [_change(declaration, content) for declaration, content in
-                rendered_files(self.loaded.dictionary, self.loaded.values, self.templates)
+                rendered_files(self.loaded.dictionary, self.loaded.values, self.templates, self.memo_dir)
                 if content is not None or declaration.rm]
 
     def publish(self) -> bool:

@@ -11,12 +11,12 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from .configuration import CHECKOUT, Loaded, default_sources
+from .configuration import CHECKOUT, Loaded
 from .errors import EoleConteneursError
 from .journal import Journal
 from .locking import DEFAULT_WAIT, Lock
@@ -26,6 +26,9 @@ from .publication import Publication
 LOG_FILE = Path("/var/log/reconfigure.log")
 INSTALLED_HOOKS = Path("/usr/share/eole")
 HOOK_NAME = re.compile(r"[A-Za-z0-9_-]+")  # run-parts: no dots, so no backups or packaging leftovers
+# The module's own hooks are shims to `eole_conteneurs.hooks`: comments, the distutils setting, one exec.
+SHIM_IGNORED = re.compile(r"#.*|export SETUPTOOLS_USE_DISTUTILS=stdlib|")
+SHIM_COMMAND = re.compile(r'exec /usr/bin/python3 -m eole_conteneurs\.hooks (pretemplate|posttemplate) "\$@"')
 
 
 class HookFailed(EoleConteneursError):
@@ -67,16 +70,16 @@ class Runner:
             nginx = self.context.nginx()
             nginx.recover()
             try:
-                self._phase("pretemplate")
+                self._phase("pretemplate", loaded)
                 publication = self._generate(loaded)
-                self._phase("posttemplate")
+                self._phase("posttemplate", loaded)
             except EoleConteneursError:
                 # Files written but not validated by posttemplate: put the previous ones back.
                 nginx.recover()
                 raise
             if nginx.checkpointed:  # no posttemplate hook validated the files
                 nginx.commit()
-            self._phase("postservice")
+            self._phase("postservice", loaded)
             publication.report_urls()
         failed = self.journal.failed
         self.journal.step("Reconfiguration terminée" + (" avec des erreurs" if failed else ""))
@@ -84,22 +87,22 @@ class Runner:
 
     def _generate(self, loaded: Loaded) -> Publication:
         self.journal.step("Génération des fichiers de configuration")
-        templates = self.context.templates or default_sources().templates
-        publication = Publication(loaded, templates, self.context.nginx(), self.journal)
+        publication = self.context.publication(loaded)
         publication.prepare()
         changes = publication.changes()
         publication.report(changes)
         self.context.nginx().stage(changes)
         return publication
 
-    def _phase(self, phase: str) -> None:
+    def _phase(self, phase: str, loaded: Loaded) -> None:
         directory = self.hooks_root / phase
         hooks = sorted(path for path in directory.iterdir()
                        if HOOK_NAME.fullmatch(path.name) and path.is_file() and os.access(path, os.X_OK)
                        ) if directory.is_dir() else []
         for hook in hooks:
             self.journal.step(f"Exécution de {hook}")
-            status = self._run_hook(hook)
+            own_phase = shim_phase(hook)
+            status = self._run_in_process(own_phase, loaded) if own_phase else self._run_hook(hook)
             if status != 0:
                 raise HookFailed(hook, status)
 
@@ -118,8 +121,33 @@ class Runner:
             self.journal.step(line.rstrip("\n"))
         return process.wait()
 
+    def _run_in_process(self, phase: str, loaded: Loaded) -> int:
+        """What the shim would run, without starting an interpreter: exit status and messages alike."""
+        from . import hooks  # the convergence code: loaded only when a hook of the module runs
+
+        journal = Journal(self.journal.out)
+        context = replace(self.context, journal=journal, external_generation=True)
+        try:
+            return hooks.run_phase(phase, context, loaded)
+        except EoleConteneursError as error:
+            journal.step(f"Erreur : {error}")
+        except Exception as error:  # noqa: BLE001 - as the shim's process would: one line, exit 1
+            journal.step(f"Erreur inattendue : {error.__class__.__name__} : {error}")
+        return EXIT_ERROR
+
     def _locked(self) -> Lock:
         return Lock(self.context.lock_file, self.wait, self.journal)
+
+
+def shim_phase(hook: Path) -> str | None:
+    """The phase of one of the module's own shims, None for any other script (run as it is)."""
+    try:
+        lines = [line.strip() for line in hook.read_text(encoding="utf-8").splitlines()]
+    except (OSError, UnicodeDecodeError):
+        return None
+    commands = [line for line in lines if not SHIM_IGNORED.fullmatch(line)]
+    match = SHIM_COMMAND.fullmatch(commands[0]) if len(commands) == 1 else None
+    return match.group(1) if match else None
 
 
 def _package_parent() -> str:

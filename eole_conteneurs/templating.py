@@ -7,16 +7,22 @@ entries carry their slaves as attributes: %%port.conteneur2_port_hote).
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import json
+import os
+import re
 from pathlib import Path
 from typing import Any
 
-from Cheetah.NameMapper import NotFound
-from Cheetah.Parser import ParseError
-from Cheetah.Template import Template
-
+from . import __version__
+from .cache import read_json, write_json
 from .dictionary import Dictionary, FileDecl
 from .errors import EoleConteneursError
 from .variables import Values
+
+MEMO_FILE = "rendus.json"
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # Creole's settings (creole/template.py, unverified): '%' directives, '%%' placeholders,
 # comment tokens made unreachable so that '#' and '##' lines are copied as they are.
@@ -82,23 +88,80 @@ def template_namespace(dictionary: Dictionary, values: Values) -> dict[str, Any]
 
 
 def render(source: Path, namespace: dict[str, Any]) -> str:
-    try:
-        text = source.read_text(encoding="utf-8")
-    except OSError as error:
-        raise TemplateError(str(source), f"lecture impossible ({error.strerror})") from error
+    return render_text(str(source), _read(source), namespace)
+
+
+def render_text(name: str, text: str, namespace: dict[str, Any]) -> str:
+    # Cheetah is imported here only: a reconfigure whose values did not change never loads it.
+    from Cheetah.NameMapper import NotFound
+    from Cheetah.Parser import ParseError
+    from Cheetah.Template import Template
+
     try:
         return str(Template(text, searchList=[namespace], compilerSettings=CREOLE_COMPILER_SETTINGS))
     except (NotFound, ParseError, NameError, AttributeError, TypeError, ValueError, IndexError) as error:
-        raise TemplateError(str(source), f"{error.__class__.__name__} : {error}") from error
+        raise TemplateError(name, f"{error.__class__.__name__} : {error}") from error
 
 
-def rendered_files(dictionary: Dictionary, values: Values, templates_dir: Path) -> list[tuple[FileDecl, str | None]]:
-    """Each declared file with its content, or None when its file list is disabled."""
+def _read(source: Path) -> str:
+    try:
+        return source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise TemplateError(str(source), f"lecture impossible ({getattr(error, 'strerror', None) or error})") from error
+
+
+def rendered_files(dictionary: Dictionary, values: Values, templates_dir: Path,
+                   memo_dir: Path | None = None) -> list[tuple[FileDecl, str | None]]:
+    """Each declared file with its content, or None when its file list is disabled.
+
+    With memo_dir, a template whose text and values are those of the previous run is not
+    rendered again (compiling a template costs milliseconds; a one-change run re-renders one).
+    """
     namespace = template_namespace(dictionary, values)
-    files = []
+    memo_path = memo_dir / MEMO_FILE if memo_dir is not None else None
+    previous = (read_json(memo_path) or {}) if memo_path else {}
+    current: dict[str, str] = {}
+    stamp = _cheetah_stamp()
+    files: list[tuple[FileDecl, str | None]] = []
     for declaration in dictionary.templates:
         if declaration.filelist in values.disabled_filelists:
             files.append((declaration, None))
-        else:
-            files.append((declaration, render(templates_dir / declaration.source, namespace)))
+            continue
+        source = templates_dir / declaration.source
+        text = _read(source)
+        key = memo_key(text, namespace, stamp)
+        content = previous.get(key)
+        if not isinstance(content, str):
+            content = render_text(str(source), text, namespace)
+        current[key] = content
+        files.append((declaration, content))
+    if memo_path is not None and current != previous:
+        write_json(memo_path, current)
     return files
+
+
+def memo_key(text: str, namespace: dict[str, Any], stamp: list) -> str:
+    """The template's text, every value it names, and what renders them.
+
+    Creole templates name their variables literally (%%name, is_defined('name')); a name
+    that is not a variable only costs nothing.
+    """
+    named = sorted((name, namespace[name]) for name in set(IDENTIFIER.findall(text)) & namespace.keys()
+                   if not callable(namespace[name]))
+    material = json.dumps([__version__, stamp, text, named], default=_plain, ensure_ascii=False)
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, MasterValue):
+        return [value.value, value.__dict__["_slaves"]]
+    raise TypeError(f"valeur non sérialisable : {value!r}")
+
+
+def _cheetah_stamp() -> list:
+    """Which Cheetah renders (an upgrade may render differently), without importing it."""
+    spec = importlib.util.find_spec("Cheetah")
+    if spec is None or not spec.origin:
+        return []
+    status = os.stat(spec.origin)
+    return [spec.origin, status.st_mtime_ns, status.st_size]

@@ -171,6 +171,11 @@ def hello(bench: Bench, index: int, short: str = "hello-world") -> dict:
     }
 
 
+def image_handled(out: str, ref: str) -> bool:
+    """pretemplate either pulled ref or found the local image to be the registry's."""
+    return f"docker pull {ref}" in out or f"Image à jour (même empreinte que sur le dépôt) : {ref}" in out
+
+
 def enabled(count: int, *containers: dict) -> dict:
     values = {"activer_conteneurs": "oui", "nombre_conteneurs": str(count)}
     for container in containers:

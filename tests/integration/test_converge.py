@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from tests.integration.conftest import LAB, REGISTRY, docker, enabled, free_port, hello, http_get, https, httpd, sh
+from tests.integration.conftest import (LAB, REGISTRY, docker, enabled, free_port, hello, http_get, https, httpd,
+                                        image_handled, sh)
 
 
 def seed_like(bench, port):
@@ -19,7 +20,7 @@ def test_seed_containers_run_as_declared(bench):
     result = bench.apply()
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert f"Récupération de l'image sur le dépôt : docker pull {REGISTRY}/httpd:2.4" in out
+    assert image_handled(out, f"{REGISTRY}/httpd:2.4"), out
     assert f"Traitement du conteneur {bench.name('hello-world')} (conteneur-1)" in out
     assert "Pas de port de sortie" in out
     assert f"Numéro de port de sortie à configurer : {port}" in out
@@ -290,7 +291,7 @@ def test_hooks_pull_then_converge(bench, nginx_files):
     bench.write(values)
     pre = bench.hook("pretemplate", "instance")
     assert pre.returncode == 0, pre.stdout + pre.stderr
-    assert f"docker pull {REGISTRY}/httpd:2.4" in pre.stdout
+    assert image_handled(pre.stdout, f"{REGISTRY}/httpd:2.4"), pre.stdout
     assert bench.managed() == [], "pretemplate touches no container"
     post = bench.hook("posttemplate", "instance")
     assert post.returncode == 0, post.stdout + post.stderr

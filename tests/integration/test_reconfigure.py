@@ -45,7 +45,7 @@ def test_reconfigure_runs_the_creole_sequence(bench, site):
     result = reconfigure(bench)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    steps = ["Configuration valide", "Exécution de", "pretemplate/60-conteneurs", "docker pull",
+    steps = ["Configuration valide", "Exécution de", "pretemplate/60-conteneurs", "httpd:2.4",
              "Génération des fichiers de configuration", "posttemplate/60-conteneurs", "Lancement du conteneur",
              "Configuration nginx rechargée", f"/{bench.name('web')}/", "Reconfiguration terminée"]
     positions = [out.index(step) for step in steps]
@@ -164,3 +164,30 @@ def test_status_and_diagnose(bench, site):
     assert bench.command("status").returncode == 1
     broken = sh(CHECKOUT / "diagnose" / "60-conteneurs", check=False, env=bench.env)
     assert f"Conteneur {bench.name('web')}" in broken.stdout and "=> Erreur" in broken.stdout
+
+
+def image_pulls_during(action) -> list[str]:
+    since = docker("system", "info", "--format", "{{.SystemTime}}").stdout.strip()
+    action()
+    until = docker("system", "info", "--format", "{{.SystemTime}}").stdout.strip()
+    return docker("events", "--since", since, "--until", until, "--filter", "type=image",
+                  "--filter", "event=pull", "--format", "{{.Actor.ID}}").stdout.split()
+
+
+def test_unchanged_reconfigure_is_one_interpreter_without_sdk_cheetah_or_pull(bench, site):
+    """The no-op path reads through the Engine API, reuses the renderings and runs the module's hooks itself."""
+    bench.env["EOLE_CONTENEURS_CACHE"] = str(bench.root / "cache")
+    assert reconfigure(bench).returncode == 0
+    results = []
+    bench.env["PYTHONPROFILEIMPORTTIME"] = "1"  # inherited: a hook's own interpreter would report its imports too
+    pulls = image_pulls_during(lambda: results.append(reconfigure(bench)))
+    result = results[0]
+    assert result.returncode == 0, result.stdout + result.stderr
+    imports = [line.rsplit("|", 1)[-1].strip() for line in (result.stdout + result.stderr).splitlines()
+               if line.startswith("import time:")]
+    assert imports.count("encodings") == 1, "one interpreter for the whole reconfigure"
+    assert not [name for name in imports if name.split(".")[0] in ("docker", "requests", "Cheetah")]
+    assert pulls == []
+    assert "Image à jour (même empreinte que sur le dépôt)" in result.stdout
+    assert "pas de rechargement" in result.stdout
+    assert https(f"/{bench.name('web')}/")[:2] == (200, "page web")

@@ -1,0 +1,55 @@
+"""What a reconfigure may reuse from the previous one, kept in /var/cache/eole-conteneurs.
+
+Only a speed-up: a missing, unreadable or doubtful file is ignored and rebuilt. The files are
+JSON (never code) and are trusted only when they and their directory belong to the user running
+the module and nobody else can write them (they are created so, whatever the umask).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+CACHE_DIR = Path("/var/cache/eole-conteneurs")
+CACHE_ENV = "EOLE_CONTENEURS_CACHE"  # another directory (tests, benchmark)
+
+
+def cache_dir_from_environment() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or CACHE_DIR)
+
+
+def _trusted(status: os.stat_result) -> bool:
+    return status.st_uid == os.geteuid() and not status.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        with open(path, "rb") as stream:
+            if not (_trusted(os.fstat(stream.fileno())) and _trusted(os.stat(path.parent))):
+                return None
+            data = json.load(stream)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Atomic replacement; a cache that cannot be written only costs time next run."""
+    try:
+        # 0o700 and mkstemp's 0o600: no umask can make them writable by others.
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError:
+        return
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            json.dump(data, stream, ensure_ascii=False)
+        os.replace(temporary, path)
+    except (OSError, TypeError, ValueError):
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass

@@ -1,0 +1,118 @@
+"""What a reconfigure reuses from the previous run: the JSON store and the rendering memo."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from eole_conteneurs import templating
+from eole_conteneurs.buildtime import expand_templates
+from eole_conteneurs.cache import read_json, write_json
+from eole_conteneurs.configuration import load_validated
+from eole_conteneurs.templating import MEMO_FILE, rendered_files
+from tests.conftest import CHECKOUT
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory):
+    output = tmp_path_factory.mktemp("tmpl")
+    expand_templates(CHECKOUT / "tmpl", output, 20)
+    return output
+
+
+def test_store_round_trip_and_permissions(tmp_path):
+    path = tmp_path / "cache" / "data.json"
+    write_json(path, {"clé": "valeur"})
+    assert read_json(path) == {"clé": "valeur"}
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o077 == 0
+
+
+def test_store_is_private_whatever_the_umask(tmp_path):
+    previous = os.umask(0)
+    try:
+        write_json(tmp_path / "cache" / "data.json", {"a": 1})
+    finally:
+        os.umask(previous)
+    assert read_json(tmp_path / "cache" / "data.json") == {"a": 1}
+
+
+@pytest.mark.parametrize("spoil", ["world-writable", "other-owner", "corrupt", "not-a-dict", "dir-writable"])
+def test_doubtful_store_is_ignored(tmp_path, spoil):
+    path = tmp_path / "cache" / "data.json"
+    write_json(path, {"a": 1})
+    if spoil == "world-writable":
+        path.chmod(0o666)
+    elif spoil == "other-owner":
+        if os.geteuid() != 0:
+            pytest.skip("changing a file's owner needs root")
+        os.chown(path, 1, 1)
+    elif spoil == "corrupt":
+        path.write_text('{"a": ')
+    elif spoil == "not-a-dict":
+        path.write_text("[1, 2]")
+    else:
+        path.parent.chmod(0o777)
+    assert read_json(path) is None
+
+
+def test_unwritable_store_is_only_a_missed_speed_up(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    write_json(blocker / "data.json", {"a": 1})  # its directory cannot exist: nothing raised
+    assert read_json(blocker / "data.json") is None
+
+
+class CountingRender:
+    def __init__(self, monkeypatch):
+        self.names: list[str] = []
+        original = templating.render_text
+
+        def counting(name, text, namespace):
+            self.names.append(name)
+            return original(name, text, namespace)
+        monkeypatch.setattr(templating, "render_text", counting)
+
+
+def render_all(write_config, dicos, templates, values, memo):
+    loaded = load_validated(write_config(values), dicos)
+    return {declaration.name: content for declaration, content in
+            rendered_files(loaded.dictionary, loaded.values, templates, memo)}
+
+
+def test_memo_gives_what_rendering_gives(write_config, dicos, templates, seed, tmp_path, monkeypatch):
+    without_memo = render_all(write_config, dicos, templates, seed, None)
+    first = render_all(write_config, dicos, templates, seed, tmp_path)
+    counter = CountingRender(monkeypatch)
+    second = render_all(write_config, dicos, templates, seed, tmp_path)
+    assert first == second == without_memo
+    assert counter.names == []
+    assert (tmp_path / MEMO_FILE).exists()
+
+
+def test_one_changed_value_renders_its_template_only(write_config, dicos, templates, seed, tmp_path, monkeypatch):
+    render_all(write_config, dicos, templates, seed, tmp_path)
+    counter = CountingRender(monkeypatch)
+    changed = render_all(write_config, dicos, templates, {**seed, "conteneur2_port_hote": {"0": "8099"}}, tmp_path)
+    assert [name.rsplit("/", 1)[-1] for name in counter.names] == ["conteneur2.conf"]
+    assert "127.0.0.1:8099" in changed["/etc/nginx/web.d/conteneur2.conf"]
+
+
+def test_changed_template_text_is_rendered_again(write_config, dicos, templates, seed, tmp_path, monkeypatch):
+    render_all(write_config, dicos, templates, seed, tmp_path)
+    edited = tmp_path / "tmpl"
+    expand_templates(CHECKOUT / "tmpl", edited, 20)
+    target = edited / "conteneur2.conf"
+    target.write_text("# édité\n" + target.read_text())
+    counter = CountingRender(monkeypatch)
+    files = render_all(write_config, dicos, edited, seed, tmp_path)
+    assert [name.rsplit("/", 1)[-1] for name in counter.names] == ["conteneur2.conf"]
+    assert files["/etc/nginx/web.d/conteneur2.conf"].startswith("# édité\n")
+
+
+def test_a_disabled_variable_changes_the_key(write_config, dicos, templates, seed, tmp_path):
+    """A template asking is_defined('x') renders differently when x is enabled or not."""
+    render_all(write_config, dicos, templates, seed, tmp_path)
+    off = render_all(write_config, dicos, templates, {**seed, "conteneurs_serveur_web": "non"}, tmp_path)
+    assert off == render_all(write_config, dicos, templates, {**seed, "conteneurs_serveur_web": "non"}, None)
