@@ -80,7 +80,26 @@ def markdown(machine: dict, records: list[dict]) -> str:
             if ratio is not None:
                 verdict = "atteint" if ratio <= target else "NON atteint"
                 lines.append(f"- {SCENARIOS[scenario]}, N={size} : {ratio:.2f} (objectif ≤ {target}) : {verdict}")
+    lines += ["", "Objectifs (conteneurs touchés et requêtes en échec, eole-conteneurs, toutes exécutions) :"]
+    for n in sizes:
+        lines += [line for line in (_counts_verdict(_find(records, "eole", n, scenario), n, scenario)
+                                    for scenario in EXPECTED_CHANGES) if line]
     return "\n".join(lines) + "\n"
+
+
+# Containers stopped and created expected at each run of a scenario (the targets).
+EXPECTED_CHANGES = {"noop": 0, "one-change": 1}
+
+
+def _counts_verdict(record: dict | None, n: int, scenario: str) -> str | None:
+    if record is None or not record["times_s"]:
+        return None
+    expected = EXPECTED_CHANGES[scenario]
+    touched = sorted(set(record["stopped"]) | set(record["created"]))
+    failed = sum(record["failed_requests"])
+    met = touched == [expected] and failed == 0
+    return (f"- {SCENARIOS[scenario]}, N={n} : arrêtés/créés par exécution {touched} (attendu [{expected}]), "
+            f"requêtes en échec {failed}/{sum(record['requests'])} : {'atteint' if met else 'NON atteint'}")
 
 
 def plot(path: Path, records: list[dict]) -> None:

@@ -45,6 +45,7 @@ SEED_LIMIT = 600.0  # a seed run longer than this is not repeated (the issue's 1
 RUN_TIMEOUT = 900.0  # default: a tool that does not answer by then is stopped and reported as hung
 STOP_TIMEOUT = 10  # docker's default, as the seed and compose use it
 MAX_REQUESTS = 20000
+COMPOSE_PARALLEL_LIMIT = 64  # docker-compose's own default
 
 
 def sh(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
@@ -92,6 +93,8 @@ class Tool:
 class Eole(Tool):
     def prepare(self, n: int) -> None:
         super().prepare(n)
+        # Installed, the package is byte-compiled (dh_python3); run from the checkout, it is made so too.
+        sh("/usr/bin/python3", "-m", "compileall", "-q", str(CHECKOUT / "eole_conteneurs"))
         self.dicos, self.templates = WORK / "dicos", WORK / "tmpl"
         nb_max = max(n, 20)
         build_directory(CHECKOUT / "dicos", self.dicos, nb_max)
@@ -130,8 +133,11 @@ class Compose(Tool):
                       f"    volumes: ['{self.www(index)}:/usr/local/apache2/htdocs']"]
         compose = WORK / "compose" / "docker-compose.yml"
         compose.write_text("\n".join(lines) + "\n")
+        # docker-compose 1.29 stalls (polling forever) when it has more services than its parallel
+        # limit (default 64): seen here at N=100, and at N=20 with a limit of 8. One slot per service.
+        env = dict(os.environ, COMPOSE_PARALLEL_LIMIT=str(max(COMPOSE_PARALLEL_LIMIT, self.n)))
         return sh("docker-compose", "-p", "benchcompose", "-f", str(compose), "up", "-d", check=False,
-                  timeout=RUN_TIMEOUT)
+                  timeout=RUN_TIMEOUT, env=env)
 
     def teardown(self) -> None:
         super().teardown()

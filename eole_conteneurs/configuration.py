@@ -54,8 +54,8 @@ def _build(output: Path) -> None:
     expand_templates(CHECKOUT / "tmpl", output / "tmpl", DEFAULT_NB_MAX)
 
 
-def load_dictionary(dicos: Path | None = None) -> Dictionary:
-    return load_dictionaries(dictionary_files(dicos or default_sources().dictionary))
+def load_dictionary(dicos: Path | None = None, cache_dir: Path | None = None) -> Dictionary:
+    return load_dictionaries(dictionary_files(dicos or default_sources().dictionary), cache_dir)
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,10 @@ class Loaded:
     configuration: Configuration
 
 
-def load_validated(config: Path | None = None, dicos: Path | None = None) -> Loaded:
+def load_validated(config: Path | None = None, dicos: Path | None = None,
+                   cache_dir: Path | None = None) -> Loaded:
     """Raise InvalidConfiguration with every problem, or return the validated configuration."""
-    dictionary = load_dictionary(dicos)
+    dictionary = load_dictionary(dicos, cache_dir)
     values, problems = resolve(dictionary, read_values(config))
     configuration, problems = build_configuration(values, problems)
     if problems:

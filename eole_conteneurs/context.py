@@ -53,7 +53,7 @@ class Context:
                    cache_dir=cache_dir_from_environment())
 
     def load(self) -> Loaded:
-        return load_validated(self.config, self.dicos)
+        return load_validated(self.config, self.dicos, self.cache_dir)
 
     def publication(self, loaded: Loaded) -> Publication:
         return Publication(loaded, self.templates or default_sources().templates, self.nginx(), self.journal,

@@ -6,15 +6,21 @@ mandatory, defaults), families, master/slave groups, checks and conditions.
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lxml import etree
-
+from . import __version__
+from .cache import read_json, write_json
 from .errors import DictionaryError
 
+if TYPE_CHECKING:
+    from lxml import etree
+
 DTD_PATH = Path(__file__).with_name("data") / "creole.dtd"
+CACHE_FILE = "dictionnaire.json"
 TRUE = "True"
 KNOWN_TYPES = frozenset((
     "string", "number", "oui/non", "on/off", "yes/no", "boolean", "ip", "local_ip", "netmask", "network",
@@ -108,15 +114,63 @@ def dictionary_files(location: Path) -> list[Path]:
     return paths
 
 
-def load_dictionaries(paths: list[Path]) -> Dictionary:
+def load_dictionaries(paths: list[Path], cache_dir: Path | None = None) -> Dictionary:
+    """Parsed and checked; with cache_dir, the previous run's model is reused while the files are unchanged."""
+    cache = cache_dir / CACHE_FILE if cache_dir is not None else None
+    stamp = _stamp(paths) if cache is not None else None
+    cached = read_json(cache) if cache is not None else None
+    if cached is not None and cached.get("stamp") == stamp:
+        try:
+            return _from_plain(cached["dictionary"])
+        except (KeyError, TypeError, ValueError):
+            pass  # a cache from elsewhere: parse again
     dictionary = Dictionary()
     for path in paths:
         _merge(dictionary, path, parse_file(path))
     _check_references(dictionary)
+    if cache is not None:
+        write_json(cache, {"stamp": stamp, "dictionary": _to_plain(dictionary)})
     return dictionary
 
 
+def _stamp(paths: list[Path]) -> list:
+    """What the model depends on: the files (and the DTD that checked them) as they are now."""
+    stamp: list = [__version__]
+    for path in [*paths, DTD_PATH]:
+        try:
+            status = os.stat(path)
+        except OSError:
+            return []
+        stamp.append([str(Path(path).resolve()), status.st_size, status.st_mtime_ns, status.st_ino])
+    return stamp
+
+
+def _to_plain(dictionary: Dictionary) -> dict:
+    plain = asdict(dictionary)
+    del plain["_index_of"]
+    plain["files"] = [str(path) for path in dictionary.files]
+    return plain
+
+
+def _from_plain(plain: dict) -> Dictionary:
+    return Dictionary(
+        variables={name: VariableDef(**{**fields, "default": tuple(fields["default"])})
+                   for name, fields in plain["variables"].items()},
+        families={name: list(members) for name, members in plain["families"].items()},
+        masters={name: list(slaves) for name, slaves in plain["masters"].items()},
+        checks=[Check(c["name"], c["target"], tuple((key, value) for key, value in c["params"]))
+                for c in plain["checks"]],
+        conditions=[Condition(c["name"], c["source"], tuple(c["params"]),
+                              tuple((kind, target) for kind, target in c["targets"])) for c in plain["conditions"]],
+        help=dict(plain["help"]),
+        templates=[FileDecl(**fields) for fields in plain["templates"]],
+        files=[Path(path) for path in plain["files"]],
+    )
+
+
 def parse_file(path: Path) -> etree._ElementTree:
+    from lxml import etree  # not loaded when the model comes from the cache
+
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     try:
         tree = etree.parse(str(path), parser)
@@ -129,6 +183,8 @@ def parse_file(path: Path) -> etree._ElementTree:
 
 
 def _validate_structure(path: Path, tree: etree._ElementTree) -> None:
+    from lxml import etree
+
     dtd = etree.DTD(str(DTD_PATH))
     if not dtd.validate(tree):
         errors = list(dtd.error_log.filter_from_errors())

@@ -116,3 +116,42 @@ def test_a_disabled_variable_changes_the_key(write_config, dicos, templates, see
     render_all(write_config, dicos, templates, seed, tmp_path)
     off = render_all(write_config, dicos, templates, {**seed, "conteneurs_serveur_web": "non"}, tmp_path)
     assert off == render_all(write_config, dicos, templates, {**seed, "conteneurs_serveur_web": "non"}, None)
+
+
+def test_dictionary_model_round_trips_through_the_cache(dicos, tmp_path, monkeypatch):
+    from eole_conteneurs import dictionary as module
+    paths = module.dictionary_files(dicos)
+    parsed = module.load_dictionaries(paths)
+    module.load_dictionaries(paths, tmp_path)
+
+    def no_parsing(path):
+        raise AssertionError(f"{path} parsed again")
+    monkeypatch.setattr(module, "parse_file", no_parsing)
+    cached = module.load_dictionaries(paths, tmp_path)
+    assert cached == parsed
+    assert cached.master_of("conteneur2_port_hote") == parsed.master_of("conteneur2_port_hote")
+    assert cached.checks_for("conteneur2_nom") == parsed.checks_for("conteneur2_nom")
+
+
+def test_edited_dictionary_is_parsed_again(dicos, tmp_path):
+    from eole_conteneurs import dictionary as module
+    copy = tmp_path / "dicos"
+    copy.mkdir()
+    source = module.dictionary_files(dicos)[0]
+    target = copy / source.name
+    target.write_text(source.read_text())
+    module.load_dictionaries([target], tmp_path / "cache")
+    target.write_text(source.read_text().replace('description="', 'description="Édité : ', 1))
+    edited = module.load_dictionaries([target], tmp_path / "cache")
+    assert any(variable.description.startswith("Édité : ") for variable in edited.variables.values())
+
+
+def test_broken_dictionary_is_reported_even_after_a_cached_load(dicos, tmp_path):
+    from eole_conteneurs import dictionary as module
+    from eole_conteneurs.errors import DictionaryError
+    target = tmp_path / "60_conteneurs.xml"
+    target.write_text(module.dictionary_files(dicos)[0].read_text())
+    module.load_dictionaries([target], tmp_path / "cache")
+    target.write_text(target.read_text().replace("<variables>", "<variables><inconnu/>", 1))
+    with pytest.raises(DictionaryError, match="inconnu"):
+        module.load_dictionaries([target], tmp_path / "cache")
