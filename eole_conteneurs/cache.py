@@ -10,11 +10,26 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 CACHE_DIR = Path("/var/cache/eole-conteneurs")
 CACHE_ENV = "EOLE_CONTENEURS_CACHE"  # another directory (tests, benchmark)
+
+
+def file_stamp(*paths: Path | str) -> list | None:
+    """What a cached result depends on among files: their identity and version (None if one is missing).
+
+    Code files count too: the code that built a result may change without the package version
+    (a checkout, a patched host). Size, ns modification time and inode change with any rewrite.
+    """
+    stamp = []
+    for path in paths:
+        try:
+            status = os.stat(path)
+        except OSError:
+            return None
+        stamp.append([str(path), status.st_size, status.st_mtime_ns, status.st_ino])
+    return stamp
 
 
 def cache_dir_from_environment() -> Path:
@@ -38,6 +53,8 @@ def read_json(path: Path) -> dict | None:
 
 def write_json(path: Path, data: dict) -> None:
     """Atomic replacement; a cache that cannot be written only costs time next run."""
+    import tempfile  # only when something changed: a no-op run writes no cache
+
     try:
         # 0o700 and mkstemp's 0o600: no umask can make them writable by others.
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

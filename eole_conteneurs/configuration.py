@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +42,9 @@ def default_sources() -> Sources:
         try:
             _build(output)
             stamp.touch()
-        except OSError:
+        except OSError:  # a read-only checkout
+            import tempfile  # only here: its import costs more than a no-op run's reads
+
             output = Path(tempfile.mkdtemp(prefix="eole-conteneurs-"))
             _build(output)
     return Sources(output / "dicos", output / "tmpl")

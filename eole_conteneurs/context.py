@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .cache import cache_dir_from_environment
 from .configuration import Loaded, default_sources, load_validated
@@ -16,6 +17,9 @@ from .locking import DEFAULT_WAIT, LOCK_FILE, Lock
 from .nginx import Nginx
 from .publication import Publication
 from .state import DEFAULT_SCOPE, PersistenceRegistry
+
+if TYPE_CHECKING:
+    from .docker_engine import ContainerListing
 
 DOCKER_SOCKET = "unix:///var/run/docker.sock"
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -39,6 +43,7 @@ class Context:
     external_generation: bool = False
     cache_dir: Path | None = None  # None: every run starts from scratch
     journal: Journal = field(default_factory=Journal)
+    listing: ContainerListing | None = None  # containers reconfigure asked dockerd for at its start
 
     @classmethod
     def from_environment(cls, config: Path | None = None, dicos: Path | None = None,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence, TypeVar
 
 from .docker_engine import DockerEngine, DockerOperationError, PullResult
+from .errors import EoleConteneursError
 from .journal import Journal
 from .planner import Action, Kind, Plan, make_plan
 from .spec import ContainerSpec
@@ -77,8 +78,11 @@ class Converger:
     # -- containers -------------------------------------------------------------------
 
     def plan(self, specs: Sequence[ContainerSpec], images: dict[str, str | None],
-             recreate: frozenset[str] = frozenset(), protected: frozenset[str] = frozenset()) -> Plan:
-        return make_plan(specs, self.engine.containers(), images, self.scope, recreate, protected)
+             recreate: frozenset[str] = frozenset(), protected: frozenset[str] = frozenset(),
+             observed: list[ObservedContainer] | None = None) -> Plan:
+        """observed: the containers as already listed; listed now when None."""
+        observed = self.engine.containers() if observed is None else observed
+        return make_plan(specs, observed, images, self.scope, recreate, protected)
 
     def apply(self, plan: Plan) -> None:
         """Everything but creations in the plan's order, then the creations in parallel.
@@ -92,17 +96,19 @@ class Converger:
             if action.kind is not Kind.CREATE:
                 self._apply_reported(action, plan)
         buffered = [Converger(self.engine, Journal(io.StringIO()), self.scope) for _ in creations]
-        in_parallel(lambda pair: pair[0]._apply_reported(pair[1], plan), list(zip(buffered, creations)),
-                    CREATE_WORKERS)
-        for converger in buffered:
-            self.journal.merge(converger.journal)
+        try:
+            in_parallel(lambda pair: pair[0]._apply_reported(pair[1], plan), list(zip(buffered, creations)),
+                        CREATE_WORKERS)
+        finally:  # what the others did is reported whatever stopped one of them
+            for converger in buffered:
+                self.journal.merge(converger.journal)
 
     def _apply_reported(self, action: Action, plan: Plan) -> None:
         if action.spec is not None:
             self.journal.step(f"Traitement du conteneur {action.name} (conteneur-{action.spec.index})")
         try:
             self._apply(action, plan)
-        except DockerOperationError as error:
+        except EoleConteneursError as error:  # an operation refused, or dockerd gone (DockerUnavailable)
             self.journal.fail(f"conteneur {action.name} : {error}")
             return
         if action.spec is not None:

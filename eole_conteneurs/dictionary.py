@@ -6,14 +6,13 @@ mandatory, defaults), families, master/slave groups, checks and conditions.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .cache import read_json, write_json
+from .cache import file_stamp, read_json, write_json
 from .errors import DictionaryError
 
 if TYPE_CHECKING:
@@ -116,8 +115,8 @@ def dictionary_files(location: Path) -> list[Path]:
 
 def load_dictionaries(paths: list[Path], cache_dir: Path | None = None) -> Dictionary:
     """Parsed and checked; with cache_dir, the previous run's model is reused while the files are unchanged."""
-    cache = cache_dir / CACHE_FILE if cache_dir is not None else None
-    stamp = _stamp(paths) if cache is not None else None
+    stamp = _stamp(paths) if cache_dir is not None else None
+    cache = cache_dir / CACHE_FILE if stamp is not None else None
     cached = read_json(cache) if cache is not None else None
     if cached is not None and cached.get("stamp") == stamp:
         try:
@@ -133,16 +132,10 @@ def load_dictionaries(paths: list[Path], cache_dir: Path | None = None) -> Dicti
     return dictionary
 
 
-def _stamp(paths: list[Path]) -> list:
-    """What the model depends on: the files (and the DTD that checked them) as they are now."""
-    stamp: list = [__version__]
-    for path in [*paths, DTD_PATH]:
-        try:
-            status = os.stat(path)
-        except OSError:
-            return []
-        stamp.append([str(Path(path).resolve()), status.st_size, status.st_mtime_ns, status.st_ino])
-    return stamp
+def _stamp(paths: list[Path]) -> list | None:
+    """What the model depends on: the files, the DTD that checked them, the code that read them."""
+    files = file_stamp(*(Path(path).resolve() for path in paths), DTD_PATH, __file__)
+    return None if files is None else [__version__, files]
 
 
 def _to_plain(dictionary: Dictionary) -> dict:

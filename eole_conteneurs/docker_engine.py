@@ -180,12 +180,13 @@ class DockerEngine:
             return False
         try:
             local = self.reader.image(ref)
-            if not local or not local.get("RepoDigests"):
+            digests = local.get("RepoDigests") if isinstance(local, dict) else None
+            if not isinstance(digests, list) or not digests:
                 return False
             digest = self.reader.registry_digest(ref, PROBE_TIMEOUT)
         except EngineSocketError:
             return False
-        return any(entry.rpartition("@")[2] == digest for entry in local["RepoDigests"])
+        return any(isinstance(entry, str) and entry.rpartition("@")[2] == digest for entry in digests)
 
     # -- images -----------------------------------------------------------------------
 
@@ -210,7 +211,8 @@ class DockerEngine:
     def create(self, spec: ContainerSpec, scope: str, name: str | None = None) -> str:
         """Create (not start) the container of spec; returns its id."""
         name = name or spec.name
-        host_config = self.client.create_host_config(
+        host_config = self._call(
+            name, "Création du conteneur", "create_host_config",
             port_bindings=_port_bindings(spec),
             binds=[f"{v.host_dir}:{v.container_dir}:rw" for v in spec.volumes],
             restart_policy={"Name": restart_policy(spec)},
@@ -236,6 +238,36 @@ class DockerEngine:
 
     def rename(self, container: str, name: str) -> None:
         self._call(container, "Renommage du conteneur", "rename", container, name)
+
+
+class ContainerListing:
+    """The host's containers, asked for now and taken later.
+
+    reconfigure asks at its start and plans with the answer in posttemplate: dockerd builds
+    the list (milliseconds per hundred containers) while the configuration is parsed. Nothing
+    of the module changes a container in between; whoever else might (another script) makes
+    the caller drop the answer. A failed read is no answer: the planner then lists again.
+    """
+
+    def __init__(self, base_url: str):
+        reader = EngineSocket.from_url(base_url)
+        self._engine = DockerEngine(base_url, reader) if reader is not None else None
+        self._containers: list[ObservedContainer] | None = None
+        self._thread = threading.Thread(target=self._read, name="liste-conteneurs", daemon=True)
+        if self._engine is not None:
+            self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            self._containers = self._engine.containers()
+        except EoleConteneursError:
+            pass
+
+    def result(self) -> list[ObservedContainer] | None:
+        if self._engine is None:
+            return None
+        self._thread.join()
+        return self._containers
 
 
 def _port_bindings(spec: ContainerSpec) -> dict[str, list[tuple[str, int]]]:

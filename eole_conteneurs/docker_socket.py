@@ -11,11 +11,13 @@ Plain HTTP/1.0 requests: dockerd answers with the whole body and closes the conn
 from __future__ import annotations
 
 import json
+import re
 import socket
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 READ_TIMEOUT = 30.0
+DIGITS = re.compile(r"[0-9]+")  # not str.isdigit(): it accepts « ² » and other digits int() refuses
 NOT_FOUND = 404
 
 
@@ -49,7 +51,10 @@ class EngineSocket:
         if parts.scheme in ("unix", "http+unix") and parts.path:
             return cls(path=parts.path)
         if parts.scheme == "tcp" and parts.hostname:
-            return cls(address=(parts.hostname, parts.port or 2375))
+            try:
+                return cls(address=(parts.hostname, parts.port or 2375))
+            except ValueError:  # tcp://host:abc: the SDK reports the address as it sees it
+                return None
         return None
 
     def get(self, path: str, timeout: float = READ_TIMEOUT) -> Reply:
@@ -92,8 +97,9 @@ class EngineSocket:
     def registry_digest(self, ref: str, timeout: float) -> str:
         """The digest the registry gives for ref now, asked through dockerd (its registry settings apply)."""
         reply = self.get(f"/distribution/{quote(ref, safe='/:')}/json", timeout)
-        descriptor = self._expect_ok(reply, ref).get("Descriptor") or {}
-        digest = descriptor.get("digest")
+        answer = self._expect_ok(reply, ref)
+        descriptor = answer.get("Descriptor") if isinstance(answer, dict) else None
+        digest = descriptor.get("digest") if isinstance(descriptor, dict) else None
         if not isinstance(digest, str) or not digest:
             raise EngineSocketError(f"{ref} : pas d'empreinte dans la réponse du registre")
         return digest
@@ -126,13 +132,13 @@ def _parse_reply(raw: bytes) -> Reply:
     head, separator, body = raw.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status_line = lines[0].split(" ", 2)
-    if not separator or len(status_line) < 2 or not status_line[1].isdigit():
+    if not separator or len(status_line) < 2 or not DIGITS.fullmatch(status_line[1]):
         raise EngineSocketError("réponse HTTP malformée de Docker")
     headers = {key.strip().lower(): value.strip() for key, _, value in
                (line.partition(":") for line in lines[1:])}
     if headers.get("transfer-encoding", "").lower() == "chunked":
         body = _unchunk(body)
-    elif headers.get("content-length", "").isdigit():
+    elif DIGITS.fullmatch(headers.get("content-length", "")):
         length = int(headers["content-length"])
         if len(body) < length:
             raise EngineSocketError("réponse de Docker tronquée")

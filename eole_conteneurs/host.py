@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
@@ -31,6 +30,8 @@ def connect_or_start_docker(journal: Journal, base_url: str, wait: float = SERVI
         return DockerEngine.connect(base_url)
     except DockerUnavailable:
         pass
+    import subprocess  # only when dockerd is down: a no-op reconfigure never runs a command
+
     journal.step("Démarrage du service : service docker start")
     try:
         started = subprocess.run(["service", "docker", "start"], capture_output=True, text=True,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from datetime import datetime
 from pathlib import Path
 
 from .errors import EoleConteneursError
@@ -47,7 +46,7 @@ class Lock:
                     announced = True
                 time.sleep(0.2)
         self.handle.truncate(0)
-        self.handle.write(f"pid {os.getpid()}, depuis {datetime.now():%H:%M:%S}\n")
+        self.handle.write(f"pid {os.getpid()}, depuis {time.strftime('%H:%M:%S')}\n")
         self.handle.flush()
 
     def __exit__(self, *exc) -> None:

@@ -10,16 +10,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import stat
-import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import EoleConteneursError
 from .journal import Journal
+
+if TYPE_CHECKING:
+    import subprocess
 
 MANIFEST = "manifest.json"
 COMPLETE = "sauvegarde-complete"
@@ -83,7 +84,7 @@ class Nginx:
             return False
         if not (self.backup_dir / COMPLETE).exists():
             # Killed while checkpointing: no destination was touched yet.
-            shutil.rmtree(self.backup_dir)
+            _remove_tree(self.backup_dir)
             self.journal.step("Sauvegarde nginx incomplète supprimée : aucun fichier n'avait été modifié")
             return False
         count = self._restore()
@@ -228,6 +229,8 @@ class Nginx:
         return path if path.is_absolute() else prefix / path
 
     def _run(self, *extra: str) -> subprocess.CompletedProcess:
+        import subprocess  # only when nginx is run: a no-op reconfigure does not run it
+
         try:
             return subprocess.run([self.binary, *self.args, *extra], stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True, errors="replace", timeout=60)
@@ -238,7 +241,7 @@ class Nginx:
 
     def _checkpoint(self, pending: list[FileChange]) -> None:
         if self.backup_dir.exists():
-            shutil.rmtree(self.backup_dir)
+            _remove_tree(self.backup_dir)
         self.backup_dir.mkdir(parents=True, mode=0o700)
         entries = []
         for number, change in enumerate(pending):
@@ -274,7 +277,7 @@ class Nginx:
         # Marker first: an interrupted removal then reads as "nothing to restore", which is true.
         (self.backup_dir / COMPLETE).unlink(missing_ok=True)
         _fsync_dir(self.backup_dir)
-        shutil.rmtree(self.backup_dir)
+        _remove_tree(self.backup_dir)
 
 
 def _satisfied(change: FileChange) -> bool:
@@ -289,6 +292,8 @@ def _satisfied(change: FileChange) -> bool:
 
 def _write_durably(path: Path, content: bytes, mode: int) -> None:
     """Temp file in the same directory, fsync, rename: readers see the old or the new bytes, never a mix."""
+    import tempfile  # only when a file changes
+
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -302,6 +307,12 @@ def _write_durably(path: Path, content: bytes, mode: int) -> None:
         Path(temp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil  # only when a backup exists
+
+    shutil.rmtree(path)
 
 
 def _remove(path: Path) -> None:

@@ -85,12 +85,17 @@ def converge(loaded: Loaded, context: Context, pull_all: bool, recreate: frozens
     images = converger.pull(specs, only_missing=not pull_all)
     registry = context.registry()
     protected = registry.load()
-    plan = converger.plan(specs, images, recreate, protected)
+    listed = context.listing.result() if context.listing is not None else None
+    plan = converger.plan(specs, images, recreate, protected, listed)
     converger.apply(plan)
     if any(action.kind is Kind.RESTORE for action in plan.actions):
         # What an interrupted run set aside is back under its name: now converge it.
         converger.apply(converger.plan(specs, images, recreate, protected))
-    registry.save(updated_protection(protected, list(specs), engine.containers()))
+    # Listing 100 containers costs dockerd milliseconds: only again when something was done.
+    after = engine.containers() if plan.changes else list(plan.observed)
+    updated = updated_protection(protected, list(specs), after)
+    if updated != protected:
+        registry.save(updated)
     return _status(context.journal)
 
 

@@ -52,10 +52,11 @@ def normalise_absolute(path: str) -> str:
     return "/" + "/".join(components)
 
 
+_FORBIDDEN_BELOW = tuple(tree + "/" for tree in FORBIDDEN_TREES)
+
+
 def is_forbidden(path: str) -> bool:
-    if path in FORBIDDEN_EXACT:
-        return True
-    return any(path == tree or path.startswith(tree + "/") for tree in FORBIDDEN_TREES)
+    return path in FORBIDDEN_EXACT or path in FORBIDDEN_TREES or path.startswith(_FORBIDDEN_BELOW)
 
 
 def safe_host_dir(path: str, realpath: Callable[[str], str] = os.path.realpath) -> str:

@@ -48,6 +48,7 @@ class Action:
 class Plan:
     actions: tuple[Action, ...]
     pulls: tuple[str, ...] = ()  # images absent locally
+    observed: tuple[ObservedContainer, ...] = ()  # the containers it was computed from
 
     @property
     def changes(self) -> bool:
@@ -86,7 +87,7 @@ def make_plan(desired: Sequence[ContainerSpec], observed: Sequence[ObservedConta
     actions += [_for_declared(spec, by_name.get(spec.name) or set_aside.get(spec.name), situation)
                 for spec in desired]
     pulls = tuple(dict.fromkeys(str(spec.image) for spec in desired if images.get(str(spec.image)) is None))
-    return Plan(tuple(actions), pulls)
+    return Plan(tuple(actions), pulls, tuple(observed))
 
 
 def _set_aside(observed: Sequence[ObservedContainer], scope: str, missing: set[str]) -> dict[str, ObservedContainer]:

@@ -7,7 +7,6 @@ Values reach the templates only once the whole configuration has been validated
 from __future__ import annotations
 
 import socket
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from .dictionary import FileDecl
 from .errors import EoleConteneursError
 from .journal import Journal
 from .nginx import FileChange, Nginx
-from .spec import ContainerSpec
 from .templating import rendered_files
 
 DEFAULT_MODE = 0o644
@@ -63,16 +61,14 @@ class Publication:
                 self.journal.step(f"{verb} du fichier de configuration nginx {change.path}")
 
     def report_urls(self) -> None:
+        host = server_name()  # once: a slow resolver would otherwise be paid per container
         for spec in self.loaded.configuration.containers:
-            self._report_url(spec)
+            if spec.proxied_port is not None:
+                self.journal.step(f"https://{host}{spec.web_path}/")
 
     def _serves_https(self) -> bool:
         values = self.loaded.values
         return values.is_enabled("conteneurs_serveur_web") and values.get("conteneurs_serveur_web") == "oui"
-
-    def _report_url(self, spec: ContainerSpec) -> None:
-        if spec.proxied_port is not None:
-            self.journal.step(f"https://{server_name()}{spec.web_path}/")
 
 
 def server_name() -> str:
@@ -94,6 +90,8 @@ def ensure_certificate(certificate: str, key: str, journal: Journal) -> None:
     if cert_path.exists() != key_path.exists():
         missing, variable = (key_path, "conteneurs_cle") if cert_path.exists() else (cert_path, "conteneurs_certificat")
         raise CertificateError(variable, str(missing), "fichier absent alors que l'autre moitié de la paire existe")
+    import subprocess  # only to create a certificate: a no-op reconfigure never runs a command
+
     journal.step(f"Création d'un certificat autosigné : {cert_path} ({key_path})")
     command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
                "-subj", f"/CN={server_name()}", "-keyout", str(key_path), "-out", str(cert_path)]

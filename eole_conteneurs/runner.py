@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
+import time
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -21,6 +20,7 @@ from .errors import EoleConteneursError
 from .journal import Journal
 from .locking import DEFAULT_WAIT, Lock
 from .context import EXIT_ERROR, EXIT_OK, GENERATION_ENV, GENERATION_EXTERNAL, Context
+from .docker_engine import ContainerListing
 from .publication import Publication
 
 LOG_FILE = Path("/var/log/reconfigure.log")
@@ -28,6 +28,7 @@ INSTALLED_HOOKS = Path("/usr/share/eole")
 HOOK_NAME = re.compile(r"[A-Za-z0-9_-]+")  # run-parts: no dots, so no backups or packaging leftovers
 # The module's own hooks are shims to `eole_conteneurs.hooks`: comments, the distutils setting, one exec.
 SHIM_IGNORED = re.compile(r"#.*|export SETUPTOOLS_USE_DISTUTILS=stdlib|")
+SHIM_INTERPRETER = "/usr/bin/python3"
 SHIM_COMMAND = re.compile(r'exec /usr/bin/python3 -m eole_conteneurs\.hooks (pretemplate|posttemplate) "\$@"')
 
 
@@ -64,22 +65,24 @@ class Runner:
 
     def run(self) -> int:
         with self._locked():
+            # dockerd lists the containers while the configuration is parsed; posttemplate plans with it.
+            listing = ContainerListing(self.context.docker_url)
             loaded = self.context.load()
             count = len(loaded.configuration.containers)
             self.journal.step(f"Configuration valide ({loaded.configuration.source}) : {count} conteneur(s) actif(s)")
             nginx = self.context.nginx()
             nginx.recover()
             try:
-                self._phase("pretemplate", loaded)
+                listing = self._phase("pretemplate", loaded, listing)
                 publication = self._generate(loaded)
-                self._phase("posttemplate", loaded)
+                self._phase("posttemplate", loaded, listing)
             except EoleConteneursError:
                 # Files written but not validated by posttemplate: put the previous ones back.
                 nginx.recover()
                 raise
             if nginx.checkpointed:  # no posttemplate hook validated the files
                 nginx.commit()
-            self._phase("postservice", loaded)
+            self._phase("postservice", loaded, None)
             publication.report_urls()
         failed = self.journal.failed
         self.journal.step("Reconfiguration terminée" + (" avec des erreurs" if failed else ""))
@@ -94,19 +97,27 @@ class Runner:
         self.context.nginx().stage(changes)
         return publication
 
-    def _phase(self, phase: str, loaded: Loaded) -> None:
+    def _phase(self, phase: str, loaded: Loaded, listing: ContainerListing | None) -> ContainerListing | None:
+        """Runs the phase's scripts; returns the listing while it may still be trusted."""
         directory = self.hooks_root / phase
         hooks = sorted(path for path in directory.iterdir()
                        if HOOK_NAME.fullmatch(path.name) and path.is_file() and os.access(path, os.X_OK)
                        ) if directory.is_dir() else []
         for hook in hooks:
             self.journal.step(f"Exécution de {hook}")
-            own_phase = shim_phase(hook)
-            status = self._run_in_process(own_phase, loaded) if own_phase else self._run_hook(hook)
+            own_phase = shim_phase(hook) if _same_interpreter_as_shims() else None
+            if own_phase:
+                status = self._run_in_process(own_phase, loaded, listing)
+            else:
+                listing = None  # another module's script may change containers: list them again
+                status = self._run_hook(hook)
             if status != 0:
                 raise HookFailed(hook, status)
+        return listing
 
     def _run_hook(self, hook: Path) -> int:
+        import subprocess  # only for other modules' scripts: the module's own run in-process
+
         env = dict(os.environ, **{GENERATION_ENV: GENERATION_EXTERNAL,
                                   "EOLE_CONTENEURS_SCOPE": self.context.scope,
                                   "DOCKER_HOST": self.context.docker_url,
@@ -121,13 +132,13 @@ class Runner:
             self.journal.step(line.rstrip("\n"))
         return process.wait()
 
-    def _run_in_process(self, phase: str, loaded: Loaded) -> int:
+    def _run_in_process(self, phase: str, loaded: Loaded, listing: ContainerListing | None) -> int:
         """What the shim would run, without starting an interpreter: exit status and messages alike."""
-        from . import hooks  # the convergence code: loaded only when a hook of the module runs
-
         journal = Journal(self.journal.out)
-        context = replace(self.context, journal=journal, external_generation=True)
+        context = replace(self.context, journal=journal, external_generation=True, listing=listing)
         try:
+            from . import hooks  # the convergence code: loaded only when a hook of the module runs
+
             return hooks.run_phase(phase, context, loaded)
         except EoleConteneursError as error:
             journal.step(f"Erreur : {error}")
@@ -148,6 +159,17 @@ def shim_phase(hook: Path) -> str | None:
     commands = [line for line in lines if not SHIM_IGNORED.fullmatch(line)]
     match = SHIM_COMMAND.fullmatch(commands[0]) if len(commands) == 1 else None
     return match.group(1) if match else None
+
+
+def _same_interpreter_as_shims() -> bool:
+    """The shims run Debian's /usr/bin/python3 (its packages): only there may their work run in-process.
+
+    A virtual environment links to the same binary but not to the same packages.
+    """
+    try:
+        return sys.prefix == sys.base_prefix and os.path.samefile(sys.executable, SHIM_INTERPRETER)
+    except OSError:
+        return False
 
 
 def _package_parent() -> str:
@@ -172,7 +194,7 @@ def reconfigure(context: Context, wait: float = DEFAULT_WAIT, log: Path = LOG_FI
     """Run the sequence with the journal also appended to the reconfigure log."""
     stream = open_log(log)
     journal = Journal(Tee(sys.stdout, stream) if stream else sys.stdout)
-    journal.step(f"=== eole-conteneurs reconfigure, {datetime.now():%Y-%m-%d %H:%M:%S} ===")
+    journal.step(f"=== eole-conteneurs reconfigure, {time.strftime('%Y-%m-%d %H:%M:%S')} ===")
     context = Context(**{**context.__dict__, "journal": journal})
     try:
         return Runner(context, hooks_root(), wait=wait).run()

@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .cache import read_json, write_json
+from .cache import file_stamp, read_json, write_json
 from .dictionary import Dictionary, FileDecl
 from .errors import EoleConteneursError
 from .variables import Values
 
 MEMO_FILE = "rendus.json"
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# What may reach values or text not named literally in the template: such a template is always rendered.
+DYNAMIC = re.compile(r"%\s*include\b|\b(?:getVar|varExists|hasVar|searchList|getattr|globals|locals|vars)\b")
 
 # Creole's settings (creole/template.py, unverified): '%' directives, '%%' placeholders,
 # comment tokens made unreachable so that '#' and '##' lines are copied as they are.
@@ -121,7 +123,7 @@ def rendered_files(dictionary: Dictionary, values: Values, templates_dir: Path,
     memo_path = memo_dir / MEMO_FILE if memo_dir is not None else None
     previous = (read_json(memo_path) or {}) if memo_path else {}
     current: dict[str, str] = {}
-    stamp = _cheetah_stamp()
+    stamp = [_cheetah_stamp(), file_stamp(__file__)]
     files: list[tuple[FileDecl, str | None]] = []
     for declaration in dictionary.templates:
         if declaration.filelist in values.disabled_filelists:
@@ -129,6 +131,9 @@ def rendered_files(dictionary: Dictionary, values: Values, templates_dir: Path,
             continue
         source = templates_dir / declaration.source
         text = _read(source)
+        if DYNAMIC.search(text):
+            files.append((declaration, render_text(str(source), text, namespace)))
+            continue
         key = memo_key(text, namespace, stamp)
         content = previous.get(key)
         if not isinstance(content, str):
@@ -144,7 +149,8 @@ def memo_key(text: str, namespace: dict[str, Any], stamp: list) -> str:
     """The template's text, every value it names, and what renders them.
 
     Creole templates name their variables literally (%%name, is_defined('name')); a name
-    that is not a variable only costs nothing.
+    that is not a variable only costs nothing. Templates that look values up by computed
+    names or include other files are not memoised (DYNAMIC).
     """
     named = sorted((name, namespace[name]) for name in set(IDENTIFIER.findall(text)) & namespace.keys()
                    if not callable(namespace[name]))

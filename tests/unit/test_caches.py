@@ -155,3 +155,33 @@ def test_broken_dictionary_is_reported_even_after_a_cached_load(dicos, tmp_path)
     target.write_text(target.read_text().replace("<variables>", "<variables><inconnu/>", 1))
     with pytest.raises(DictionaryError, match="inconnu"):
         module.load_dictionaries([target], tmp_path / "cache")
+
+
+def test_template_reaching_values_by_computed_name_is_always_rendered(write_config, dicos, templates, seed,
+                                                                       tmp_path, monkeypatch):
+    """getVar('conteneur' + '1_nom') names no variable literally: the memo could not see it change."""
+    edited = tmp_path / "tmpl"
+    expand_templates(CHECKOUT / "tmpl", edited, 20)
+    target = edited / "conteneur2.conf"
+    target.write_text("# %%getVar('conteneur' + '1_nom')\n" + target.read_text())
+    render_all(write_config, dicos, edited, seed, tmp_path / "memo")
+    renamed = render_all(write_config, dicos, edited, {**seed, "conteneur1_nom": "autre"}, tmp_path / "memo")
+    assert renamed["/etc/nginx/web.d/conteneur2.conf"].startswith("# autre\n")
+
+
+def test_code_of_the_module_is_part_of_the_stamps(dicos, tmp_path):
+    """A fix of the parser or of the renderer without a new version must not reuse old results."""
+    from eole_conteneurs import dictionary as module
+    from eole_conteneurs.cache import file_stamp
+    stamp = module._stamp(module.dictionary_files(dicos))
+    assert str(module.__file__) in {entry[0] for entry in stamp[1]}
+    assert file_stamp(templating.__file__)[0][0] == templating.__file__
+    assert file_stamp(tmp_path / "absent") is None
+
+
+def test_no_dictionary_cache_when_its_stamp_cannot_be_taken(dicos, tmp_path, monkeypatch):
+    from eole_conteneurs import dictionary as module
+    monkeypatch.setattr(module, "__file__", str(tmp_path / "absent.py"))  # e.g. run from a zip
+    loaded = module.load_dictionaries(module.dictionary_files(dicos), tmp_path / "cache")
+    assert loaded.variables
+    assert not (tmp_path / "cache" / module.CACHE_FILE).exists()

@@ -166,3 +166,47 @@ def test_engine_read_failure_names_the_operation(tmp_path, dockerd):
 def test_unreachable_dockerd_is_unavailable(tmp_path):
     with pytest.raises(DockerUnavailable):
         DockerEngine.connect(f"unix://{tmp_path}/absent.sock")
+
+
+@pytest.mark.parametrize("url", ["tcp://127.0.0.1:abc", "tcp://127.0.0.1:99999"])
+def test_unusable_tcp_port_is_left_to_the_sdk(url):
+    assert EngineSocket.from_url(url) is None
+
+
+def test_status_in_digits_that_int_refuses_is_malformed(dockerd):
+    _, client = dockerd({"/containers/json?all=1": "HTTP/1.1 ²00 OK\r\n\r\n[]".encode("latin-1")})
+    with pytest.raises(EngineSocketError, match="malformée"):
+        client.containers()
+
+
+def test_length_in_digits_that_int_refuses_is_ignored(dockerd):
+    """The body then runs to the end of the connection (HTTP/1.0), as without the header."""
+    _, client = dockerd({"/containers/json?all=1": "HTTP/1.1 200 OK\r\nContent-Length: ²\r\n\r\n[]".encode("latin-1")})
+    assert client.containers() == []
+
+
+@pytest.mark.parametrize("image, remote", [
+    ([1, 2], {"Descriptor": {"digest": "sha256:aa"}}),
+    ({"RepoDigests": "127.0.0.1:5000/httpd@sha256:aa"}, {"Descriptor": {"digest": "sha256:aa"}}),
+    ({"RepoDigests": [None, 3]}, {"Descriptor": {"digest": "sha256:aa"}}),
+    ({"RepoDigests": ["127.0.0.1:5000/httpd@sha256:aa"]}, ["sha256:aa"]),
+    ({"RepoDigests": ["127.0.0.1:5000/httpd@sha256:aa"]}, {"Descriptor": "sha256:aa"}),
+])
+def test_unexpected_answers_mean_pull(tmp_path, dockerd, image, remote):
+    _, engine = engine_for(tmp_path, dockerd, {IMAGE_PATH: reply(200, image), DISTRIBUTION_PATH: reply(200, remote)})
+    assert engine.up_to_date(REF) is False
+
+
+def test_listing_read_in_the_background(tmp_path, dockerd):
+    from eole_conteneurs.docker_engine import ContainerListing
+    fake, _ = dockerd({"/containers/json?all=1": reply(200, CONTAINERS)})
+    listing = ContainerListing(f"unix://{tmp_path}/docker.sock")
+    [observed] = listing.result()
+    assert observed.name == "web"
+    assert fake.requests == ["GET /containers/json?all=1 HTTP/1.0"]
+
+
+@pytest.mark.parametrize("url", ["unix:///nonexistent/docker.sock", "ssh://user@host"])
+def test_listing_without_an_answer_is_none(url):
+    from eole_conteneurs.docker_engine import ContainerListing
+    assert ContainerListing(url).result() is None

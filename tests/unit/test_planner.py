@@ -107,6 +107,7 @@ def test_no_change_when_everything_is_kept_and_no_pull():
     plan = make_plan(specs, observed, images_for(*specs), SCOPE)
     assert [a.kind for a in plan.actions] == [Kind.KEEP, Kind.KEEP]
     assert not plan.changes and plan.pulls == () and plan.conflicts == ()
+    assert plan.observed == tuple(observed)  # reconfigure then does not list the containers again
 
 
 def test_empty_plan_has_no_change():

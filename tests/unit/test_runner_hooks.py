@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import sys
+
 import pytest
 
-from eole_conteneurs.runner import shim_phase
+from eole_conteneurs.context import Context
+from eole_conteneurs.journal import Journal
+from eole_conteneurs.runner import Runner, _same_interpreter_as_shims, shim_phase
 from tests.conftest import CHECKOUT
 
 
@@ -30,3 +35,31 @@ def test_anything_else_is_run_as_a_script(tmp_path, text):
 
 def test_unreadable_hook_is_run_as_a_script(tmp_path):
     assert shim_phase(tmp_path / "absent") is None
+
+
+def runner_with(tmp_path, scripts: dict[str, str]) -> Runner:
+    phase = tmp_path / "posttemplate"
+    phase.mkdir()
+    for name, text in scripts.items():
+        (phase / name).write_text(text)
+        (phase / name).chmod(0o755)
+    return Runner(Context(journal=Journal(io.StringIO())), tmp_path)
+
+
+def test_listing_is_kept_while_only_the_module_runs(tmp_path):
+    listing = object()
+    assert runner_with(tmp_path, {})._phase("posttemplate", None, listing) is listing
+
+
+def test_listing_is_dropped_once_another_script_ran(tmp_path):
+    """That script may have changed containers: posttemplate must list them again."""
+    runner = runner_with(tmp_path, {"10-autre": "#!/bin/sh\necho autre module\n"})
+    assert runner._phase("posttemplate", None, object()) is None
+    assert "autre module" in runner.journal.out.getvalue()
+
+
+def test_in_process_only_in_the_shims_interpreter(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
+    assert _same_interpreter_as_shims() is (sys.prefix == sys.base_prefix)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python3"))
+    assert _same_interpreter_as_shims() is False
