@@ -39,7 +39,7 @@ install-python:
 	install -d $(PYTHON_DIR)/eole_conteneurs/data $(DESTDIR)/usr/bin
 	install -m 0644 eole_conteneurs/*.py $(PYTHON_DIR)/eole_conteneurs/
 	install -m 0644 eole_conteneurs/data/* $(PYTHON_DIR)/eole_conteneurs/data/
-	printf '#!/usr/bin/python3\nimport sys\nfrom eole_conteneurs.cli import main\nsys.exit(main())\n' > $(DESTDIR)/usr/bin/eole-conteneurs
+	printf '#!/usr/bin/python3\nimport sys\nfrom eole_conteneurs.cli import command\nsys.exit(command())\n' > $(DESTDIR)/usr/bin/eole-conteneurs
 	chmod 0755 $(DESTDIR)/usr/bin/eole-conteneurs
 
 install: install-eole install-python

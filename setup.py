@@ -11,5 +11,5 @@ setup(
     license="GPL-3+",
     packages=["eole_conteneurs"],
     package_data={"eole_conteneurs": ["data/*"]},
-    entry_points={"console_scripts": ["eole-conteneurs = eole_conteneurs.cli:main"]},
+    entry_points={"console_scripts": ["eole-conteneurs = eole_conteneurs.cli:command"]},
 )

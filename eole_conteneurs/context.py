@@ -19,7 +19,7 @@ from .publication import Publication
 from .state import DEFAULT_SCOPE, PersistenceRegistry
 
 if TYPE_CHECKING:
-    from .docker_engine import ContainerListing
+    from .docker_engine import EarlyReads
 
 DOCKER_SOCKET = "unix:///var/run/docker.sock"
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -43,7 +43,7 @@ class Context:
     external_generation: bool = False
     cache_dir: Path | None = None  # None: every run starts from scratch
     journal: Journal = field(default_factory=Journal)
-    listing: ContainerListing | None = None  # containers reconfigure asked dockerd for at its start
+    early: EarlyReads | None = None  # what reconfigure asked dockerd for at its start
 
     @classmethod
     def from_environment(cls, config: Path | None = None, dicos: Path | None = None,

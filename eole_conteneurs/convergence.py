@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Callable, Sequence, TypeVar
 
-from .docker_engine import DockerEngine, DockerOperationError, PullResult
+from .docker_engine import DockerEngine, DockerOperationError, EarlyReads, PullResult
 from .errors import EoleConteneursError
 from .journal import Journal
 from .planner import Action, Kind, Plan, make_plan
@@ -36,24 +36,27 @@ class Converger:
     # -- images -----------------------------------------------------------------------
 
     def pull(self, specs: Sequence[ContainerSpec], only_missing: bool = False,
-             strict: bool = True) -> dict[str, str | None]:
+             strict: bool = True, early: EarlyReads | None = None) -> dict[str, str | None]:
         """Pull each image once (in parallel); returns the local image id of every reference.
 
         An image whose registry digest is the local one is not pulled again. Not strict
         (pretemplate): an image that cannot be had is a warning; the container it belongs to
-        is reported as an error when it is converged.
+        is reported as an error when it is converged. early: answers already asked for.
         """
         refs = list(dict.fromkeys(str(spec.image) for spec in specs))
         if only_missing:
             refs = [ref for ref in refs if self.engine.image_id(ref) is None]
-        outcomes = in_parallel(self._pull_one, refs, PULL_WORKERS)
+        outcomes = in_parallel(lambda ref: self._pull_one(ref, early), refs, PULL_WORKERS)
         for ref, outcome in zip(refs, outcomes):
             self._report_pull(ref, outcome, strict)
         return {ref: self.engine.image_id(ref) for ref in dict.fromkeys(str(spec.image) for spec in specs)}
 
-    def _pull_one(self, ref: str) -> PullResult | DockerOperationError | None:
+    def _pull_one(self, ref: str, early: EarlyReads | None = None) -> PullResult | DockerOperationError | None:
         """None: the local image is the registry's, nothing to pull."""
-        if self.engine.up_to_date(ref):
+        fresh = early.up_to_date(ref) if early is not None else None
+        if fresh is None:
+            fresh = self.engine.up_to_date(ref)
+        if fresh:
             return None
         try:
             return self.engine.pull(ref)

@@ -81,7 +81,6 @@ class Dictionary:
     masters: dict[str, list[str]] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     conditions: list[Condition] = field(default_factory=list)
-    help: dict[str, str] = field(default_factory=dict)
     templates: list[FileDecl] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     _index_of: tuple[dict[str, str], dict[str, list[Check]]] | None = field(default=None, repr=False,
@@ -155,7 +154,6 @@ def _from_plain(plain: dict) -> Dictionary:
                 for c in plain["checks"]],
         conditions=[Condition(c["name"], c["source"], tuple(c["params"]),
                               tuple((kind, target) for kind, target in c["targets"])) for c in plain["conditions"]],
-        help=dict(plain["help"]),
         templates=[FileDecl(**fields) for fields in plain["templates"]],
         files=[Path(path) for path in plain["files"]],
     )
@@ -219,8 +217,6 @@ def _merge(dictionary: Dictionary, path: Path, tree: etree._ElementTree) -> None
             name=element.get("name"), source=element.get("source") or Path(element.get("name")).name,
             filelist=element.get("filelist"), rm=element.get("rm") == TRUE, mkdir=element.get("mkdir") == TRUE,
             mode=element.get("mode"), owner=element.get("owner"), group=element.get("group")))
-    for element in root.iterfind("help/*"):
-        dictionary.help[element.get("name")] = (element.text or "").strip()
 
 
 def _merge_family(dictionary: Dictionary, path: Path, family: etree._Element) -> None:

@@ -14,8 +14,10 @@ import re
 import sys
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
+from .cache import read_json, write_json
 from .context import DOCKER_SOCKET
 from .docker_socket import EngineSocket, EngineSocketError
 from .errors import EoleConteneursError
@@ -25,6 +27,8 @@ from .state import ObservedContainer, labels_for, restart_policy
 STOP_TIMEOUT = 10
 CLIENT_TIMEOUT = 120
 PROBE_TIMEOUT = 10.0  # asking the registry for a digest: beyond that, pull as the seed does
+EARLY_PROBES = 4  # images asked about before the configuration is known (EarlyReads)
+IMAGES_FILE = "images.json"
 EXIT_STATUS = re.compile(r"Exited \((-?\d+)\)")
 
 
@@ -240,34 +244,63 @@ class DockerEngine:
         self._call(container, "Renommage du conteneur", "rename", container, name)
 
 
-class ContainerListing:
-    """The host's containers, asked for now and taken later.
+class EarlyReads:
+    """Docker reads reconfigure starts before it parses the configuration, taken when needed.
 
-    reconfigure asks at its start and plans with the answer in posttemplate: dockerd builds
-    the list (milliseconds per hundred containers) while the configuration is parsed. Nothing
-    of the module changes a container in between; whoever else might (another script) makes
-    the caller drop the answer. A failed read is no answer: the planner then lists again.
+    While Python loads and validates the configuration, dockerd lists the containers and the
+    registry is asked whether the images of the previous run (at most EARLY_PROBES) are still
+    its latest. pretemplate uses these answers for the images it would ask about, posttemplate
+    plans with the list. Nothing of the module changes a container or an image before then;
+    whoever else might (another module's script) makes the caller drop them. A read that
+    failed is no answer: the caller then reads for itself.
     """
 
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, refs: list[str]):
         reader = EngineSocket.from_url(base_url)
         self._engine = DockerEngine(base_url, reader) if reader is not None else None
         self._containers: list[ObservedContainer] | None = None
-        self._thread = threading.Thread(target=self._read, name="liste-conteneurs", daemon=True)
+        self._fresh: dict[str, bool] = {}
+        self._threads = [threading.Thread(target=self._list, name="liste des conteneurs", daemon=True)]
+        self._threads += [threading.Thread(target=self._probe, args=(ref,), name=f"empreinte de {ref}", daemon=True)
+                          for ref in refs[:EARLY_PROBES]]
         if self._engine is not None:
-            self._thread.start()
+            for thread in self._threads:
+                thread.start()
 
-    def _read(self) -> None:
+    def _list(self) -> None:
         try:
             self._containers = self._engine.containers()
         except EoleConteneursError:
             pass
 
-    def result(self) -> list[ObservedContainer] | None:
-        if self._engine is None:
-            return None
-        self._thread.join()
+    def _probe(self, ref: str) -> None:
+        self._fresh[ref] = self._engine.up_to_date(ref)
+
+    def _wait(self) -> None:
+        if self._engine is not None:
+            for thread in self._threads:
+                thread.join()
+
+    def containers(self) -> list[ObservedContainer] | None:
+        self._wait()
         return self._containers
+
+    def up_to_date(self, ref: str) -> bool | None:
+        """None: not asked early, or dockerd did not answer then (it may have been started since)."""
+        self._wait()
+        return self._fresh.get(ref) if self._containers is not None else None
+
+
+def images_of_last_run(cache_dir: Path | None) -> list[str]:
+    """The images the previous run asked the registry about (EarlyReads asks again first)."""
+    stored = read_json(cache_dir / IMAGES_FILE) if cache_dir is not None else None
+    refs = stored.get("images") if stored is not None else None
+    return [ref for ref in refs if isinstance(ref, str)] if isinstance(refs, list) else []
+
+
+def remember_images(cache_dir: Path | None, refs: list[str]) -> None:
+    if cache_dir is not None and images_of_last_run(cache_dir) != refs:
+        write_json(cache_dir / IMAGES_FILE, {"images": refs})
 
 
 def _port_bindings(spec: ContainerSpec) -> dict[str, list[tuple[str, int]]]:

@@ -120,22 +120,22 @@ class Nginx:
         self.journal.step(f"Configuration nginx {verb} ({len(pending)} fichier(s) modifié(s))")
         return True
 
-    def stage(self, changes: list[FileChange]) -> int:
+    def stage(self, changes: list[FileChange]) -> list[FileChange]:
         """Write the files now, checkpointed, and leave `nginx -t` and the reload to commit().
 
         This is the template step of reconfigure: the containers converge between the two.
-        Returns the number of files written (0: nothing to commit).
+        Returns the changes written (none: nothing to commit).
         """
         self.recover()
         pending = [change for change in changes if not _satisfied(change)]
         if not pending:
-            return 0
+            return []
         ok, output = self.check()
         if not ok:
             raise NginxAlreadyBroken("Configuration nginx déjà invalide avant modification : rien n'est écrit", output)
         self._checkpoint(pending)
         self._apply(pending)
-        return len(pending)
+        return pending
 
     @property
     def checkpointed(self) -> bool:

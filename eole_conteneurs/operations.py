@@ -11,7 +11,7 @@ from pathlib import Path
 from .configuration import Loaded
 from .context import CREOLE_SOURCE, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Context
 from .convergence import Converger, docker_run_command
-from .docker_engine import DockerEngine, DockerUnavailable
+from .docker_engine import DockerEngine, DockerUnavailable, remember_images
 from .errors import EoleConteneursError
 from .host import connect_or_start_docker, enable_ip_forward
 from .journal import Journal
@@ -70,7 +70,8 @@ def pull_images(loaded: Loaded, context: Context) -> int:
         return EXIT_OK
     enable_ip_forward(journal)
     engine = connect_or_start_docker(journal, context.docker_url)
-    Converger(engine, journal, context.scope).pull(configuration.containers, strict=False)
+    Converger(engine, journal, context.scope).pull(configuration.containers, strict=False, early=context.early)
+    remember_images(context.cache_dir, sorted({str(spec.image) for spec in configuration.containers}))
     return _status(journal)
 
 
@@ -85,7 +86,7 @@ def converge(loaded: Loaded, context: Context, pull_all: bool, recreate: frozens
     images = converger.pull(specs, only_missing=not pull_all)
     registry = context.registry()
     protected = registry.load()
-    listed = context.listing.result() if context.listing is not None else None
+    listed = context.early.containers() if context.early is not None else None
     plan = converger.plan(specs, images, recreate, protected, listed)
     converger.apply(plan)
     if any(action.kind is Kind.RESTORE for action in plan.actions):

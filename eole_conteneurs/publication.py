@@ -43,7 +43,7 @@ class Publication:
         """True when nginx was reloaded with new files; False when nothing changed."""
         self.prepare()
         changes = self.changes()
-        self.report(changes)
+        self.report([change for change in changes if not change.applied])
         reloaded = self.nginx.publish(changes)
         self.report_urls()
         return reloaded
@@ -55,10 +55,10 @@ class Publication:
                                self.loaded.values.get("conteneurs_cle"), self.journal)
 
     def report(self, changes: list[FileChange]) -> None:
+        """The files that differ from those in place (given as such: comparing reads them all)."""
         for change in changes:
-            if not change.applied:
-                verb = "Suppression" if change.content is None else "Création"
-                self.journal.step(f"{verb} du fichier de configuration nginx {change.path}")
+            verb = "Suppression" if change.content is None else "Création"
+            self.journal.step(f"{verb} du fichier de configuration nginx {change.path}")
 
     def report_urls(self) -> None:
         host = server_name()  # once: a slow resolver would otherwise be paid per container

@@ -20,7 +20,7 @@ from .errors import EoleConteneursError
 from .journal import Journal
 from .locking import DEFAULT_WAIT, Lock
 from .context import EXIT_ERROR, EXIT_OK, GENERATION_ENV, GENERATION_EXTERNAL, Context
-from .docker_engine import ContainerListing
+from .docker_engine import EarlyReads, images_of_last_run
 from .publication import Publication
 
 LOG_FILE = Path("/var/log/reconfigure.log")
@@ -65,17 +65,17 @@ class Runner:
 
     def run(self) -> int:
         with self._locked():
-            # dockerd lists the containers while the configuration is parsed; posttemplate plans with it.
-            listing = ContainerListing(self.context.docker_url)
+            # dockerd and the registry answer while the configuration is parsed (see EarlyReads).
+            early = EarlyReads(self.context.docker_url, images_of_last_run(self.context.cache_dir))
             loaded = self.context.load()
             count = len(loaded.configuration.containers)
             self.journal.step(f"Configuration valide ({loaded.configuration.source}) : {count} conteneur(s) actif(s)")
             nginx = self.context.nginx()
             nginx.recover()
             try:
-                listing = self._phase("pretemplate", loaded, listing)
+                early = self._phase("pretemplate", loaded, early)
                 publication = self._generate(loaded)
-                self._phase("posttemplate", loaded, listing)
+                self._phase("posttemplate", loaded, early)
             except EoleConteneursError:
                 # Files written but not validated by posttemplate: put the previous ones back.
                 nginx.recover()
@@ -92,13 +92,11 @@ class Runner:
         self.journal.step("Génération des fichiers de configuration")
         publication = self.context.publication(loaded)
         publication.prepare()
-        changes = publication.changes()
-        publication.report(changes)
-        self.context.nginx().stage(changes)
+        publication.report(self.context.nginx().stage(publication.changes()))
         return publication
 
-    def _phase(self, phase: str, loaded: Loaded, listing: ContainerListing | None) -> ContainerListing | None:
-        """Runs the phase's scripts; returns the listing while it may still be trusted."""
+    def _phase(self, phase: str, loaded: Loaded, early: EarlyReads | None) -> EarlyReads | None:
+        """Runs the phase's scripts; returns the early reads while they may still be trusted."""
         directory = self.hooks_root / phase
         hooks = sorted(path for path in directory.iterdir()
                        if HOOK_NAME.fullmatch(path.name) and path.is_file() and os.access(path, os.X_OK)
@@ -107,13 +105,13 @@ class Runner:
             self.journal.step(f"Exécution de {hook}")
             own_phase = shim_phase(hook) if _same_interpreter_as_shims() else None
             if own_phase:
-                status = self._run_in_process(own_phase, loaded, listing)
+                status = self._run_in_process(own_phase, loaded, early)
             else:
-                listing = None  # another module's script may change containers: list them again
+                early = None  # another module's script may change containers or images: read again
                 status = self._run_hook(hook)
             if status != 0:
                 raise HookFailed(hook, status)
-        return listing
+        return early
 
     def _run_hook(self, hook: Path) -> int:
         import subprocess  # only for other modules' scripts: the module's own run in-process
@@ -132,10 +130,10 @@ class Runner:
             self.journal.step(line.rstrip("\n"))
         return process.wait()
 
-    def _run_in_process(self, phase: str, loaded: Loaded, listing: ContainerListing | None) -> int:
+    def _run_in_process(self, phase: str, loaded: Loaded, early: EarlyReads | None) -> int:
         """What the shim would run, without starting an interpreter: exit status and messages alike."""
         journal = Journal(self.journal.out)
-        context = replace(self.context, journal=journal, external_generation=True, listing=listing)
+        context = replace(self.context, journal=journal, external_generation=True, early=early)
         try:
             from . import hooks  # the convergence code: loaded only when a hook of the module runs
 

@@ -197,16 +197,46 @@ def test_unexpected_answers_mean_pull(tmp_path, dockerd, image, remote):
     assert engine.up_to_date(REF) is False
 
 
-def test_listing_read_in_the_background(tmp_path, dockerd):
-    from eole_conteneurs.docker_engine import ContainerListing
-    fake, _ = dockerd({"/containers/json?all=1": reply(200, CONTAINERS)})
-    listing = ContainerListing(f"unix://{tmp_path}/docker.sock")
-    [observed] = listing.result()
-    assert observed.name == "web"
-    assert fake.requests == ["GET /containers/json?all=1 HTTP/1.0"]
+def early_routes(containers, digests):
+    routes = {"/containers/json?all=1": reply(200, containers)}
+    for ref, (local, remote) in digests.items():
+        image_path = "/images/" + ref.replace(":", "%3A").replace("/", "%2F") + "/json"
+        routes[image_path] = reply(200, {"Id": "sha256:1", "RepoDigests": [f"{ref.rsplit(':', 1)[0]}@{local}"]})
+        routes[f"/distribution/{ref}/json"] = reply(200, {"Descriptor": {"digest": remote}})
+    return routes
+
+
+def test_early_reads_list_and_ask_about_the_images_given(tmp_path, dockerd):
+    from eole_conteneurs.docker_engine import EarlyReads
+    other = "127.0.0.1:5000/autre:1"
+    fake, _ = dockerd(early_routes(CONTAINERS, {REF: ("sha256:aa", "sha256:aa"), other: ("sha256:aa", "sha256:bb")}))
+    early = EarlyReads(f"unix://{tmp_path}/docker.sock", [REF, other])
+    assert [container.name for container in early.containers()] == ["web"]
+    assert (early.up_to_date(REF), early.up_to_date(other), early.up_to_date("x/y:1")) == (True, False, None)
+    assert sorted(line for line in fake.requests if "/distribution/" in line) == [
+        f"GET /distribution/{other}/json HTTP/1.0", f"GET /distribution/{REF}/json HTTP/1.0"]
+
+
+def test_early_reads_ask_about_a_few_images_only(tmp_path, dockerd):
+    from eole_conteneurs.docker_engine import EARLY_PROBES, EarlyReads
+    refs = [f"127.0.0.1:5000/image{number}:1" for number in range(EARLY_PROBES + 3)]
+    fake, _ = dockerd(early_routes(CONTAINERS, {ref: ("sha256:aa", "sha256:aa") for ref in refs}))
+    early = EarlyReads(f"unix://{tmp_path}/docker.sock", refs)
+    assert [early.up_to_date(ref) for ref in refs] == [True] * EARLY_PROBES + [None] * 3
+    assert len([line for line in fake.requests if "/distribution/" in line]) == EARLY_PROBES
 
 
 @pytest.mark.parametrize("url", ["unix:///nonexistent/docker.sock", "ssh://user@host"])
-def test_listing_without_an_answer_is_none(url):
-    from eole_conteneurs.docker_engine import ContainerListing
-    assert ContainerListing(url).result() is None
+def test_early_reads_without_an_answer_are_none(url):
+    from eole_conteneurs.docker_engine import EarlyReads
+    early = EarlyReads(url, [REF])
+    assert early.containers() is None and early.up_to_date(REF) is None
+
+
+def test_images_of_the_last_run_are_remembered(tmp_path):
+    from eole_conteneurs.docker_engine import images_of_last_run, remember_images
+    assert images_of_last_run(tmp_path) == [] and images_of_last_run(None) == []
+    remember_images(tmp_path, [REF, "127.0.0.1:5000/autre:1"])
+    assert images_of_last_run(tmp_path) == [REF, "127.0.0.1:5000/autre:1"]
+    (tmp_path / "images.json").write_text('{"images": [1, "a:1"]}')
+    assert images_of_last_run(tmp_path) == ["a:1"]

@@ -46,13 +46,13 @@ def runner_with(tmp_path, scripts: dict[str, str]) -> Runner:
     return Runner(Context(journal=Journal(io.StringIO())), tmp_path)
 
 
-def test_listing_is_kept_while_only_the_module_runs(tmp_path):
-    listing = object()
-    assert runner_with(tmp_path, {})._phase("posttemplate", None, listing) is listing
+def test_early_reads_are_kept_while_only_the_module_runs(tmp_path):
+    early = object()
+    assert runner_with(tmp_path, {})._phase("posttemplate", None, early) is early
 
 
-def test_listing_is_dropped_once_another_script_ran(tmp_path):
-    """That script may have changed containers: posttemplate must list them again."""
+def test_early_reads_are_dropped_once_another_script_ran(tmp_path):
+    """That script may have changed containers or images: they are read again."""
     runner = runner_with(tmp_path, {"10-autre": "#!/bin/sh\necho autre module\n"})
     assert runner._phase("posttemplate", None, object()) is None
     assert "autre module" in runner.journal.out.getvalue()
