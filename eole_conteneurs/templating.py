@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -120,10 +119,10 @@ def rendered_files(dictionary: Dictionary, values: Values, templates_dir: Path,
     rendered again (compiling a template costs milliseconds; a one-change run re-renders one).
     """
     namespace = template_namespace(dictionary, values)
-    memo_path = memo_dir / MEMO_FILE if memo_dir is not None else None
+    stamp = file_stamp(__file__, *_cheetah_files()) if memo_dir is not None else None
+    memo_path = memo_dir / MEMO_FILE if stamp is not None else None
     previous = (read_json(memo_path) or {}) if memo_path else {}
     current: dict[str, str] = {}
-    stamp = [_cheetah_stamp(), file_stamp(__file__)]
     files: list[tuple[FileDecl, str | None]] = []
     for declaration in dictionary.templates:
         if declaration.filelist in values.disabled_filelists:
@@ -145,7 +144,7 @@ def rendered_files(dictionary: Dictionary, values: Values, templates_dir: Path,
     return files
 
 
-def memo_key(text: str, namespace: dict[str, Any], stamp: list) -> str:
+def memo_key(text: str, namespace: dict[str, Any], stamp: list | None) -> str:
     """The template's text, every value it names, and what renders them.
 
     Creole templates name their variables literally (%%name, is_defined('name')); a name
@@ -164,10 +163,7 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"valeur non sérialisable : {value!r}")
 
 
-def _cheetah_stamp() -> list:
-    """Which Cheetah renders (an upgrade may render differently), without importing it."""
+def _cheetah_files() -> list[str]:
+    """Which Cheetah renders (an upgrade may render differently), found without importing it."""
     spec = importlib.util.find_spec("Cheetah")
-    if spec is None or not spec.origin:
-        return []
-    status = os.stat(spec.origin)
-    return [spec.origin, status.st_mtime_ns, status.st_size]
+    return [spec.origin] if spec is not None and spec.origin else []
