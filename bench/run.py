@@ -264,7 +264,7 @@ def finish(record: Record) -> Record:
 
 
 def _duration(seconds: float) -> str:
-    return f"{seconds / 60:g} minutes" if seconds >= 60 else f"{seconds:g} s"
+    return f"{seconds / 60:g} minutes" if seconds >= 60 and seconds % 60 == 0 else f"{seconds:g} s"
 
 
 def scenarios(tool: Tool, n: int, runs: int, seed_limit: float = SEED_LIMIT) -> list[Record]:
