@@ -12,15 +12,15 @@ PYTHON_DIR    := $(DESTDIR)/usr/lib/python3/dist-packages
 EXAMPLES_DIR  := $(DESTDIR)/usr/share/doc/eole-conteneurs/examples
 HOOK_PHASES   := pretemplate posttemplate postservice diagnose
 
-.PHONY: all dicos install install-eole install-python deb test test-deps demo bench clean
+.PHONY: all dicos install install-eole install-python deb check test test-deps demo bench clean
 
 all: dicos
 
 # The families Conteneur-1 … Conteneur-$(NB_MAX) and their templates come from one source each.
 dicos:
 	rm -rf $(BUILD)/dicos $(BUILD)/tmpl
-	$(PYTHON) -m eole_conteneurs.buildtime dicos dicos $(BUILD)/dicos --nb-max $(NB_MAX)
-	$(PYTHON) -m eole_conteneurs.buildtime tmpl tmpl $(BUILD)/tmpl --nb-max $(NB_MAX)
+	$(PYTHON) -m eole_conteneurs.creole.buildtime dicos dicos $(BUILD)/dicos --nb-max $(NB_MAX)
+	$(PYTHON) -m eole_conteneurs.creole.buildtime tmpl tmpl $(BUILD)/tmpl --nb-max $(NB_MAX)
 
 # Everything but the Python package: what EOLE's eole.mk would install.
 install-eole: dicos
@@ -36,10 +36,10 @@ install-eole: dicos
 
 # Without pybuild (plain `make install`): the package and the command.
 install-python:
-	install -d $(PYTHON_DIR)/eole_conteneurs/data $(DESTDIR)/usr/bin
-	install -m 0644 eole_conteneurs/*.py $(PYTHON_DIR)/eole_conteneurs/
-	install -m 0644 eole_conteneurs/data/* $(PYTHON_DIR)/eole_conteneurs/data/
-	printf '#!/usr/bin/python3\nimport sys\nfrom eole_conteneurs.cli import command\nsys.exit(command())\n' > $(DESTDIR)/usr/bin/eole-conteneurs
+	install -d $(DESTDIR)/usr/bin
+	cd eole_conteneurs && find . -name __pycache__ -prune -o -type f \( -name '*.py' -o -path './*/data/*' \) -print | \
+	    while read -r file; do install -D -m 0644 "$$file" "$(PYTHON_DIR)/eole_conteneurs/$$file"; done
+	printf '#!/usr/bin/python3\nimport sys\nfrom eole_conteneurs.commands.cli import command\nsys.exit(command())\n' > $(DESTDIR)/usr/bin/eole-conteneurs
 	chmod 0755 $(DESTDIR)/usr/bin/eole-conteneurs
 
 install: install-eole install-python
@@ -57,7 +57,12 @@ test-deps:
 	bash tests/setup-host.sh
 	bash tests/lab.sh start
 
-test: test-deps
+# Types (Debian's mypy, settings in mypy.ini) and the import graph (no cycle, no stage reaching up).
+check:
+	mypy
+	$(PYTHON) tools/import_graph.py
+
+test: test-deps check
 	$(PYTHON) -m pytest -v -p no:cacheprovider tests
 
 demo: test-deps

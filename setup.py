@@ -1,6 +1,6 @@
 """Python part of eole-conteneurs (built by pybuild; EOLE files are installed by the Makefile)."""
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 from eole_conteneurs import __version__
 
@@ -9,7 +9,7 @@ setup(
     version=__version__,
     description="Services as Docker containers declared in an EOLE server's configuration",
     license="GPL-3+",
-    packages=["eole_conteneurs"],
-    package_data={"eole_conteneurs": ["data/*"]},
-    entry_points={"console_scripts": ["eole-conteneurs = eole_conteneurs.cli:command"]},
+    packages=find_packages(include=["eole_conteneurs", "eole_conteneurs.*"]),
+    package_data={"eole_conteneurs.creole": ["data/*"]},
+    entry_points={"console_scripts": ["eole-conteneurs = eole_conteneurs.commands.cli:command"]},
 )

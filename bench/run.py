@@ -29,7 +29,7 @@ from pathlib import Path
 CHECKOUT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(CHECKOUT))
 
-from eole_conteneurs.buildtime import build_directory, expand_templates  # noqa: E402
+from eole_conteneurs.creole.buildtime import build_directory, expand_templates  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import write_reports  # noqa: E402

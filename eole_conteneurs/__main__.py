@@ -1,5 +1,5 @@
 import sys
 
-from .cli import command
+from eole_conteneurs.commands.cli import command
 
 sys.exit(command())

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Protocol
+
+
+class Stream(Protocol):
+    """Where the lines go: a terminal, a log, both (jobs.runner.Tee), a buffer (io.StringIO)."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
 
 
 @dataclass
 class Journal:
-    out: TextIO = field(default_factory=lambda: sys.stdout)
+    out: Stream = field(default_factory=lambda: sys.stdout)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 

@@ -11,7 +11,7 @@ import pytest
 CHECKOUT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(CHECKOUT))
 
-from eole_conteneurs.buildtime import build_directory  # noqa: E402
+from eole_conteneurs.creole.buildtime import build_directory  # noqa: E402
 
 SEED = {
     "activer_conteneurs": "oui",

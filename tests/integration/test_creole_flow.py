@@ -55,8 +55,8 @@ SITE = Path("/etc/nginx/conf.d/eole-conteneurs.conf")
 
 def render_as_creole(bench, values: dict) -> None:
     """Creole's template step: the module's files written with the same templates and settings."""
-    from eole_conteneurs.configuration import default_sources, load_validated
-    from eole_conteneurs.templating import rendered_files
+    from eole_conteneurs.config.loading import default_sources, load_validated
+    from eole_conteneurs.creole.rendering import rendered_files
     bench.write(values)
     loaded = load_validated(bench.config_path)
     for declaration, content in rendered_files(loaded.dictionary, loaded.values, default_sources().templates):

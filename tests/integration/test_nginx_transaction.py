@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from eole_conteneurs.journal import Journal
-from eole_conteneurs.nginx import (FileChange, Nginx, NginxAlreadyBroken, NginxError, NginxRejected,
-                                   NginxReloadFailed)
+from eole_conteneurs.publish.nginx import Nginx, NginxAlreadyBroken, NginxError, NginxRejected, NginxReloadFailed
+from eole_conteneurs.publish.transaction import FileChange
 from tests.conftest import CHECKOUT
 from tests.integration.conftest import free_port
 
@@ -251,44 +251,44 @@ def test_recover_restores_a_complete_backup(server):
     settled(server, [change(server, "x.conf", snippet("x"))])
     interrupted = server.nginx()
     pending = [change(server, "x.conf", snippet("x", "v2")), change(server, "new.conf", snippet("new"))]
-    interrupted._checkpoint(pending)
-    interrupted._apply(pending)  # then "killed": no check, no restore
+    interrupted.transaction.write(pending)  # then "killed": no check, no restore
     assert (server.web / "new.conf").exists()
     nginx = server.nginx()
-    assert nginx.recover() is True
+    assert nginx.abandon() is True
     assert (server.web / "x.conf").read_bytes() == snippet("x")
     assert not (server.web / "new.conf").exists()
     assert not (server.root / "sauvegarde").exists()
     assert "configuration nginx précédente restaurée (2 fichier(s))" in server.journal()
-    assert nginx.recover() is False
+    assert nginx.abandon() is False
 
 
 def run_killed(server, changes: dict[str, bytes | None], kill_at: str) -> None:
-    """publish() in another process, SIGKILLed by a hook at `kill_at` ("apply" or "marker")."""
+    """publish() in another process, SIGKILLed by a hook at `kill_at`: "apply" (files written, not yet
+    tested) or "marker" (while the backup is being made)."""
     script = textwrap.dedent(f"""
         import os, signal, sys
         from pathlib import Path
         sys.path.insert(0, {str(CHECKOUT)!r})
-        from eole_conteneurs import nginx as module
+        from eole_conteneurs.publish import nginx as module, transaction
         from eole_conteneurs.journal import Journal
 
         def kill():
             os.kill(os.getpid(), signal.SIGKILL)
 
         class Killed(module.Nginx):
-            def _apply(self, pending):
-                super()._apply(pending)
+            def _test(self, pending):
                 if {kill_at!r} == "apply":
                     kill()
+                super()._test(pending)
 
-        write = module._write_durably
+        write = transaction.write_durably
         def hooked(path, content, mode):
-            if {kill_at!r} == "marker" and path.name == module.COMPLETE:
+            if {kill_at!r} == "marker" and path.name == transaction.COMPLETE:
                 kill()
             write(path, content, mode)
-        module._write_durably = hooked
+        transaction.write_durably = hooked
 
-        changes = [module.FileChange(Path(path), content) for path, content in {
+        changes = [transaction.FileChange(Path(path), content) for path, content in {
             {str(server.web / name): content for name, content in changes.items()}!r}.items()]
         Killed(Journal(), Path({str(server.root / "sauvegarde")!r}), {NGINX!r}, {server.args!r}).publish(changes)
         """)
@@ -325,7 +325,7 @@ def test_incomplete_backup_is_discarded_and_files_untouched(server):
     run_killed(server, {"x.conf": snippet("x", "v2"), "y.conf": snippet("y")}, "marker")
     backup = server.root / "sauvegarde"
     assert (backup / "manifest.json").exists() and not (backup / "sauvegarde-complete").exists()
-    assert server.nginx().recover() is False
+    assert server.nginx().abandon() is False
     assert not backup.exists()
     assert "Sauvegarde nginx incomplète supprimée" in server.journal()
     assert (server.web / "x.conf").read_bytes() == snippet("x")
@@ -338,7 +338,7 @@ def test_incomplete_backup_is_discarded_and_files_untouched(server):
 def test_commit_keeps_files_written_after_the_checkpoint(server):
     settled(server, [change(server, "x.conf", snippet("x", "ancien"))])
     nginx = server.nginx()
-    nginx.checkpoint([server.web / "x.conf", server.web / "y.conf"])
+    nginx.expect([server.web / "x.conf", server.web / "y.conf"])
     before = server.workers()
     (server.web / "x.conf").write_bytes(snippet("x", "nouveau"))  # as Creole's template step would
     (server.web / "y.conf").write_bytes(snippet("y"))
@@ -352,7 +352,7 @@ def test_commit_restores_the_checkpoint_when_nginx_refuses(server):
     settled(server, [change(server, "x.conf", snippet("x", "ancien"))])
     old = (server.web / "x.conf").read_bytes()
     nginx = server.nginx()
-    nginx.checkpoint([server.web / "x.conf", server.web / "y.conf"])
+    nginx.expect([server.web / "x.conf", server.web / "y.conf"])
     before = server.workers()
     (server.web / "x.conf").write_bytes(b"location /x/ { directive_inconnue; }\n")
     (server.web / "y.conf").write_bytes(snippet("y"))
@@ -368,7 +368,7 @@ def test_commit_restores_the_checkpoint_when_nginx_refuses(server):
 def test_commit_without_change_does_not_reload(server):
     settled(server, [change(server, "x.conf", snippet("x"))])
     nginx = server.nginx()
-    nginx.checkpoint([server.web / "x.conf"])
+    nginx.expect([server.web / "x.conf"])
     before = server.workers()
     assert nginx.commit() is False
     time.sleep(0.3)

@@ -144,13 +144,13 @@ def test_broken_nginx_before_the_run_writes_nothing(bench, published):
 def test_interrupted_run_is_recovered(bench, published):
     """A backup left by a killed run is restored before anything else."""
     from eole_conteneurs.journal import Journal
-    from eole_conteneurs.nginx import FileChange, Nginx
+    from eole_conteneurs.publish.nginx import Nginx
+    from eole_conteneurs.publish.transaction import FileChange
     backup = Path("/var/lib/eole-conteneurs/nginx-sauvegarde")
     original = (WEB_D / "conteneur2.conf").read_bytes()
     nginx = Nginx(Journal(), backup_dir=backup)
     change = FileChange(WEB_D / "conteneur2.conf", b"# ecrit puis interrompu\n")
-    nginx._checkpoint([change])
-    nginx._apply([change])  # killed here: the file is modified, the backup is complete
+    nginx.transaction.write([change])  # killed here: the file is modified, the backup is complete
     result = bench.command("publish")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "restaurée" in result.stdout

@@ -1,7 +1,7 @@
 """The Debian package: built by `make deb`, clean for lintian, installed, run, purged.
 
 Installing needs root (`make test` runs as root); the machine is left as it was: the package is
-purged at the end of the module, whatever happened.
+purged at the end of the module, whatever happened (the `installation` fixture, conftest.py).
 """
 
 from __future__ import annotations
@@ -9,22 +9,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import warnings
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
 
-CHECKOUT = Path(__file__).resolve().parents[2]
-PACKAGE = "eole-conteneurs"
-NB_MAX = 20
+from tests.package.conftest import (COMMAND, DICTIONARY, EXAMPLE, NB_MAX, PACKAGE, PYTHON_PACKAGE, clean_env,
+                                    installed_status, report, run)
 
-DICTIONARY = "usr/share/eole/creole/dicos/60_conteneurs.xml"
-EXAMPLE = "usr/share/doc/eole-conteneurs/examples/config.eol"
-PYTHON_PACKAGE = "usr/lib/python3/dist-packages/eole_conteneurs"
-COMMAND = "usr/bin/eole-conteneurs"
-EOLE_FILES = [DICTIONARY, EXAMPLE, f"{PYTHON_PACKAGE}/__init__.py", f"{PYTHON_PACKAGE}/cli.py",
-              f"{PYTHON_PACKAGE}/data/creole.dtd", COMMAND]
+EOLE_FILES = [DICTIONARY, EXAMPLE, f"{PYTHON_PACKAGE}/__init__.py", f"{PYTHON_PACKAGE}/commands/cli.py",
+              f"{PYTHON_PACKAGE}/creole/data/creole.dtd", COMMAND]
 
 EXPECTED_OUTPUT = ["hello-world", "my-apache-app", "127.0.0.1:5000/httpd:2.4", "127.0.0.1:8081→80",
                    "/var/eole-httpd → /usr/local/apache2/htdocs"]
@@ -32,62 +26,8 @@ EXPECTED_OUTPUT = ["hello-world", "my-apache-app", "127.0.0.1:5000/httpd:2.4", "
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="installing a package needs root")
 
 
-def run(command: list[str], cwd: Path | str = CHECKOUT, env: dict[str, str] | None = None,
-        timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, encoding="utf-8",
-                          timeout=timeout, check=False)
-
-
-def report(result: subprocess.CompletedProcess) -> str:
-    return (f"$ {' '.join(map(str, result.args))}\nexit {result.returncode}\n"
-            f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}")
-
-
-def clean_env() -> dict[str, str]:
-    """The environment of an administrator's shell: nothing pointing at the checkout."""
-    return {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
-
-
-def installed_status() -> str:
-    return run(["dpkg-query", "-W", "-f=${db:Status-Abbrev}", PACKAGE], cwd="/").stdout.strip()
-
-
 def family_names(dictionary: Path) -> list[str]:
     return [family.get("name") for family in ElementTree.parse(dictionary).iter("family")]
-
-
-@pytest.fixture(scope="module")
-def deb() -> Path:
-    """`make deb` from the checkout, with the default number of families."""
-    env = dict(os.environ, NB_MAX=str(NB_MAX))
-    result = run(["make", "deb"], env=env)
-    assert result.returncode == 0, report(result)
-    version = run(["/usr/bin/python3", "-c", "import eole_conteneurs; print(eole_conteneurs.__version__)"])
-    path = CHECKOUT / "build" / f"{PACKAGE}_{version.stdout.strip()}_all.deb"
-    assert path.is_file(), report(result)
-    return path
-
-
-@pytest.fixture(scope="module")
-def installation(deb: Path):
-    """`dpkg -i` of the package; `dpkg --purge` at the end of the module."""
-    if os.geteuid() != 0:
-        pytest.skip("installing a package needs root")
-    if installed_status().startswith("ii"):
-        warnings.warn(f"{PACKAGE} was already installed: it is replaced now and purged at the end")
-    result = run(["dpkg", "-i", str(deb)], cwd="/")
-    yield result
-    purge = run(["dpkg", "--purge", PACKAGE], cwd="/")
-    assert purge.returncode == 0, report(purge)
-    assert not installed_status().startswith("ii"), installed_status()
-    assert not Path("/", DICTIONARY).exists()
-    assert not Path("/", PYTHON_PACKAGE).exists()
-
-
-@pytest.fixture(scope="module")
-def installed(installation: subprocess.CompletedProcess) -> None:
-    if installation.returncode != 0:
-        pytest.fail("the package is not installed:\n" + report(installation))
 
 
 def test_lintian_reports_no_error_nor_warning(deb: Path):

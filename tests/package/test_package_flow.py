@@ -5,41 +5,22 @@ Runs the installed command only (cwd=/, no PYTHONPATH), with its hooks from /usr
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import config_document
-from tests.integration.conftest import WEB_D, docker, free_port, https, lab, nginx_files  # noqa: F401
-from tests.package.test_package import PACKAGE, clean_env, deb, installation, installed, report, run  # noqa: F401
+from tests.integration.conftest import WEB_D, docker, free_port, https
+from tests.package.conftest import PACKAGE, container, report, run, write_config
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="installing a package needs root")
 
 
 @pytest.fixture
-def flow(lab, nginx_files, installed, tmp_path):  # noqa: F811
-    scope = f"test-{uuid.uuid4().hex[:10]}"
-    prefix = f"p{uuid.uuid4().hex[:6]}"
-    env = dict(clean_env(), EOLE_CONTENEURS_SCOPE=scope)
+def flow(scoped, nginx_files, installed, tmp_path):
+    scope, prefix, env = scoped
     yield scope, prefix, env, tmp_path
-    ids = docker("ps", "-aq", "--filter", f"label=fr.eole.conteneurs.managed={scope}").stdout.split()
-    if ids:
-        docker("rm", "-f", *ids, check=False)
-
-
-def container(index: int, name: str, port: int, host_dir: Path, persistent: str) -> dict:
-    return {
-        f"conteneur{index}_nom": name, f"conteneur{index}_hub": "127.0.0.1:5000",
-        f"conteneur{index}_depot": "httpd", f"conteneur{index}_tag": "2.4",
-        f"conteneur{index}_rep_hote": [str(host_dir)],
-        f"conteneur{index}_rep_conteneur": {"0": "/usr/local/apache2/htdocs"},
-        f"conteneur{index}_port_conteneur": ["80"], f"conteneur{index}_port_hote": {"0": str(port)},
-        f"conteneur{index}_persistance": persistent,
-    }
 
 
 def test_install_reconfigure_change_purge(flow):
@@ -48,8 +29,7 @@ def test_install_reconfigure_change_purge(flow):
     values = {"activer_conteneurs": "oui", "nombre_conteneurs": "2",
               **container(1, web, free_port(), root / "web", "non"),
               **container(2, data, free_port(), root / "donnees", "oui")}
-    config = root / "config.eol"
-    config.write_text(json.dumps(config_document(values)))
+    config = write_config(root / "config.eol", values)
     (root / "web").mkdir()
     (root / "web" / "index.html").write_text("depuis le paquet")
 
@@ -61,7 +41,7 @@ def test_install_reconfigure_change_purge(flow):
     ids = {name: docker("inspect", "-f", "{{.Id}}", name).stdout.strip() for name in (web, data)}
 
     values["conteneur1_port_hote"] = {"0": str(free_port())}
-    config.write_text(json.dumps(config_document(values)))
+    write_config(config, values)
     second = run(["/usr/bin/eole-conteneurs", "reconfigure", "--config", str(config)], cwd="/", env=env)
     assert second.returncode == 0, report(second)
     after = {name: docker("inspect", "-f", "{{.Id}}", name).stdout.strip() for name in (web, data)}

@@ -6,11 +6,11 @@ import os
 
 import pytest
 
-from eole_conteneurs import templating
-from eole_conteneurs.buildtime import expand_templates
+from eole_conteneurs.creole import rendering as templating
+from eole_conteneurs.creole.buildtime import expand_templates
 from eole_conteneurs.cache import read_json, write_json
-from eole_conteneurs.configuration import load_validated
-from eole_conteneurs.templating import MEMO_FILE, rendered_files
+from eole_conteneurs.config.loading import load_validated
+from eole_conteneurs.creole.rendering import MEMO_FILE, rendered_files
 from tests.conftest import CHECKOUT
 
 
@@ -119,7 +119,7 @@ def test_a_disabled_variable_changes_the_key(write_config, dicos, templates, see
 
 
 def test_dictionary_model_round_trips_through_the_cache(dicos, tmp_path, monkeypatch):
-    from eole_conteneurs import dictionary as module
+    from eole_conteneurs.creole import dictionary as module
     paths = module.dictionary_files(dicos)
     parsed = module.load_dictionaries(paths)
     module.load_dictionaries(paths, tmp_path)
@@ -134,7 +134,7 @@ def test_dictionary_model_round_trips_through_the_cache(dicos, tmp_path, monkeyp
 
 
 def test_edited_dictionary_is_parsed_again(dicos, tmp_path):
-    from eole_conteneurs import dictionary as module
+    from eole_conteneurs.creole import dictionary as module
     copy = tmp_path / "dicos"
     copy.mkdir()
     source = module.dictionary_files(dicos)[0]
@@ -147,7 +147,7 @@ def test_edited_dictionary_is_parsed_again(dicos, tmp_path):
 
 
 def test_broken_dictionary_is_reported_even_after_a_cached_load(dicos, tmp_path):
-    from eole_conteneurs import dictionary as module
+    from eole_conteneurs.creole import dictionary as module
     from eole_conteneurs.errors import DictionaryError
     target = tmp_path / "60_conteneurs.xml"
     target.write_text(module.dictionary_files(dicos)[0].read_text())
@@ -171,7 +171,7 @@ def test_template_reaching_values_by_computed_name_is_always_rendered(write_conf
 
 def test_code_of_the_module_is_part_of_the_stamps(dicos, tmp_path):
     """A fix of the parser or of the renderer without a new version must not reuse old results."""
-    from eole_conteneurs import dictionary as module
+    from eole_conteneurs.creole import dictionary as module
     from eole_conteneurs.cache import file_stamp
     stamp = module._stamp(module.dictionary_files(dicos))
     assert str(module.__file__) in {entry[0] for entry in stamp[1]}
@@ -180,7 +180,7 @@ def test_code_of_the_module_is_part_of_the_stamps(dicos, tmp_path):
 
 
 def test_no_dictionary_cache_when_its_stamp_cannot_be_taken(dicos, tmp_path, monkeypatch):
-    from eole_conteneurs import dictionary as module
+    from eole_conteneurs.creole import dictionary as module
     monkeypatch.setattr(module, "__file__", str(tmp_path / "absent.py"))  # e.g. run from a zip
     loaded = module.load_dictionaries(module.dictionary_files(dicos), tmp_path / "cache")
     assert loaded.variables

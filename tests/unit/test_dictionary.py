@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from eole_conteneurs.dictionary import dictionary_files, load_dictionaries
-from eole_conteneurs.buildtime import build_directory, render_source
-from eole_conteneurs.configuration import load_dictionary
+from eole_conteneurs.creole.dictionary import dictionary_files, load_dictionaries
+from eole_conteneurs.creole.buildtime import build_directory, render_source
+from eole_conteneurs.config.loading import load_dictionary
 from eole_conteneurs.errors import DictionaryError
 from tests.conftest import CHECKOUT
 

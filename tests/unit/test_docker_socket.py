@@ -8,8 +8,11 @@ import threading
 
 import pytest
 
-from eole_conteneurs.docker_engine import DockerEngine, DockerOperationError, DockerUnavailable
-from eole_conteneurs.docker_socket import EngineSocket, EngineSocketError
+from eole_conteneurs.engine.api import DockerOperationError, DockerUnavailable
+from eole_conteneurs.engine.dockerd import DockerEngine
+from eole_conteneurs.engine.prefetch import PROBES, Prefetch
+from eole_conteneurs.jobs.memory import images_of_last_run, remember_images
+from eole_conteneurs.engine.reader import EngineSocket, EngineSocketError
 
 
 class FakeDockerd:
@@ -154,7 +157,7 @@ def test_engine_reads_without_the_sdk(tmp_path, dockerd):
     _, engine = engine_for(tmp_path, dockerd, {"/containers/json?all=1": reply(200, CONTAINERS)})
     [observed] = engine.containers()
     assert (observed.name, observed.state, observed.exit_code, observed.labels) == ("web", "exited", 3, {"k": "v"})
-    assert engine._client is None
+    assert engine.writer.client._client is None  # the SDK was not even imported for that
 
 
 def test_engine_read_failure_names_the_operation(tmp_path, dockerd):
@@ -207,34 +210,30 @@ def early_routes(containers, digests):
 
 
 def test_early_reads_list_and_ask_about_the_images_given(tmp_path, dockerd):
-    from eole_conteneurs.docker_engine import EarlyReads
     other = "127.0.0.1:5000/autre:1"
     fake, _ = dockerd(early_routes(CONTAINERS, {REF: ("sha256:aa", "sha256:aa"), other: ("sha256:aa", "sha256:bb")}))
-    early = EarlyReads(f"unix://{tmp_path}/docker.sock", [REF, other])
-    assert [container.name for container in early.containers()] == ["web"]
+    early = Prefetch.start(f"unix://{tmp_path}/docker.sock", [REF, other])
+    assert [container.name for container in early.take_containers()] == ["web"]
     assert (early.up_to_date(REF), early.up_to_date(other), early.up_to_date("x/y:1")) == (True, False, None)
     assert sorted(line for line in fake.requests if "/distribution/" in line) == [
         f"GET /distribution/{other}/json HTTP/1.0", f"GET /distribution/{REF}/json HTTP/1.0"]
 
 
 def test_early_reads_ask_about_a_few_images_only(tmp_path, dockerd):
-    from eole_conteneurs.docker_engine import EARLY_PROBES, EarlyReads
-    refs = [f"127.0.0.1:5000/image{number}:1" for number in range(EARLY_PROBES + 3)]
+    refs = [f"127.0.0.1:5000/image{number}:1" for number in range(PROBES + 3)]
     fake, _ = dockerd(early_routes(CONTAINERS, {ref: ("sha256:aa", "sha256:aa") for ref in refs}))
-    early = EarlyReads(f"unix://{tmp_path}/docker.sock", refs)
-    assert [early.up_to_date(ref) for ref in refs] == [True] * EARLY_PROBES + [None] * 3
-    assert len([line for line in fake.requests if "/distribution/" in line]) == EARLY_PROBES
+    early = Prefetch.start(f"unix://{tmp_path}/docker.sock", refs)
+    assert [early.up_to_date(ref) for ref in refs] == [True] * PROBES + [None] * 3
+    assert len([line for line in fake.requests if "/distribution/" in line]) == PROBES
 
 
 @pytest.mark.parametrize("url", ["unix:///nonexistent/docker.sock", "ssh://user@host"])
 def test_early_reads_without_an_answer_are_none(url):
-    from eole_conteneurs.docker_engine import EarlyReads
-    early = EarlyReads(url, [REF])
-    assert early.containers() is None and early.up_to_date(REF) is None
+    early = Prefetch.start(url, [REF])
+    assert early.take_containers() is None and early.up_to_date(REF) is None
 
 
 def test_images_of_the_last_run_are_remembered(tmp_path):
-    from eole_conteneurs.docker_engine import images_of_last_run, remember_images
     assert images_of_last_run(tmp_path) == [] and images_of_last_run(None) == []
     remember_images(tmp_path, [REF, "127.0.0.1:5000/autre:1"])
     assert images_of_last_run(tmp_path) == [REF, "127.0.0.1:5000/autre:1"]

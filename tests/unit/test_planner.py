@@ -12,61 +12,18 @@ from dataclasses import replace
 
 import pytest
 
-from eole_conteneurs.convergence import docker_run_command
-from eole_conteneurs.operations import describe_plan
-from eole_conteneurs.planner import Action, Kind, Plan, make_plan
-from eole_conteneurs.spec import ContainerSpec, ImageRef, PortMapping, VolumeMapping
-from eole_conteneurs.state import (
+from eole_conteneurs.config.model import ContainerSpec, ImageRef, PortMapping, VolumeMapping
+from eole_conteneurs.containers.executor import docker_run_command
+from eole_conteneurs.containers.labels import (
     LABEL_FINGERPRINT, LABEL_PERSISTENT, LABEL_SCOPE, LABEL_SPEC, RESTART_ONE_SHOT, RESTART_SERVICE,
-    ObservedContainer, declared_parameters, fingerprint, labels_for, restart_policy,
+    declared_parameters, finished, fingerprint, is_persistent, labels_for, managed_by, restart_policy,
+    stored_fingerprint,
+    stored_parameters,
 )
-
-SCOPE = "eole-test"
-OTHER_SCOPE = "eole"
-HUB = "127.0.0.1:5000"
-IMAGE_ID = "sha256:" + "a" * 64
-NEWER_IMAGE_ID = "sha256:" + "b" * 64
-
-
-# -- fakes ----------------------------------------------------------------------------
-
-
-def hello(**changes) -> ContainerSpec:
-    """A one-shot container: no port, so restart policy "no"."""
-    spec = ContainerSpec(index=1, name="hello-world", technology="docker",
-                         image=ImageRef(HUB, "hello-world", "latest"))
-    return replace(spec, **changes)
-
-
-def apache(**changes) -> ContainerSpec:
-    """A service: ports, so restart policy "unless-stopped"."""
-    spec = ContainerSpec(index=2, name="my-apache-app", technology="docker",
-                         image=ImageRef(HUB, "httpd", "2.4"),
-                         volumes=(VolumeMapping("/var/eole-httpd", "/usr/local/apache2/htdocs"),),
-                         ports=(PortMapping(80, 8081),))
-    return replace(spec, **changes)
-
-
-def observed_for(spec: ContainerSpec, scope: str = SCOPE, image_id: str = IMAGE_ID, state: str = "running",
-                 exit_code: int | None = None, persistent: bool | None = None,
-                 name: str | None = None, labels: dict | None = None) -> ObservedContainer:
-    """The container the module would have created from `spec` (labels of `spec`).
-
-    `persistent` overrides the persistence label; `name` the container name (to simulate a
-    container created from an older spec, pass that older spec and the current name).
-    """
-    if labels is None:
-        labels = labels_for(spec, scope)
-        if persistent is not None:
-            labels[LABEL_PERSISTENT] = "oui" if persistent else "non"
-    cname = name or spec.name
-    return ObservedContainer(id=(cname.encode().hex() + "0" * 64)[:64], name=cname, image_id=image_id,
-                             state=state, exit_code=exit_code, labels=labels)
-
-
-def images_for(*specs: ContainerSpec, image_id: str | None = IMAGE_ID) -> dict[str, str | None]:
-    return {str(spec.image): image_id for spec in specs}
-
+from eole_conteneurs.containers.planner import Action, Kind, Plan, make_plan, pending_change
+from eole_conteneurs.engine.api import ObservedContainer
+from eole_conteneurs.jobs.operations import describe_plan
+from tests.unit.conftest import HUB, IMAGE_ID, NEWER_IMAGE_ID, OTHER_SCOPE, SCOPE, apache, hello, images_for, observed_for
 
 def plan_one(spec: ContainerSpec, container: ObservedContainer | None, image_id: str | None = IMAGE_ID,
              recreate: frozenset[str] = frozenset()) -> Plan:
@@ -86,7 +43,8 @@ def test_absent_container_is_created():
     spec = apache()
     plan = plan_one(spec, None)
     action = only(plan)
-    assert (action.kind, action.name, action.spec, action.current) == (Kind.CREATE, spec.name, spec, None)
+    assert (action.kind, action.name, action.spec) == (Kind.CREATE, spec.name, spec)
+    assert not hasattr(action, "current")
     assert "absent" in action.reason
     assert plan.changes and action.changes and plan.pulls == ()
 
@@ -150,7 +108,7 @@ def test_one_shot_policy_is_for_containers_without_ports():
 def test_one_shot_finished_successfully_is_kept():
     spec = hello()
     current = observed_for(spec, state="exited", exit_code=0)
-    assert current.finished
+    assert finished(current)
     action = only(plan_one(spec, current))
     assert action.kind is Kind.KEEP and "inchangé" in action.reason and "terminé" in action.reason
     assert not action.changes
@@ -160,7 +118,7 @@ def test_one_shot_finished_successfully_is_kept():
 def test_one_shot_failed_is_started_again(exit_code):
     spec = hello()
     current = observed_for(spec, state="exited", exit_code=exit_code)
-    assert not current.finished
+    assert not finished(current)
     action = only(plan_one(spec, current))
     assert action.kind is Kind.START and action.current is current
     assert "arrêté" in action.reason and "exited" in action.reason and action.pending is None
@@ -169,7 +127,7 @@ def test_one_shot_failed_is_started_again(exit_code):
 def test_service_exited_with_status_zero_is_not_finished_and_is_started():
     spec = apache()
     current = observed_for(spec, state="exited", exit_code=0)
-    assert not current.finished
+    assert not finished(current)
     assert only(plan_one(spec, current)).kind is Kind.START
 
 
@@ -210,7 +168,7 @@ def test_a_change_recreates_a_disposable_container(change):
     action = only(plan_one(new, current))
     assert action.kind is Kind.RECREATE and action.spec == new and action.current is current
     assert action.reason.startswith(f"{label} :") and "→" in action.reason
-    assert action.pending is None
+    assert pending_change(action) is None
 
 
 def test_reason_shows_old_and_new_values():
@@ -323,7 +281,7 @@ def test_unchanged_persistent_container_is_kept_without_pending():
 def test_persistent_container_with_a_change_is_recreated_on_request():
     old, new = apache(persistent=True), apache(persistent=True, ports=(PortMapping(80, 8090),))
     action = only(plan_one(new, observed_for(old), recreate=frozenset({new.name})))
-    assert action.kind is Kind.RECREATE and "--recreer" in action.reason and action.pending is None
+    assert action.kind is Kind.RECREATE and "--recreer" in action.reason and pending_change(action) is None
 
 
 def test_unchanged_persistent_container_is_recreated_on_request():
@@ -409,7 +367,8 @@ def test_undeclared_disposable_container_is_removed():
     current = observed_for(apache())
     plan = make_plan([], [current], {}, SCOPE)
     action = only(plan)
-    assert (action.kind, action.name, action.spec, action.current) == (Kind.REMOVE, current.name, None, current)
+    assert (action.kind, action.name, action.current) == (Kind.REMOVE, current.name, current)
+    assert not hasattr(action, "spec")
     assert "n'est plus déclaré" in action.reason and plan.changes
 
 
@@ -554,9 +513,9 @@ def test_labels_carry_scope_persistence_and_a_matching_fingerprint():
     labels = labels_for(spec, SCOPE)
     assert labels[LABEL_SCOPE] == SCOPE and labels[LABEL_PERSISTENT] == "oui"
     current = observed_for(spec)
-    assert current.managed_by(SCOPE) and not current.managed_by(OTHER_SCOPE) and current.persistent
-    assert current.declared_parameters() == declared_parameters(spec)
-    assert current.fingerprint == fingerprint(declared_parameters(spec))
+    assert managed_by(current, SCOPE) and not managed_by(current, OTHER_SCOPE) and is_persistent(current)
+    assert stored_parameters(current) == declared_parameters(spec)
+    assert stored_fingerprint(current) == fingerprint(declared_parameters(spec))
     assert labels_for(apache(), SCOPE)[LABEL_PERSISTENT] == "non"
 
 

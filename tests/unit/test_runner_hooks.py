@@ -1,4 +1,5 @@
-"""Which hooks reconfigure runs in its own process: the module's shims, and nothing else."""
+"""Which hooks reconfigure runs in its own process (the module's shims, byte for byte), and when the
+engine reads started early are dropped (as soon as another module's script runs)."""
 
 from __future__ import annotations
 
@@ -7,54 +8,79 @@ import sys
 
 import pytest
 
-from eole_conteneurs.context import Context
+from eole_conteneurs.jobs import runner as runner_module
+from eole_conteneurs.jobs.context import Job, RunMode, Settings, Templates
+from eole_conteneurs.jobs.runner import Runner, _same_interpreter_as_shims
+from eole_conteneurs.jobs.shims import SHIMS, own_phase
 from eole_conteneurs.journal import Journal
-from eole_conteneurs.runner import Runner, _same_interpreter_as_shims, shim_phase
 from tests.conftest import CHECKOUT
 
 
 @pytest.mark.parametrize("phase", ["pretemplate", "posttemplate"])
-def test_the_module_shims_are_recognised(phase):
-    assert shim_phase(CHECKOUT / phase / "60-conteneurs") == phase
+def test_the_shipped_scripts_are_the_shims(phase):
+    """The files the package installs are the texts reconfigure recognises."""
+    assert (CHECKOUT / phase / "60-conteneurs").read_text(encoding="utf-8") == SHIMS[phase]
+    assert own_phase(CHECKOUT / phase / "60-conteneurs") == phase
 
 
 @pytest.mark.parametrize("text", [
-    '#!/bin/sh\nexec /usr/bin/python3 -m eole_conteneurs.hooks pretemplate "$@"\ntouch /tmp/x\n',
-    '#!/bin/sh\ntouch /tmp/x\nexec /usr/bin/python3 -m eole_conteneurs.hooks pretemplate "$@"\n',
-    '#!/bin/sh\nexec /usr/local/bin/python3 -m eole_conteneurs.hooks pretemplate "$@"\n',
-    '#!/bin/sh\nexec /usr/bin/python3 -m eole_conteneurs.hooks postservice "$@"\n',
-    '#!/bin/sh\nexport PYTHONPATH=/tmp\nexec /usr/bin/python3 -m eole_conteneurs.hooks pretemplate "$@"\n',
-    '#!/bin/sh\n',
+    SHIMS["pretemplate"] + "touch /tmp/x\n",
+    SHIMS["pretemplate"].replace("/usr/bin/python3", "/usr/local/bin/python3"),
+    SHIMS["pretemplate"].replace("pretemplate \"$@\"", "postservice \"$@\""),
+    SHIMS["pretemplate"].replace("#!/bin/sh\n", "#!/bin/sh\nexport PYTHONPATH=/tmp\n"),
+    SHIMS["posttemplate"].replace("\n", "\r\n"),
+    '#!/bin/sh\nexec /usr/bin/python3 -m eole_conteneurs.jobs.hooks pretemplate "$@"\n',
+    "#!/bin/sh\n",
     "\xff\xfe",
 ])
 def test_anything_else_is_run_as_a_script(tmp_path, text):
     hook = tmp_path / "hook"
     hook.write_bytes(text.encode("latin-1"))
-    assert shim_phase(hook) is None
+    assert own_phase(hook) is None
 
 
 def test_unreadable_hook_is_run_as_a_script(tmp_path):
-    assert shim_phase(tmp_path / "absent") is None
+    assert own_phase(tmp_path / "absent") is None
 
 
-def runner_with(tmp_path, scripts: dict[str, str]) -> Runner:
+PREFETCH = object()  # stands for engine.prefetch.Prefetch: the runner only keeps or drops it
+
+
+def job_with_prefetch() -> Job:
+    return Job(Settings(), RunMode(False, Templates.RUNNER), Journal(io.StringIO()), PREFETCH)  # type: ignore[arg-type]
+
+
+def runner_with(tmp_path, monkeypatch, scripts: dict[str, str]) -> tuple[Runner, list[str]]:
+    """A posttemplate directory with these scripts; the module's own are recorded, not run."""
     phase = tmp_path / "posttemplate"
     phase.mkdir()
     for name, text in scripts.items():
         (phase / name).write_text(text)
         (phase / name).chmod(0o755)
-    return Runner(Context(journal=Journal(io.StringIO())), tmp_path)
+    in_process: list[str] = []
+
+    def record(self, own, job, loaded):
+        in_process.append(f"{own}:{'avec' if job.prefetch is PREFETCH else 'sans'} lectures anticipées")
+        return 0
+    monkeypatch.setattr(Runner, "_run_in_process", record)
+    monkeypatch.setattr(runner_module, "_same_interpreter_as_shims", lambda: True)
+    return Runner(Settings(), Journal(io.StringIO()), tmp_path), in_process
 
 
-def test_early_reads_are_kept_while_only_the_module_runs(tmp_path):
-    early = object()
-    assert runner_with(tmp_path, {})._phase("posttemplate", None, early) is early
+def test_early_reads_are_kept_while_only_the_module_runs(tmp_path, monkeypatch):
+    runner, in_process = runner_with(tmp_path, monkeypatch, {"60-conteneurs": SHIMS["posttemplate"]})
+    job = runner._phase("posttemplate", job_with_prefetch(), None)
+    assert in_process == ["posttemplate:avec lectures anticipées"]
+    assert job.prefetch is PREFETCH
 
 
-def test_early_reads_are_dropped_once_another_script_ran(tmp_path):
-    """That script may have changed containers or images: they are read again."""
-    runner = runner_with(tmp_path, {"10-autre": "#!/bin/sh\necho autre module\n"})
-    assert runner._phase("posttemplate", None, object()) is None
+def test_early_reads_are_dropped_once_another_script_ran(tmp_path, monkeypatch):
+    """That script may have changed containers or images: the module's own, after it, reads again."""
+    runner, in_process = runner_with(tmp_path, monkeypatch, {"10-autre": "#!/bin/sh\necho autre module\n",
+                                                             "60-conteneurs": SHIMS["posttemplate"]})
+    job = runner._phase("posttemplate", job_with_prefetch(), None)
+    assert job.prefetch is None
+    assert in_process == ["posttemplate:sans lectures anticipées"]
     assert "autre module" in runner.journal.out.getvalue()
 
 

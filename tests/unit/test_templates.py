@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from eole_conteneurs.buildtime import expand_templates
-from eole_conteneurs.configuration import load_validated
-from eole_conteneurs.templating import MasterValue, render, rendered_files, template_namespace
+from eole_conteneurs.creole.buildtime import expand_templates
+from eole_conteneurs.config.loading import load_validated
+from eole_conteneurs.creole.rendering import MasterValue, render, rendered_files, template_namespace
 from tests.conftest import CHECKOUT
 
 GOLDEN = CHECKOUT / "tests" / "golden"

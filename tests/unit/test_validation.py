@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from eole_conteneurs.configuration import load_configuration
+from eole_conteneurs.config.loading import load_configuration
 from eole_conteneurs.errors import InvalidConfiguration
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import sys
 import types
 
 import pytest
 
-from eole_conteneurs import values as values_module
-from eole_conteneurs.configuration import load_configuration, load_dictionary
+from eole_conteneurs.creole import stored as values_module
+from eole_conteneurs.jobs import context as context_module
+from eole_conteneurs.jobs.context import Job, RunMode, Settings, Templates
+from eole_conteneurs.config.loading import load_configuration, load_dictionary
 from eole_conteneurs.errors import ConfigFileError, InvalidConfiguration
-from eole_conteneurs.values import RawConfig, RawValue, read_config_eol, read_values
-from eole_conteneurs.variables import resolve
+from eole_conteneurs.creole.stored import RawConfig, RawValue, read_config_eol, read_values
+from eole_conteneurs.creole.values import resolve
 
 
 def test_seed_configuration_is_understood(write_config, dicos, seed):
@@ -142,15 +145,21 @@ def test_missing_file_is_reported(tmp_path):
         read_config_eol(tmp_path / "absent.eol")
 
 
-def test_explicit_path_is_used_even_with_creole(monkeypatch, write_config, seed):
+def test_explicit_path_is_used_even_with_creole(monkeypatch, write_config, seed, dicos):
+    """The run mode is decided at the entry point: --config means the file, Creole installed or not."""
     monkeypatch.setattr(values_module, "read_creole_client", lambda: pytest.fail("Creole must not be asked"))
-    assert read_values(write_config(seed)).values["conteneur1_nom"].val == "hello-world"
+    monkeypatch.setattr(context_module, "creole_available", lambda: True)
+    settings = Settings(config=write_config(seed), dicos=dicos)
+    assert RunMode.for_command(settings).creole_values is False
+    assert RunMode.for_command(Settings(dicos=dicos)).creole_values is True
+    loaded = Job(settings, RunMode.for_command(settings)).load()
+    assert loaded.values.get("conteneur1_nom") == "hello-world"
 
 
 def test_without_creole_the_default_path_is_read(monkeypatch, write_config, seed):
     path = write_config(seed)
     monkeypatch.setattr(values_module, "DEFAULT_CONFIG", path)
-    assert read_values(None).source == str(path)
+    assert read_values(None, creole=False).source == str(path)
 
 
 def test_creole_client_is_used_where_installed(monkeypatch, dicos, seed):
@@ -162,11 +171,15 @@ def test_creole_client_is_used_where_installed(monkeypatch, dicos, seed):
             return json.loads(json.dumps(stored))
 
     creole = types.ModuleType("creole")
+    creole.__spec__ = importlib.machinery.ModuleSpec("creole", None)
     client = types.ModuleType("creole.client")
     client.CreoleClient = FakeCreoleClient
     monkeypatch.setitem(sys.modules, "creole", creole)
     monkeypatch.setitem(sys.modules, "creole.client", client)
-    configuration = load_configuration(None, dicos)
+    settings = Settings(dicos=dicos)
+    mode = RunMode.for_hook(settings)
+    assert mode.creole_values and mode.templates is Templates.CREOLE
+    configuration = Job(settings, mode).load().configuration
     assert configuration.source == "creole"
     assert [spec.name for spec in configuration.containers] == ["hello-world", "my-apache-app"]
 

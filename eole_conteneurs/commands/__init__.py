@@ -1,0 +1,1 @@
+"""The commands administrators type: eole-conteneurs (check, plan, apply, …), status, diagnose."""

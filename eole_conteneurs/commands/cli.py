@@ -1,0 +1,142 @@
+"""The eole-conteneurs command."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+from pathlib import Path
+
+from eole_conteneurs import __version__
+from eole_conteneurs.commands.text import table
+from eole_conteneurs.config.model import Configuration, ContainerSpec
+from eole_conteneurs.jobs.context import EXIT_OK, Job, RunMode, Settings, guarded
+from eole_conteneurs.jobs.lock import DEFAULT_WAIT, Lock
+
+
+TEMPLATES_HELP = "répertoire des gabarits (défaut : ceux du module)"
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="eole-conteneurs",
+                                   description="Gestion des conteneurs déclarés dans la configuration EOLE.")
+    main.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = main.add_subparsers(dest="command", metavar="COMMANDE", required=True)
+    check = commands.add_parser("check", help="vérifie la configuration et affiche les conteneurs actifs")
+    _configuration_options(check)
+    plan = commands.add_parser("plan", help="affiche ce que « apply » ferait, sans rien modifier "
+                                            "(sortie 0 : rien à faire, 2 : modifications à appliquer)")
+    apply = commands.add_parser("apply", help="récupère les images et fait converger les conteneurs")
+    publish = commands.add_parser("publish", help="génère les fichiers nginx des conteneurs et recharge nginx "
+                                                  "(rien n'est rechargé si rien n'a changé)")
+    _configuration_options(publish)
+    publish.add_argument("--gabarits", type=Path, metavar="RÉPERTOIRE", help=TEMPLATES_HELP)
+    reconfigure = commands.add_parser("reconfigure", help="séquence reconfigure du module sans Creole : scripts "
+                                                          "pretemplate, fichiers, posttemplate, postservice")
+    _configuration_options(reconfigure)
+    reconfigure.add_argument("--gabarits", type=Path, metavar="RÉPERTOIRE", help=TEMPLATES_HELP)
+    reconfigure.add_argument("--attente", type=float, default=DEFAULT_WAIT, metavar="SECONDES",
+                             help="attente maximale quand un autre reconfigure est en cours (défaut : 120)")
+    state = commands.add_parser("status", help="état des conteneurs : image, empreinte, état, santé, ports, URL")
+    _configuration_options(state)
+    state.add_argument("--json", action="store_true", help="sortie JSON")
+    for command in (plan, apply):
+        _configuration_options(command)
+        command.add_argument("--recreer", action="append", default=[], metavar="NOM",
+                             help="recrée ce conteneur même s'il est persistant (répétable)")
+    return main
+
+
+def _configuration_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--config", type=Path, metavar="CHEMIN",
+                         help="fichier config.eol à lire (défaut : Creole, sinon /etc/eole/config.eol)")
+    command.add_argument("--dicos", type=Path, metavar="CHEMIN",
+                         help="dictionnaire Creole ou répertoire de dictionnaires (défaut : celui du module)")
+
+
+def run_check(args: argparse.Namespace) -> int:
+    configuration = _job(args).load().configuration
+    print(describe(configuration))
+    return EXIT_OK
+
+
+def describe(configuration: Configuration) -> str:
+    if not configuration.enabled:
+        return (f"Configuration valide ({configuration.source}) : gestion des conteneurs désactivée "
+                "(activer_conteneurs = non), aucun conteneur actif.")
+    rows: list[tuple[str, ...]] = [("N°", "Nom", "Image", "Ports", "Répertoires", "Persistance")]
+    rows += [_row(spec) for spec in configuration.containers]
+    header = f"Configuration valide ({configuration.source}) : {len(configuration.containers)} conteneur(s) actif(s)"
+    return header + "\n" + table(rows)
+
+
+def _row(spec: ContainerSpec) -> tuple[str, ...]:
+    ports = ", ".join(str(port) for port in spec.ports) or "Pas de port de sortie"
+    volumes = ", ".join(str(volume) for volume in spec.volumes) or "-"
+    return (str(spec.index), spec.name, str(spec.image), ports, volumes, "oui" if spec.persistent else "non")
+
+
+# Docker-facing modules are imported by the commands that need them: `check` and
+# `reconfigure`'s own process then start without loading the Docker SDK.
+
+def run_plan(args: argparse.Namespace) -> int:
+    from eole_conteneurs.jobs import operations
+    job = _job(args)
+    return operations.show_plan(job.load(), job, frozenset(args.recreer))
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    from eole_conteneurs.jobs import operations
+    job = _job(args)
+    with _locked(job):
+        return operations.converge(job.load(), job, pull_all=True, recreate=frozenset(args.recreer))
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    from eole_conteneurs.jobs import operations
+    job = _job(args)
+    with _locked(job):
+        return operations.publish(job.load(), job)
+
+
+def run_reconfigure(args: argparse.Namespace) -> int:
+    from eole_conteneurs.jobs import runner
+    return runner.reconfigure(_settings(args), wait=args.attente)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from eole_conteneurs.commands import status
+    job = _job(args)
+    return status.show(job.load(), job, as_json=args.json)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_environment(args.config, args.dicos, getattr(args, "gabarits", None))
+
+
+def _job(args: argparse.Namespace) -> Job:
+    """The run mode is decided here, once: a command writes the module's files itself."""
+    settings = _settings(args)
+    return Job(settings, RunMode.for_command(settings))
+
+
+def _locked(job: Job) -> Lock:
+    """Held by every command that changes something (reconfigure's own hooks run under its lock)."""
+    return Lock(job.settings.lock_file, DEFAULT_WAIT, job.journal)
+
+
+COMMANDS = {"check": run_check, "plan": run_plan, "apply": run_apply, "publish": run_publish,
+            "reconfigure": run_reconfigure, "status": run_status}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return guarded(lambda: COMMANDS[args.command](args))
+
+
+def command() -> int:
+    """The `eole-conteneurs` process: main(), then it ends."""
+    status = main()
+    # Spares the exit's collection of everything the run built (≈ 6 ms for 100 containers).
+    gc.freeze()
+    return status

@@ -1,0 +1,106 @@
+"""`eole-conteneurs status`: what runs, as seen from the engine, next to what is declared."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from eole_conteneurs.commands.text import table
+from eole_conteneurs.config.loading import Loaded
+from eole_conteneurs.config.model import ContainerSpec
+from eole_conteneurs.containers.labels import finished, is_persistent, managed_by, stored_parameters
+from eole_conteneurs.engine.api import Engine, ObservedContainer
+from eole_conteneurs.engine.dockerd import DockerEngine
+from eole_conteneurs.jobs.context import EXIT_ERROR, EXIT_OK, Job
+from eole_conteneurs.publish.publication import server_name
+
+
+@dataclass(frozen=True)
+class ContainerStatus:
+    name: str
+    declared: bool
+    image: str
+    digest: str
+    state: str
+    health: str
+    ports: list[str]
+    url: str
+    persistent: bool
+    ok: bool
+
+    def as_json(self) -> dict[str, Any]:
+        """The keys of `status --json`, a French interface scripts read: they never change."""
+        return {"nom": self.name, "declare": self.declared, "image": self.image, "empreinte": self.digest,
+                "etat": self.state, "sante": self.health, "ports": self.ports, "url": self.url,
+                "persistance": _yes_no(self.persistent), "ok": self.ok}
+
+
+def _yes_no(flag: bool) -> str:
+    return "oui" if flag else "non"
+
+
+def collect(loaded: Loaded, scope: str, engine: Engine) -> list[ContainerStatus]:
+    observed = {container.name: container for container in engine.containers()}
+    statuses = [_declared(spec, observed.get(spec.name), engine) for spec in loaded.configuration.containers]
+    declared = {spec.name for spec in loaded.configuration.containers}
+    statuses += [_undeclared(container, engine) for container in observed.values()
+                 if managed_by(container, scope) and container.name not in declared]
+    return statuses
+
+
+def _declared(spec: ContainerSpec, container: ObservedContainer | None, engine: Engine) -> ContainerStatus:
+    details = engine.inspect(container.id) if container else None
+    state, health, ok = _state(container, details)
+    return ContainerStatus(
+        name=spec.name, declared=True, image=str(spec.image),
+        digest=_digest(engine, container), state=state, health=health,
+        ports=[str(port) for port in spec.ports],
+        url=f"https://{server_name()}{spec.web_path}/" if spec.ports else "",
+        persistent=spec.persistent, ok=ok)
+
+
+def _undeclared(container: ObservedContainer, engine: Engine) -> ContainerStatus:
+    state, health, _ = _state(container, engine.inspect(container.id))
+    return ContainerStatus(name=container.name, declared=False, image=stored_parameters(container).get("image", ""),
+                           digest=_digest(engine, container), state=state, health=health, ports=[], url="",
+                           persistent=is_persistent(container), ok=True)
+
+
+def _state(container: ObservedContainer | None, details: dict[str, Any] | None) -> tuple[str, str, bool]:
+    if container is None or details is None:
+        return "absent", "-", False
+    health = (details["State"].get("Health") or {}).get("Status", "-")
+    if container.running:
+        return "en cours d'exécution", health, health in ("-", "healthy", "starting")
+    if finished(container):
+        return "terminé normalement", health, True
+    return f"arrêté ({container.state}, code {details['State'].get('ExitCode')})", health, False
+
+
+def _digest(engine: Engine, container: ObservedContainer | None) -> str:
+    if container is None:
+        return ""
+    digests = engine.repo_digests(container.image_id)
+    return digests[0].split("@", 1)[1] if digests else container.image_id
+
+
+def show(loaded: Loaded, job: Job, as_json: bool = False) -> int:
+    """Exit 1 when a declared container is absent, stopped or unhealthy."""
+    statuses = collect(loaded, job.settings.scope, DockerEngine.connect(job.settings.docker_url))
+    if as_json:
+        job.journal.step(json.dumps([status.as_json() for status in statuses], ensure_ascii=False, indent=1))
+    else:
+        job.journal.step(describe(statuses))
+    return EXIT_OK if all(status.ok for status in statuses) else EXIT_ERROR
+
+
+def describe(statuses: list[ContainerStatus]) -> str:
+    if not statuses:
+        return "Aucun conteneur déclaré ni géré."
+    rows = [("Nom", "Image", "Empreinte", "État", "Santé", "Ports", "URL", "Persistance")]
+    for status in statuses:
+        name = status.name if status.declared else f"{status.name} (non déclaré)"
+        rows.append((name, status.image, status.digest[:19], status.state, status.health,
+                     ", ".join(status.ports) or "-", status.url or "-", _yes_no(status.persistent)))
+    return table(rows)

@@ -1,0 +1,1 @@
+"""Validate: typed values → the container model (ContainerSpec), every problem reported at once."""

@@ -1,0 +1,87 @@
+"""The read → validate pipeline: dictionaries + stored values → a validated Configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from eole_conteneurs.creole.buildtime import DEFAULT_NB_MAX, SOURCE_SUFFIX, build_directory, expand_templates
+from eole_conteneurs.creole.dictionary import Dictionary, dictionary_files, load_dictionaries
+from eole_conteneurs.errors import InvalidConfiguration
+from eole_conteneurs.config.model import Configuration
+from eole_conteneurs.config.validation import build_configuration
+from eole_conteneurs.creole.stored import read_values
+from eole_conteneurs.creole.values import Values, resolve
+
+INSTALLED_DICTIONARY = Path("/usr/share/eole/creole/dicos/60_conteneurs.xml")
+INSTALLED_TEMPLATES = Path("/usr/share/eole/creole/distrib")
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where the dictionary and the templates are read from."""
+
+    dictionary: Path
+    templates: Path
+
+
+def default_sources() -> Sources:
+    """From a checkout, its own dictionary and templates (built on demand); otherwise the installed ones.
+
+    Only this module's dictionary is loaded: on an Eolebase the dicos directory also
+    holds every other module's, which are Creole's business, not ours.
+    """
+    sources = sorted((CHECKOUT / "dicos").glob("*" + SOURCE_SUFFIX))
+    if not sources:
+        return Sources(INSTALLED_DICTIONARY, INSTALLED_TEMPLATES)
+    output = CHECKOUT / "build"
+    inputs = sources + [path for path in (CHECKOUT / "tmpl").iterdir() if path.is_file()]
+    stamp = output / "dicos" / ".stamp"
+    if not stamp.exists() or any(path.stat().st_mtime > stamp.stat().st_mtime for path in inputs):
+        try:
+            _build(output)
+            stamp.touch()
+        except OSError:  # a read-only checkout
+            import tempfile  # only here: its import costs more than a no-op run's reads
+
+            output = Path(tempfile.mkdtemp(prefix="eole-conteneurs-"))
+            _build(output)
+    return Sources(output / "dicos", output / "tmpl")
+
+
+def _build(output: Path) -> None:
+    build_directory(CHECKOUT / "dicos", output / "dicos", DEFAULT_NB_MAX)
+    expand_templates(CHECKOUT / "tmpl", output / "tmpl", DEFAULT_NB_MAX)
+
+
+def load_dictionary(dicos: Path | None = None, cache_dir: Path | None = None) -> Dictionary:
+    return load_dictionaries(dictionary_files(dicos or default_sources().dictionary), cache_dir)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    dictionary: Dictionary
+    values: Values
+    configuration: Configuration
+
+
+def load_validated(config: Path | None = None, dicos: Path | None = None,
+                   cache_dir: Path | None = None, creole_values: bool = False) -> Loaded:
+    """Raise InvalidConfiguration with every problem, or return the validated configuration.
+
+    creole_values: read through Creole's client (the run mode decides); config otherwise.
+    """
+    dictionary = load_dictionary(dicos, cache_dir)
+    values, problems = resolve(dictionary, read_values(config, creole_values))
+    configuration, problems = build_configuration(values, problems)
+    if problems:
+        order = {name: position for position, name in enumerate(dictionary.variables)}
+        problems.sort(key=lambda p: (order.get(p.variable, len(order)), -1 if p.index is None else p.index))
+        raise InvalidConfiguration(problems)
+    return Loaded(dictionary, values, configuration)
+
+
+def load_configuration(config: Path | None = None, dicos: Path | None = None) -> Configuration:
+    """The validated configuration of a config.eol file (tests, tools)."""
+    return load_validated(config, dicos).configuration

@@ -1,0 +1,270 @@
+"""From typed values to validated ContainerSpec objects: the rules of the module's contract.
+
+Every problem is collected (never only the first) as an InvalidValue naming the
+variable, the entry of a multi, the value and what is accepted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from eole_conteneurs.config import paths
+from eole_conteneurs.errors import InvalidValue
+from eole_conteneurs.config.model import DOCKER_HUB, Configuration, ContainerSpec, ImageRef, PortMapping, VolumeMapping, variable
+from eole_conteneurs.creole.values import Values
+
+NAME = re.compile(r"[a-z0-9][a-z0-9_.-]+")  # Docker wants two characters at least
+NAME_MAX = 63
+NAME_EXPECTED = ("un nom de 2 à 63 caractères : minuscules, chiffres, « . », « _ », « - », "
+                 "commençant par une minuscule ou un chiffre")
+# Docker's reference grammar: path components separated by "/".
+REPO_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+REPO_EXPECTED = ("un dépôt comme « httpd » ou « bibliotheque/application » (minuscules, chiffres, "
+                 "séparateurs « . », « _ », « - », « / »), sans registre ni tag")
+TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+TAG_EXPECTED = "un tag de 1 à 128 caractères (lettres, chiffres, « _ », « . », « - »), vide pour latest"
+HOSTNAME_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+HUB_EXPECTED = "hôte[:port] d'un registre (ex. registre.ac-test.fr ou 127.0.0.1:5000), vide pour le Hub Docker"
+DOCKER_HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "hub.docker.com"}
+NGINX_PORTS = (80, 443)
+DEFAULT_TAG = "latest"
+
+
+WEB_PATH = re.compile(r"(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+")
+WEB_PATH_EXPECTED = ("un chemin web comme /application ou /applis/wiki (lettres, chiffres, « . », « _ », « - », "
+                     "« / »), autre que /, vide pour /nom du conteneur")
+
+
+NGINX_FILE = re.compile(r"/[A-Za-z0-9._/-]*[A-Za-z0-9._-]")
+NGINX_FILE_EXPECTED = "un chemin absolu de fichier (lettres, chiffres, « . », « _ », « - », « / »)"
+
+
+@dataclass
+class Validator:
+    values: Values
+    problems: list[InvalidValue] = field(default_factory=list)
+    host_ports: dict[int, str] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    web_paths: dict[str, str] = field(default_factory=dict)
+
+    def refuse(self, name: str, value: Any, expected: str, index: int | None = None, reason: str = "valeur refusée"):
+        self.problems.append(InvalidValue(name, value, expected, index, reason))
+
+    def scalar(self, name: str) -> Any:
+        """A typed value, or None when typing already refused it (reported once)."""
+        return None if name in self.values.refused else self.values.get(name)
+
+    def checked(self, name: str, check: Callable[[str], Any], expected: str, index: int | None = None) -> Any:
+        value = self.values.entries(name)[index] if index is not None else self.scalar(name)
+        if value is None or name in self.values.refused:
+            return None
+        try:
+            return check(value)
+        except ValueError as error:
+            self.refuse(name, value, expected, index, str(error) or "valeur refusée")
+            return None
+
+
+def build_configuration(values: Values, problems: list[InvalidValue]) -> tuple[Configuration, list[InvalidValue]]:
+    """Validate every enabled container; returns the configuration and all problems found."""
+    validator = Validator(values, list(problems))
+    enabled = values.get("activer_conteneurs") == "oui"
+    containers = []
+    for name in ("conteneurs_certificat", "conteneurs_cle"):
+        if values.is_enabled(name) and name not in values.refused and values.get(name) is None:
+            validator.refuse(name, None, NGINX_FILE_EXPECTED, reason="valeur manquante")
+        elif values.is_enabled(name):
+            validator.checked(name, _check_nginx_file, NGINX_FILE_EXPECTED)
+    if enabled:
+        count = validator.scalar("nombre_conteneurs") or 0
+        for index in range(1, count + 1):
+            if not values.is_enabled(variable(index, "nom")):
+                continue
+            spec = _container(validator, index)
+            if spec is not None:
+                containers.append(spec)
+    return Configuration(values.source, enabled, tuple(containers)), validator.problems
+
+
+def _container(validator: Validator, index: int) -> ContainerSpec | None:
+    before = len(validator.problems)
+    name = _name(validator, index)
+    image = _image(validator, index)
+    volumes = _volumes(validator, index)
+    ports = _ports(validator, index)
+    web_path = _web_path(validator, index, name)
+    networks = _allowed_networks(validator, index)
+    technology = validator.scalar(variable(index, "technologie"))
+    persistent = validator.scalar(variable(index, "persistance")) == "oui"
+    if len(validator.problems) > before or name is None or image is None:
+        return None
+    return ContainerSpec(index, name, technology, image, volumes, ports, persistent, web_path, networks)
+
+
+def _name(validator: Validator, index: int) -> str | None:
+    var = variable(index, "nom")
+    name: str | None = validator.checked(var, _check_name, NAME_EXPECTED)
+    if name is None:
+        return None
+    if name in validator.names:
+        validator.refuse(var, name, "un nom différent pour chaque conteneur",
+                         reason=f"nom déjà utilisé par {validator.names[name]}")
+        return None
+    validator.names[name] = var
+    return name
+
+
+def _check_name(value: str) -> str:
+    if len(value) > NAME_MAX:
+        raise ValueError(f"nom trop long ({len(value)} caractères)")
+    if not NAME.fullmatch(value):
+        raise ValueError("nom invalide")
+    return value
+
+
+def _image(validator: Validator, index: int) -> ImageRef | None:
+    hub = validator.checked(variable(index, "hub"), normalise_hub, HUB_EXPECTED)
+    hub_refused = validator.scalar(variable(index, "hub")) is not None and hub is None
+    hub = hub or DOCKER_HUB
+    repository = validator.checked(variable(index, "depot"), lambda v: _check_repository(v, hub), REPO_EXPECTED)
+    tag = validator.checked(variable(index, "tag"), _check_tag, TAG_EXPECTED)
+    tag_refused = validator.scalar(variable(index, "tag")) is not None and tag is None
+    if repository is None or tag_refused or hub_refused:
+        return None
+    return ImageRef(hub, repository, tag or DEFAULT_TAG)
+
+
+def normalise_hub(value: str) -> str:
+    """'https://registre.fr/' -> 'registre.fr'; Docker Hub's own names -> '' (the default)."""
+    text = re.sub(r"^https?://", "", value.strip()).rstrip("/")
+    if text.lower() in DOCKER_HUB_ALIASES:
+        return DOCKER_HUB
+    host, _, port = text.rpartition(":") if re.search(r":[0-9]*$", text) else (text, "", "")
+    if _ and not (re.fullmatch(r"[0-9]{1,5}", port) and 1 <= int(port) <= 65535):
+        raise ValueError("port du registre invalide")
+    if not _is_host(host):
+        raise ValueError("adresse de registre invalide")
+    return text.lower()
+
+
+def _is_host(host: str) -> bool:
+    if host.startswith("[") and host.endswith("]"):
+        return re.fullmatch(r"[0-9A-Fa-f:.]+", host[1:-1]) is not None
+    labels = host.split(".")
+    return 0 < len(host) <= 253 and all(HOSTNAME_LABEL.fullmatch(label) for label in labels)
+
+
+def _check_repository(value: str, hub: str) -> str:
+    if ":" in value or "@" in value:
+        raise ValueError("le tag se saisit dans la variable « tag », le registre dans « hub »")
+    components = value.split("/")
+    if len(value) > 255 or not all(REPO_COMPONENT.fullmatch(part) for part in components):
+        raise ValueError("nom de dépôt invalide")
+    first = components[0]
+    if not hub and len(components) > 1 and ("." in first or first == "localhost"):
+        raise ValueError(f"« {first} » ressemble à un registre : le saisir dans la variable « hub »")
+    return value
+
+
+def _check_tag(value: str) -> str:
+    if not TAG.fullmatch(value):
+        raise ValueError("tag invalide")
+    return value
+
+
+def _volumes(validator: Validator, index: int) -> tuple[VolumeMapping, ...]:
+    hosts_var, targets_var = variable(index, "rep_hote"), variable(index, "rep_conteneur")
+    volumes, targets = [], set()
+    for entry, raw_host in enumerate(validator.values.entries(hosts_var)):
+        host = validator.checked(hosts_var, paths.safe_host_dir, paths.HOST_EXPECTED, entry)
+        target = validator.checked(targets_var, paths.safe_container_dir, paths.CONTAINER_EXPECTED, entry)
+        _require_pair(validator, hosts_var, raw_host, targets_var, entry)
+        if target is not None and target in targets:
+            validator.refuse(targets_var, target, "un répertoire de conteneur différent pour chaque partage",
+                             entry, "répertoire déjà monté dans ce conteneur")
+        elif host is not None and target is not None:
+            targets.add(target)
+            volumes.append(VolumeMapping(host, target))
+    return tuple(volumes)
+
+
+def _ports(validator: Validator, index: int) -> tuple[PortMapping, ...]:
+    container_var, host_var = variable(index, "port_conteneur"), variable(index, "port_hote")
+    ports = []
+    for entry, container_port in enumerate(validator.values.entries(container_var)):
+        host_port = validator.values.entries(host_var)[entry]
+        _require_pair(validator, container_var, container_port, host_var, entry)
+        if host_var in validator.values.refused or host_port is None:
+            continue
+        if host_port in NGINX_PORTS:
+            validator.refuse(host_var, host_port, "un port de l'hôte autre que 80 et 443", entry,
+                             "port réservé à nginx")
+        elif host_port in validator.host_ports:
+            validator.refuse(host_var, host_port, "un port de l'hôte différent pour chaque port publié", entry,
+                             f"port déjà utilisé par {validator.host_ports[host_port]}")
+        else:
+            validator.host_ports[host_port] = f"{host_var} (valeur n°{entry + 1})"
+            if container_port is not None and container_var not in validator.values.refused:
+                ports.append(PortMapping(container_port, host_port))
+    return tuple(ports)
+
+
+def _web_path(validator: Validator, index: int, name: str | None) -> str:
+    var = variable(index, "chemin")
+    given = validator.scalar(var)
+    path: str | None = validator.checked(var, _check_web_path, WEB_PATH_EXPECTED) if given is not None else (
+        f"/{name}" if name else None)
+    if path is None:
+        return ""
+    owner = validator.web_paths.get(path)
+    # Without conteneurN_chemin the path comes from the name: that is what to change.
+    named = var if given is not None else variable(index, "nom")
+    if owner is not None:
+        validator.refuse(named, given or name, "un chemin web différent pour chaque conteneur",
+                         reason=f"chemin {path} déjà utilisé par {owner}")
+        return ""
+    validator.web_paths[path] = named
+    return path
+
+
+def _check_nginx_file(value: str) -> str:
+    if not NGINX_FILE.fullmatch(value) or "/../" in value + "/" or "/./" in value + "/":
+        raise ValueError("chemin de fichier invalide")
+    return value
+
+
+def _check_web_path(value: str) -> str:
+    path = value.rstrip("/")
+    if not WEB_PATH.fullmatch(path):
+        raise ValueError("chemin web invalide")
+    return path
+
+
+def _allowed_networks(validator: Validator, index: int) -> tuple[str, ...]:
+    """nginx `allow` takes CIDR: the address must be the network's own (no host bits)."""
+    networks_var, masks_var = variable(index, "reseau_autorise"), variable(index, "masque_autorise")
+    allowed = []
+    for entry, address in enumerate(validator.values.entries(networks_var)):
+        _require_pair(validator, networks_var, address, masks_var, entry)
+        mask = validator.values.entries(masks_var)[entry]
+        if address is None or mask is None or {networks_var, masks_var} & validator.values.refused:
+            continue
+        network = ipaddress.IPv4Network(f"{address}/{mask}", strict=False)
+        if str(network.network_address) != address:
+            validator.refuse(networks_var, address, f"l'adresse du réseau, ici {network.network_address}", entry,
+                             f"adresse incohérente avec le masque {mask}")
+            continue
+        allowed.append(str(network))
+    return tuple(allowed)
+
+
+def _require_pair(validator: Validator, master_var: str, master_value: Any, slave_var: str, entry: int) -> None:
+    """An entry of a master needs its slave and vice versa (gen_config lets either be empty)."""
+    slave_value = validator.values.entries(slave_var)[entry]
+    if master_value is None and master_var not in validator.values.refused:
+        validator.refuse(master_var, None, f"une valeur pour chaque valeur de {slave_var}", entry, "valeur manquante")
+    if slave_value is None and slave_var not in validator.values.refused:
+        validator.refuse(slave_var, None, f"une valeur pour chaque valeur de {master_var}", entry, "valeur manquante")

@@ -1,0 +1,250 @@
+"""Applying a plan with the Docker adapter: pull first, then touch containers one by one.
+
+A failure on one container is reported and leaves it as it was; the others go on.
+A container is replaced as a transaction: the old one is stopped and set aside
+under another name, and put back (renamed, restarted) if the new one cannot start.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from typing import Callable, Sequence, TypeVar
+
+from eole_conteneurs.config.model import ContainerSpec
+from eole_conteneurs.containers.labels import create_request, finished
+from eole_conteneurs.containers.planner import (Action, Conflict, Create, Keep, Plan, Recreate, Remove, Restore, Start,
+                                                Stop, declared_spec, make_plan)
+from eole_conteneurs.engine.api import DockerOperationError, Engine, ObservedContainer, PullResult
+from eole_conteneurs.errors import EoleConteneursError
+from eole_conteneurs.journal import Journal
+
+SET_ASIDE_SUFFIX = "--ancien"
+PULL_WORKERS = 4
+CREATE_WORKERS = 8  # dockerd serialises part of each creation: more threads stop paying beyond this
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass
+class Converger:
+    engine: Engine
+    journal: Journal
+    scope: str
+
+    # -- images -----------------------------------------------------------------------
+
+    def pull(self, specs: Sequence[ContainerSpec], only_missing: bool = False,
+             strict: bool = True) -> dict[str, str | None]:
+        """Pull each image once (in parallel); returns the local image id of every reference.
+
+        An image whose registry digest is the local one is not pulled again. Not strict
+        (pretemplate): an image that cannot be had is a warning; the container it belongs to
+        is reported as an error when it is converged.
+        """
+        refs = list(dict.fromkeys(str(spec.image) for spec in specs))
+        if only_missing:
+            refs = [ref for ref in refs if self.engine.image_id(ref) is None]
+        outcomes = in_parallel(self._pull_one, refs, PULL_WORKERS)
+        for ref, outcome in zip(refs, outcomes):
+            self._report_pull(ref, outcome, strict)
+        return {ref: self.engine.image_id(ref) for ref in dict.fromkeys(str(spec.image) for spec in specs)}
+
+    def _pull_one(self, ref: str) -> PullResult | DockerOperationError | None:
+        """None: the local image is the registry's, nothing to pull."""
+        if self.engine.up_to_date(ref):
+            return None
+        try:
+            return self.engine.pull(ref)
+        except DockerOperationError as error:
+            return error
+
+    def _report_pull(self, ref: str, outcome: PullResult | DockerOperationError | None, strict: bool) -> None:
+        if outcome is None:
+            self.journal.step(f"Image à jour (même empreinte que sur le dépôt) : {ref}")
+            return
+        self.journal.step(f"Récupération de l'image sur le dépôt : docker pull {ref}")
+        if isinstance(outcome, PullResult):
+            for message in outcome.messages:
+                self.journal.step(message)
+        elif self.engine.image_id(ref) is not None:
+            self.journal.warn(f"{outcome.detail} ; l'image déjà présente localement est utilisée ({ref})")
+        elif strict:
+            self.journal.fail(f"image {ref} indisponible : {outcome.detail}")
+        else:
+            self.journal.warn(f"image {ref} indisponible : {outcome.detail}")
+
+    # -- containers -------------------------------------------------------------------
+
+    def plan(self, specs: Sequence[ContainerSpec], images: dict[str, str | None],
+             recreate: frozenset[str] = frozenset(), protected: frozenset[str] = frozenset()) -> Plan:
+        return make_plan(specs, self.engine.containers(), images, self.scope, recreate, protected)
+
+    def apply(self, plan: Plan) -> None:
+        """Everything but creations in the plan's order, then the creations in parallel.
+
+        Removals and recreations first free the host ports new containers may take; new
+        containers are independent of each other, so they are created side by side and
+        their lines reported in the plan's order.
+        """
+        creations = [action for action in plan.actions if isinstance(action, Create)]
+        for action in plan.actions:
+            if not isinstance(action, Create):
+                self._apply_reported(action, plan)
+        buffered = [Converger(self.engine, Journal(io.StringIO()), self.scope) for _ in creations]
+        try:
+            in_parallel(lambda pair: pair[0]._apply_reported(pair[1], plan), list(zip(buffered, creations)),
+                        CREATE_WORKERS)
+        finally:  # what the others did is reported whatever stopped one of them
+            for converger in buffered:
+                self.journal.merge(converger.journal)
+
+    def _apply_reported(self, action: Action, plan: Plan) -> None:
+        spec = declared_spec(action)
+        if spec is not None:
+            self.journal.step(f"Traitement du conteneur {action.name} (conteneur-{spec.index})")
+        try:
+            self._apply(action, plan)
+        except EoleConteneursError as error:  # an operation refused, or dockerd gone (DockerUnavailable)
+            self.journal.fail(f"conteneur {action.name} : {error}")
+            return
+        if spec is not None:
+            self._report_port(spec)
+
+    def _apply(self, action: Action, plan: Plan) -> None:
+        if isinstance(action, (Create, Recreate)) and str(action.spec.image) in plan.pulls:
+            raise DockerOperationError(action.name, "Création du conteneur",
+                                       f"l'image {action.spec.image} n'est pas disponible")
+        if isinstance(action, Create):
+            self._create(action.spec)
+        elif isinstance(action, Recreate):
+            self._recreate(action)
+        elif isinstance(action, Start):
+            self._start(action)
+        elif isinstance(action, Keep):
+            self._keep(action)
+        elif isinstance(action, Remove):
+            self._remove(action)
+        elif isinstance(action, Stop):
+            self._stop_persistent(action)
+        elif isinstance(action, Conflict):
+            raise DockerOperationError(action.name, "Gestion du conteneur", action.reason)
+        else:
+            self._restore_set_aside(action)
+
+    def _create(self, spec: ContainerSpec) -> None:
+        self._make_host_dirs(spec)
+        request = create_request(spec, self.scope)
+        self.journal.step(f"Lancement du conteneur : {request.command_line()}")
+        container = self.engine.create(request)
+        try:
+            self.engine.start(container)
+        except DockerOperationError:
+            try:
+                self.engine.remove(container)
+            except DockerOperationError as cleanup:
+                self.journal.fail(f"conteneur {container[:12]} créé mais non supprimé : {cleanup}")
+            raise
+        self.journal.step(f"Conteneur {spec.name} lancé : {container[:12]}")
+
+    def _recreate(self, action: Recreate) -> None:
+        spec, old = action.spec, action.current
+        self.journal.step(f"Recréation du conteneur {spec.name} : {action.reason}")
+        self._stop(old)
+        renamed = False
+        try:
+            self.engine.rename(old.id, f"{spec.name}{SET_ASIDE_SUFFIX}-{old.short_id}")
+            renamed = True
+            self._create(spec)
+        except DockerOperationError as error:
+            self._put_back(old, spec.name if renamed else None)
+            raise DockerOperationError(spec.name, "Recréation du conteneur",
+                                       f"{error.detail} ; l'ancien conteneur est remis en service") from error
+        self._delete(old)
+
+    def _put_back(self, old: ObservedContainer, name: str | None) -> None:
+        """Best effort, step by step: the caller reports the original failure whatever happens here."""
+        steps: list[Callable[[], None]] = []
+        if name is not None:
+            original = name
+            steps.append(lambda: self.engine.rename(old.id, original))
+        if old.running:
+            steps.append(lambda: self.engine.start(old.id))
+        for step in steps:
+            try:
+                step()
+            except DockerOperationError as error:
+                self.journal.fail(f"remise en service de {old.short_id} : {error}")
+                return
+
+    def _restore_set_aside(self, action: Restore) -> None:
+        container = action.current
+        self.journal.step(f"Conteneur {action.name} : {action.reason}, renommé {action.name}")
+        self.engine.rename(container.id, action.name)
+        if not finished(container):
+            self.journal.step(f"Démarrage du conteneur : docker start {action.name}")
+            self.engine.start(container.id)
+
+    def _start(self, action: Start) -> None:
+        self._report_pending(action)
+        self.journal.step(f"Démarrage du conteneur : docker start {action.name}")
+        self.engine.start(action.current.id)
+
+    def _keep(self, action: Keep) -> None:
+        self._report_pending(action)
+        self.journal.step(f"Conteneur {action.name} conservé : {action.reason}")
+
+    def _report_pending(self, action: Start | Keep) -> None:
+        if action.pending:
+            self.journal.step("Image persistante pas de suppression du conteneur")
+            self.journal.warn(f"conteneur {action.name} : {action.pending}")
+
+    def _remove(self, action: Remove) -> None:
+        self.journal.step(f"Conteneur {action.name} : {action.reason}")
+        self._stop(action.current)
+        self._delete(action.current)
+
+    def _stop_persistent(self, action: Stop) -> None:
+        self.journal.step(f"Conteneur {action.name} : {action.reason}")
+        self._stop(action.current)
+        self.journal.step("Image persistante pas de suppression du conteneur")
+
+    def _stop(self, container: ObservedContainer) -> None:
+        if container.running:
+            self.journal.step(f"Extinction du conteneur {container.short_id} : docker stop {container.short_id}")
+            self.engine.stop(container.id)
+
+    def _delete(self, container: ObservedContainer) -> None:
+        self.journal.step(f"Suppression du conteneur {container.short_id} : docker rm {container.short_id}")
+        self.engine.remove(container.id)
+
+    def _make_host_dirs(self, spec: ContainerSpec) -> None:
+        for volume in spec.volumes:
+            if not os.path.isdir(volume.host_dir):
+                self.journal.step(f"Création du répertoire de l'hôte {volume.host_dir}")
+                try:
+                    os.makedirs(volume.host_dir, mode=0o755, exist_ok=True)
+                except OSError as error:
+                    raise DockerOperationError(spec.name, "Création du répertoire de l'hôte",
+                                               f"{volume.host_dir} : {error.strerror}") from error
+
+    def _report_port(self, spec: ContainerSpec) -> None:
+        if spec.proxied_port is None:
+            self.journal.step("Pas de port de sortie")
+        else:
+            self.journal.step(f"Numéro de port de sortie à configurer : {spec.proxied_port}")
+
+
+def in_parallel(function: Callable[[T], R], items: list[T], workers: int) -> list[R]:
+    """Results in the items' order; no thread for a single item (the usual no-op case)."""
+    if len(items) <= 1:
+        return [function(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor  # only here: its import is not free
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(function, items))
+
+
+def docker_run_command(spec: ContainerSpec) -> str:
+    """The docker command line equivalent to what the module does, for the log and the plan."""
+    return create_request(spec, "").command_line()

@@ -1,0 +1,139 @@
+"""What the module writes on a container (labels, the creation request) and reads back from its labels.
+
+The labels are the module's claim of ownership: a container without them is never
+touched. The declared parameters are stored in a label too, so that a change can be
+told and explained without inspecting anything else. Their keys are a contract with every
+container already deployed: they never change (a renamed key would orphan them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eole_conteneurs.config.model import ContainerSpec
+from eole_conteneurs.engine.api import Bind, CreateRequest, ObservedContainer, PortBinding
+from eole_conteneurs.files import write_durably
+
+LABEL_SCOPE = "fr.eole.conteneurs.managed"
+LABEL_SPEC = "fr.eole.conteneurs.spec"
+LABEL_FINGERPRINT = "fr.eole.conteneurs.fingerprint"
+LABEL_PERSISTENT = "fr.eole.conteneurs.persistant"
+LABEL_INDEX = "fr.eole.conteneurs.index"
+DEFAULT_SCOPE = "eole"
+SPEC_VERSION = 1
+
+# A one-shot container (no port, like hello-world) runs once; a service comes back after a reboot.
+RESTART_SERVICE = "unless-stopped"
+RESTART_ONE_SHOT = "no"
+SECURITY_OPTIONS = ("no-new-privileges:true",)
+
+
+def restart_policy(spec: ContainerSpec) -> str:
+    return RESTART_SERVICE if spec.ports else RESTART_ONE_SHOT
+
+
+def declared_parameters(spec: ContainerSpec) -> dict[str, Any]:
+    """Everything that, when changed, needs a new container (persistence does not)."""
+    return {
+        "version": SPEC_VERSION,
+        "image": str(spec.image),
+        "ports": [str(port) for port in spec.ports],
+        "volumes": [str(volume) for volume in spec.volumes],
+        "restart": restart_policy(spec),
+    }
+
+
+def fingerprint(parameters: dict[str, Any]) -> str:
+    canonical = json.dumps(parameters, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def labels_for(spec: ContainerSpec, scope: str) -> dict[str, str]:
+    parameters = declared_parameters(spec)
+    return {
+        LABEL_SCOPE: scope,
+        LABEL_SPEC: json.dumps(parameters, sort_keys=True, ensure_ascii=False),
+        LABEL_FINGERPRINT: fingerprint(parameters),
+        LABEL_PERSISTENT: "oui" if spec.persistent else "non",
+        LABEL_INDEX: str(spec.index),
+    }
+
+
+def create_request(spec: ContainerSpec, scope: str) -> CreateRequest:
+    """The container spec asks for, labelled as the module's."""
+    return CreateRequest(
+        name=spec.name, image=str(spec.image), labels=labels_for(spec, scope),
+        ports=tuple(PortBinding(port.container_port, port.host_ip, port.host_port) for port in spec.ports),
+        binds=tuple(Bind(volume.host_dir, volume.container_dir) for volume in spec.volumes),
+        restart=restart_policy(spec), security_options=SECURITY_OPTIONS)
+
+
+# -- reading the labels back ----------------------------------------------------------------
+
+def managed_by(container: ObservedContainer, scope: str) -> bool:
+    """The module's claim of ownership: a container without it is never touched."""
+    return container.labels.get(LABEL_SCOPE) == scope
+
+
+def is_persistent(container: ObservedContainer) -> bool:
+    """Persistent when created: the label cannot change afterwards (see PersistenceRegistry)."""
+    return container.labels.get(LABEL_PERSISTENT) == "oui"
+
+
+def stored_fingerprint(container: ObservedContainer) -> str | None:
+    return container.labels.get(LABEL_FINGERPRINT)
+
+
+def stored_parameters(container: ObservedContainer) -> dict[str, Any]:
+    """The declared parameters the container was created with ({} when unreadable)."""
+    try:
+        parameters = json.loads(container.labels.get(LABEL_SPEC, "{}"))
+    except ValueError:
+        return {}
+    return parameters if isinstance(parameters, dict) else {}
+
+
+def finished(container: ObservedContainer) -> bool:
+    """A one-shot job (like hello-world) that ran to completion: nothing to restart.
+
+    A service that exited, even with status 0 (stopped by hand), is started again.
+    """
+    one_shot = stored_parameters(container).get("restart") == RESTART_ONE_SHOT
+    return one_shot and container.state == "exited" and container.exit_code == 0
+
+
+@dataclass(frozen=True)
+class PersistenceRegistry:
+    """Ids of the containers whose declaration says persistent, kept across runs.
+
+    Labels are fixed at creation: a container declared persistent afterwards is only
+    protected through this file.
+    """
+
+    path: Path
+
+    def load(self) -> frozenset[str]:
+        try:
+            return frozenset(self.path.read_text().split())
+        except FileNotFoundError:
+            return frozenset()
+
+    def save(self, ids: frozenset[str]) -> None:
+        write_durably(self.path, "".join(f"{container_id}\n" for container_id in sorted(ids)).encode(), 0o644)
+
+
+def updated_protection(protected: frozenset[str], specs: list[ContainerSpec],
+                       observed: list[ObservedContainer]) -> frozenset[str]:
+    """The current declaration decides for declared containers; undeclared ones keep what was known."""
+    by_name = {container.name: container.id for container in observed}
+    existing = set(by_name.values())
+    ids = {container_id for container_id in protected if container_id in existing}
+    for spec in specs:
+        container_id = by_name.get(spec.name)
+        if container_id is not None:
+            (ids.add if spec.persistent else ids.discard)(container_id)
+    return frozenset(ids)

@@ -1,0 +1,169 @@
+"""Creole-compatible rendering of the module's templates on hosts without Creole.
+
+The same template files render the same way here and on an Eolebase: Cheetah with
+Creole's tokens, and the values exposed the way Creole exposes them (a master's
+entries carry their slaves as attributes: %%port.conteneur2_port_hote).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from eole_conteneurs import __version__
+from eole_conteneurs.cache import file_stamp, read_json, write_json
+from eole_conteneurs.creole.dictionary import Dictionary, FileDecl
+from eole_conteneurs.errors import EoleConteneursError
+from eole_conteneurs.creole.values import Values
+
+MEMO_FILE = "rendus.json"
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# What may reach values or text not named literally in the template: such a template is always rendered.
+DYNAMIC = re.compile(r"%\s*include\b|\b(?:getVar|varExists|hasVar|searchList|getattr|globals|locals|vars)\b")
+
+# Creole's settings (creole/template.py, unverified): '%' directives, '%%' placeholders,
+# comment tokens made unreachable so that '#' and '##' lines are copied as they are.
+_NEVER = "µ" * 10
+CREOLE_COMPILER_SETTINGS = {
+    "directiveStartToken": "%",
+    "cheetahVarStartToken": "%%",
+    "EOLSlurpToken": "%",
+    "commentStartToken": _NEVER,
+    "multiLineCommentStartToken": _NEVER,
+    "multiLineCommentEndToken": _NEVER,
+    "PSPStartToken": _NEVER,
+    "PSPEndToken": _NEVER,
+}
+
+
+class TemplateError(EoleConteneursError):
+    def __init__(self, template: str, detail: str):
+        self.template = template
+        super().__init__(f"gabarit {template} : {detail}")
+
+
+class MasterValue:
+    """One entry of a master variable; its slaves' values are attributes."""
+
+    def __init__(self, value: Any, slaves: dict[str, Any]):
+        self.value, self._slaves = value, slaves
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_slaves"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return bool(self.value == (other.value if isinstance(other, MasterValue) else other))
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+def template_namespace(dictionary: Dictionary, values: Values) -> dict[str, Any]:
+    """Enabled variables only: a disabled one is unknown to a template, as in Creole."""
+    namespace: dict[str, Any] = {}
+    for name in dictionary.variables:
+        if not values.is_enabled(name):
+            continue
+        slaves = dictionary.masters.get(name)
+        if slaves is None:
+            namespace[name] = values.get(name)
+            continue
+        namespace[name] = [
+            MasterValue(entry, {slave: values.entries(slave)[index] for slave in slaves})
+            for index, entry in enumerate(values.entries(name))
+        ]
+    namespace.update(is_defined=lambda variable: variable in namespace,
+                     is_empty=lambda value: value in (None, "", []),
+                     custom_join=lambda multi, separator=" ": separator.join(str(item) for item in multi))
+    return namespace
+
+
+def render(source: Path, namespace: dict[str, Any]) -> str:
+    return render_text(str(source), _read(source), namespace)
+
+
+def render_text(name: str, text: str, namespace: dict[str, Any]) -> str:
+    # Cheetah is imported here only: a reconfigure whose values did not change never loads it.
+    from Cheetah.NameMapper import NotFound
+    from Cheetah.Parser import ParseError
+    from Cheetah.Template import Template
+
+    try:
+        return str(Template(text, searchList=[namespace], compilerSettings=CREOLE_COMPILER_SETTINGS))
+    except (NotFound, ParseError, NameError, AttributeError, TypeError, ValueError, IndexError) as error:
+        raise TemplateError(name, f"{error.__class__.__name__} : {error}") from error
+
+
+def _read(source: Path) -> str:
+    try:
+        return source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise TemplateError(str(source), f"lecture impossible ({getattr(error, 'strerror', None) or error})") from error
+
+
+def rendered_files(dictionary: Dictionary, values: Values, templates_dir: Path,
+                   memo_dir: Path | None = None) -> list[tuple[FileDecl, str | None]]:
+    """Each declared file with its content, or None when its file list is disabled.
+
+    With memo_dir, a template whose text and values are those of the previous run is not
+    rendered again (compiling a template costs milliseconds; a one-change run re-renders one).
+    """
+    namespace = template_namespace(dictionary, values)
+    stamp = file_stamp(__file__, *_cheetah_files()) if memo_dir is not None else None
+    memo_path = memo_dir / MEMO_FILE if memo_dir is not None and stamp is not None else None
+    previous = (read_json(memo_path) or {}) if memo_path else {}
+    current: dict[str, str] = {}
+    files: list[tuple[FileDecl, str | None]] = []
+    for declaration in dictionary.templates:
+        if declaration.filelist in values.disabled_filelists:
+            files.append((declaration, None))
+            continue
+        source = templates_dir / declaration.source
+        text = _read(source)
+        if DYNAMIC.search(text):
+            files.append((declaration, render_text(str(source), text, namespace)))
+            continue
+        key = memo_key(text, namespace, stamp)
+        content = previous.get(key)
+        if not isinstance(content, str):
+            content = render_text(str(source), text, namespace)
+        current[key] = content
+        files.append((declaration, content))
+    if memo_path is not None and current != previous:
+        write_json(memo_path, current)
+    return files
+
+
+def memo_key(text: str, namespace: dict[str, Any], stamp: list | None) -> str:
+    """The template's text, every value it names, and what renders them.
+
+    Creole templates name their variables literally (%%name, is_defined('name')); a name
+    that is not a variable only costs nothing. Templates that look values up by computed
+    names or include other files are not memoised (DYNAMIC).
+    """
+    named = sorted((name, namespace[name]) for name in set(IDENTIFIER.findall(text)) & namespace.keys()
+                   if not callable(namespace[name]))
+    material = json.dumps([__version__, stamp, text, named], default=_plain, ensure_ascii=False)
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, MasterValue):
+        return [value.value, value.__dict__["_slaves"]]
+    raise TypeError(f"valeur non sérialisable : {value!r}")
+
+
+def _cheetah_files() -> list[str]:
+    """Which Cheetah renders (an upgrade may render differently), found without importing it."""
+    spec = importlib.util.find_spec("Cheetah")
+    return [spec.origin] if spec is not None and spec.origin else []

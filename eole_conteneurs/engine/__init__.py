@@ -1,0 +1,1 @@
+"""Container-engine access behind one interface (api.Engine): reads, writes, prefetching."""

@@ -1,0 +1,147 @@
+"""The container-engine interface the rest of the module sees, and what crosses it.
+
+Neutral on purpose: an engine reports containers and images and carries out requests; what the
+module's labels mean (ownership, declared parameters, persistence) is decided by containers/.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from eole_conteneurs.errors import EoleConteneursError
+
+EXIT_STATUS = re.compile(r"Exited \((-?\d+)\)")
+STOP_TIMEOUT = 10  # seconds between SIGTERM and SIGKILL, as `docker stop`
+
+
+class DockerUnavailable(EoleConteneursError):
+    def __init__(self, detail: str):
+        super().__init__(f"le service Docker ne répond pas ({detail})")
+
+
+class DockerOperationError(EoleConteneursError):
+    """One operation on one container or image failed; names what and why."""
+
+    def __init__(self, target: str, operation: str, detail: str):
+        self.target, self.operation, self.detail = target, operation, detail
+        super().__init__(f"{operation} de {target} impossible : {detail}")
+
+
+@dataclass(frozen=True)
+class PullResult:
+    ref: str
+    messages: tuple[str, ...]  # Digest / Status lines, as `docker pull` prints them
+
+
+@dataclass(frozen=True)
+class ObservedContainer:
+    """One container as the engine lists it."""
+
+    id: str
+    name: str
+    image_id: str
+    state: str  # created, running, paused, restarting, exited, dead
+    exit_code: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def running(self) -> bool:
+        return self.state in ("running", "restarting", "paused")
+
+    @classmethod
+    def from_summary(cls, summary: dict[str, Any]) -> "ObservedContainer":
+        """From one entry of the engine's container list (GET /containers/json)."""
+        names = summary.get("Names") or ["/"]
+        match = EXIT_STATUS.search(summary.get("Status", ""))
+        return cls(
+            id=summary["Id"],
+            name=names[0].lstrip("/"),
+            image_id=summary.get("ImageID", ""),
+            state=summary.get("State", ""),
+            exit_code=int(match.group(1)) if match else None,
+            labels=summary.get("Labels") or {},
+        )
+
+
+@dataclass(frozen=True)
+class PortBinding:
+    container_port: int
+    host_ip: str
+    host_port: int
+
+
+@dataclass(frozen=True)
+class Bind:
+    host_dir: str
+    container_dir: str
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    """Everything a new container is made of; the engine adds nothing of its own."""
+
+    name: str
+    image: str
+    labels: dict[str, str]
+    ports: tuple[PortBinding, ...] = ()
+    binds: tuple[Bind, ...] = ()
+    restart: str = "no"
+    security_options: tuple[str, ...] = ()
+
+    def command_line(self) -> str:
+        """The equivalent `docker run` command, for the log."""
+        import shlex  # only when a container is created or a plan shown
+
+        words = ["docker", "run", "-d", "--name", self.name, "--restart", self.restart]
+        for option in self.security_options:
+            words += ["--security-opt", option]
+        for port in self.ports:
+            words += ["-p", f"{port.host_ip}:{port.host_port}:{port.container_port}"]
+        for bind in self.binds:
+            words += ["-v", f"{bind.host_dir}:{bind.container_dir}"]
+        words.append(self.image)
+        return " ".join(shlex.quote(word) for word in words)
+
+
+class Reader(Protocol):
+    """What a no-op run needs: reads only."""
+
+    def ping(self) -> None: ...
+
+    def containers(self) -> list[ObservedContainer]: ...
+
+    def image(self, ref: str) -> dict[str, Any] | None: ...
+
+    def inspect(self, container: str) -> dict[str, Any] | None: ...
+
+    def up_to_date(self, ref: str) -> bool: ...
+
+
+class Writer(Protocol):
+    """What a change needs."""
+
+    def pull(self, ref: str) -> PullResult: ...
+
+    def create(self, request: CreateRequest) -> str: ...
+
+    def start(self, container: str) -> None: ...
+
+    def stop(self, container: str, timeout: int = STOP_TIMEOUT) -> None: ...
+
+    def remove(self, container: str) -> None: ...
+
+    def rename(self, container: str, name: str) -> None: ...
+
+
+class Engine(Reader, Writer, Protocol):
+    """The interface the executor, the operations and the status command use."""
+
+    def image_id(self, ref: str) -> str | None: ...
+
+    def repo_digests(self, ref: str) -> list[str]: ...

@@ -1,0 +1,83 @@
+"""The Docker engine: a Reader and a Writer behind the one Engine interface.
+
+Reads go through the socket client wherever dockerd is reached by a unix socket or plain TCP,
+through the SDK otherwise (TLS, ssh); writes always go through the SDK, imported on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eole_conteneurs.engine.api import STOP_TIMEOUT, CreateRequest, ObservedContainer, PullResult, Reader, Writer
+from eole_conteneurs.engine.reader import EngineSocket, SocketReader
+from eole_conteneurs.engine.sdk import CLIENT_TIMEOUT, SdkClient, SdkReader, SdkWriter
+
+DOCKER_SOCKET = "unix:///var/run/docker.sock"
+
+
+def reader_for(base_url: str, client: SdkClient) -> Reader:
+    socket = EngineSocket.from_url(base_url)
+    if socket is None:
+        return SdkReader(client)
+    return SocketReader(socket)
+
+
+@dataclass
+class DockerEngine:
+    reader: Reader
+    writer: Writer
+
+    @classmethod
+    def connect(cls, base_url: str = DOCKER_SOCKET, timeout: int = CLIENT_TIMEOUT) -> "DockerEngine":
+        """Raises DockerUnavailable when dockerd does not answer."""
+        client = SdkClient(base_url, timeout)
+        engine = cls(reader_for(base_url, client), SdkWriter(client))
+        engine.ping()
+        return engine
+
+    # -- reading ------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        self.reader.ping()
+
+    def containers(self) -> list[ObservedContainer]:
+        """Every container of the host, one API call (the planner needs unmanaged names too)."""
+        return self.reader.containers()
+
+    def image(self, ref: str) -> dict[str, Any] | None:
+        return self.reader.image(ref)
+
+    def image_id(self, ref: str) -> str | None:
+        image = self.image(ref)
+        return str(image["Id"]) if image else None
+
+    def repo_digests(self, ref: str) -> list[str]:
+        image = self.image(ref)
+        return list((image or {}).get("RepoDigests") or [])
+
+    def inspect(self, container: str) -> dict[str, Any] | None:
+        return self.reader.inspect(container)
+
+    def up_to_date(self, ref: str) -> bool:
+        return self.reader.up_to_date(ref)
+
+    # -- changing -----------------------------------------------------------------------
+
+    def pull(self, ref: str) -> PullResult:
+        return self.writer.pull(ref)
+
+    def create(self, request: CreateRequest) -> str:
+        return self.writer.create(request)
+
+    def start(self, container: str) -> None:
+        self.writer.start(container)
+
+    def stop(self, container: str, timeout: int = STOP_TIMEOUT) -> None:
+        self.writer.stop(container, timeout)
+
+    def remove(self, container: str) -> None:
+        self.writer.remove(container)
+
+    def rename(self, container: str, name: str) -> None:
+        self.writer.rename(container, name)

@@ -1,0 +1,173 @@
+"""The Docker SDK (Debian's python3-docker): the Writer, and the Reader where only the SDK can connect.
+
+The SDK is imported on the first change only (pull, create, start, stop, rm, rename), so a
+reconfigure that changes nothing never pays for it. Pulls are read as a stream so that the
+registry's own error (errorDetail) reaches the administrator as it is.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import sys
+import threading
+from typing import Any, Callable
+
+from eole_conteneurs.engine.api import (STOP_TIMEOUT, CreateRequest, DockerOperationError, DockerUnavailable,
+                                        ObservedContainer, PullResult)
+
+CLIENT_TIMEOUT = 120
+
+
+def import_sdk() -> Any:
+    """The SDK, with the standard library's distutils it imports.
+
+    setuptools' distutils shim (a .pth file) would otherwise import all of setuptools for
+    docker's `distutils.version`, doubling the SDK's import time. The one place that knows.
+    """
+    if "distutils" not in sys.modules:
+        spec = importlib.machinery.PathFinder.find_spec("distutils")
+        if spec is not None and spec.loader is not None:
+            module = importlib.util.module_from_spec(spec)
+            sys.modules["distutils"] = module
+            try:
+                spec.loader.exec_module(module)
+            except Exception:  # noqa: BLE001 — any failure: let docker import distutils its own way
+                del sys.modules["distutils"]
+    import docker
+    import docker.errors
+    return docker
+
+
+def _sdk_errors() -> tuple[type[BaseException], ...]:
+    """The SDK's transport errors; none can be raised before it is imported."""
+    if "docker.errors" not in sys.modules:
+        return ()
+    import docker.errors
+    import requests.exceptions
+    return docker.errors.DockerException, requests.exceptions.RequestException
+
+
+def _detail(error: BaseException) -> str:
+    explanation = getattr(error, "explanation", None)
+    if explanation:
+        return str(explanation)
+    return str(error) or error.__class__.__name__
+
+
+class SdkClient:
+    """The SDK's low-level APIClient, created once, on first use (parallel pulls and creations share it)."""
+
+    def __init__(self, base_url: str, timeout: int = CLIENT_TIMEOUT):
+        self.base_url, self.timeout = base_url, timeout
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def api(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                docker = import_sdk()
+                try:
+                    self._client = docker.APIClient(base_url=self.base_url, version="auto", timeout=self.timeout)
+                except _sdk_errors() as error:
+                    raise DockerUnavailable(_detail(error)) from error
+            return self._client
+
+    def call(self, target: str, operation: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        api = self.api
+        try:
+            return getattr(api, method)(*args, **kwargs)
+        except _sdk_errors() as error:
+            raise DockerOperationError(target, operation, _detail(error)) from error
+
+    def found(self, target: str, operation: str, read: Callable[[Any], Any]) -> Any:
+        """read(api), None when the engine says the object does not exist."""
+        api = self.api
+        import docker.errors
+        try:
+            return read(api)
+        except docker.errors.NotFound:  # ImageNotFound is one too
+            return None
+        except _sdk_errors() as error:
+            raise DockerOperationError(target, operation, _detail(error)) from error
+
+
+class SdkReader:
+    """The Reader for engines the socket client cannot reach (TLS, ssh): the SDK connects."""
+
+    def __init__(self, client: SdkClient):
+        self.client = client
+
+    def ping(self) -> None:
+        self.client.api  # noqa: B018 — the SDK connects (and negotiates the API version) here
+
+    def containers(self) -> list[ObservedContainer]:
+        summaries = self.client.call("Docker", "liste des conteneurs", "containers", all=True)
+        return [ObservedContainer.from_summary(summary) for summary in summaries]
+
+    def image(self, ref: str) -> dict[str, Any] | None:
+        return self.client.found(ref, "Lecture de l'image", lambda api: api.inspect_image(ref))  # type: ignore[no-any-return]
+
+    def inspect(self, container: str) -> dict[str, Any] | None:
+        return self.client.found(container, "Lecture du conteneur",  # type: ignore[no-any-return]
+                                 lambda api: api.inspect_container(container))
+
+    def up_to_date(self, ref: str) -> bool:
+        """No registry probe through the SDK: pulled, as the seed does."""
+        return False
+
+
+class SdkWriter:
+    """Every change goes through the SDK."""
+
+    def __init__(self, client: SdkClient):
+        self.client = client
+
+    def pull(self, ref: str) -> PullResult:
+        repository, tag = ref.rsplit(":", 1)
+        messages = []
+        api = self.client.api
+        try:
+            for event in api.pull(repository, tag=tag, stream=True, decode=True):
+                if "error" in event or "errorDetail" in event:
+                    detail = event.get("errorDetail", {}).get("message") or event.get("error")
+                    raise DockerOperationError(ref, "Récupération de l'image", detail)
+                status = event.get("status", "")
+                if status.startswith(("Digest:", "Status:")):
+                    messages.append(status)
+        except _sdk_errors() as error:
+            raise DockerOperationError(ref, "Récupération de l'image", _detail(error)) from error
+        return PullResult(ref, tuple(messages))
+
+    def create(self, request: CreateRequest) -> str:
+        """Create (not start) the container; returns its id."""
+        bindings: dict[str, list[tuple[str, int]]] = {}
+        for port in request.ports:  # lists: one container port may be published on several host ports
+            bindings.setdefault(f"{port.container_port}/tcp", []).append((port.host_ip, port.host_port))
+        host_config = self.client.call(
+            request.name, "Création du conteneur", "create_host_config",
+            port_bindings=bindings,
+            binds=[f"{bind.host_dir}:{bind.container_dir}:rw" for bind in request.binds],
+            restart_policy={"Name": request.restart},
+            security_opt=list(request.security_options),
+            privileged=False,
+        )
+        created = self.client.call(request.name, "Création du conteneur", "create_container",
+                                   image=request.image, name=request.name, detach=True, labels=request.labels,
+                                   ports=sorted({(port.container_port, "tcp") for port in request.ports}),
+                                   host_config=host_config)
+        return str(created["Id"])
+
+    def start(self, container: str) -> None:
+        self.client.call(container, "Démarrage du conteneur", "start", container)
+
+    def stop(self, container: str, timeout: int = STOP_TIMEOUT) -> None:
+        self.client.call(container, "Extinction du conteneur", "stop", container, timeout=timeout)
+
+    def remove(self, container: str) -> None:
+        # v=False: anonymous volumes hold data; they are never deleted by the module.
+        self.client.call(container, "Suppression du conteneur", "remove_container", container, v=False, force=True)
+
+    def rename(self, container: str, name: str) -> None:
+        self.client.call(container, "Renommage du conteneur", "rename", container, name)

@@ -1,0 +1,50 @@
+"""Durable file primitives shared by every writer of system files (transactions, state, caches)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def write_durably(path: Path, content: bytes, mode: int) -> None:
+    """Temp file in the same directory, fsync, rename: readers see the old or the new bytes, never a mix.
+
+    The mode is set on the open file, so no umask can loosen it.
+    """
+    import tempfile  # only when a file changes
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(content)
+            os.fchmod(stream.fileno(), mode)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def remove_durably(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+
+
+def remove_tree(path: Path) -> None:
+    import shutil  # only when there is a tree to remove
+
+    shutil.rmtree(path)
+
+
+def fsync_dir(directory: Path) -> None:
+    """A rename or an unlink is durable once its directory is."""
+    if not directory.exists():
+        return
+    handle = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)

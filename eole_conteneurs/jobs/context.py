@@ -1,0 +1,143 @@
+"""What a job is given: its settings (where things are), its run mode (decided once, at the entry
+point), its journal, and — in reconfigure only — the engine reads started early.
+
+Kept free of the docker import so that commands that do not talk to Docker start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Callable
+
+from eole_conteneurs.cache import cache_dir_from_environment
+from eole_conteneurs.config.loading import Loaded, default_sources, load_validated
+from eole_conteneurs.containers.labels import DEFAULT_SCOPE
+from eole_conteneurs.creole.stored import creole_available
+from eole_conteneurs.engine.dockerd import DOCKER_SOCKET
+from eole_conteneurs.engine.prefetch import Prefetch
+from eole_conteneurs.errors import EoleConteneursError
+from eole_conteneurs.jobs.lock import LOCK_FILE
+from eole_conteneurs.journal import Journal
+from eole_conteneurs.publish.nginx import Nginx
+from eole_conteneurs.publish.publication import Publication
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+STATE_DIR = Path("/var/lib/eole-conteneurs")
+# Set by `eole-conteneurs reconfigure` for the scripts it runs: it renders the templates itself, like Creole.
+GENERATION_ENV, GENERATION_EXTERNAL = "EOLE_CONTENEURS_GENERATION", "externe"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the job reads its configuration, which engine it talks to, where it keeps its state."""
+
+    config: Path | None = None  # None: Creole's client where installed, else /etc/eole/config.eol
+    dicos: Path | None = None
+    templates: Path | None = None
+    state_dir: Path = STATE_DIR
+    lock_file: Path = LOCK_FILE
+    docker_url: str = DOCKER_SOCKET
+    scope: str = DEFAULT_SCOPE
+    cache_dir: Path | None = None  # None: every run starts from scratch
+
+    @classmethod
+    def from_environment(cls, config: Path | None = None, dicos: Path | None = None,
+                         templates: Path | None = None) -> "Settings":
+        """DOCKER_HOST as docker's own tools read it; the scope separates test benches."""
+        env_config, env_dicos = os.environ.get("EOLE_CONTENEURS_CONFIG"), os.environ.get("EOLE_CONTENEURS_DICOS")
+        return cls(config=config or (Path(env_config) if env_config else None),
+                   dicos=dicos or (Path(env_dicos) if env_dicos else None), templates=templates,
+                   docker_url=os.environ.get("DOCKER_HOST", DOCKER_SOCKET),
+                   scope=os.environ.get("EOLE_CONTENEURS_SCOPE", DEFAULT_SCOPE),
+                   cache_dir=cache_dir_from_environment())
+
+    @property
+    def nginx_backup(self) -> Path:
+        return self.state_dir / "nginx-sauvegarde"
+
+    @property
+    def persistence_file(self) -> Path:
+        return self.state_dir / "persistants"
+
+
+class Templates(Enum):
+    """Who writes the module's files between pretemplate and posttemplate."""
+
+    MODULE = "module"  # nobody: posttemplate renders, writes, tests and reloads them itself
+    RUNNER = "runner"  # `eole-conteneurs reconfigure`'s template step; posttemplate tests and reloads
+    CREOLE = "creole"  # Creole's; pretemplate checkpoints them, posttemplate tests and reloads
+
+
+@dataclass(frozen=True)
+class RunMode:
+    creole_values: bool  # values from Creole's client (an Eolebase), else from a config.eol file
+    templates: Templates
+
+    @classmethod
+    def for_command(cls, settings: Settings) -> "RunMode":
+        """A command typed by the administrator: the module writes its files itself."""
+        return cls(_creole_values(settings), Templates.MODULE)
+
+    @classmethod
+    def for_runner(cls, settings: Settings) -> "RunMode":
+        return cls(_creole_values(settings), Templates.RUNNER)
+
+    @classmethod
+    def for_hook(cls, settings: Settings) -> "RunMode":
+        """A hook script: run by `eole-conteneurs reconfigure`, by Creole's reconfigure, or by hand."""
+        creole = _creole_values(settings)
+        if os.environ.get(GENERATION_ENV) == GENERATION_EXTERNAL:
+            return cls(creole, Templates.RUNNER)
+        return cls(creole, Templates.CREOLE if creole else Templates.MODULE)
+
+
+def _creole_values(settings: Settings) -> bool:
+    return settings.config is None and creole_available()
+
+
+@dataclass(frozen=True)
+class Job:
+    settings: Settings
+    mode: RunMode
+    journal: Journal = field(default_factory=Journal)
+    prefetch: Prefetch | None = None  # reconfigure's early reads, while they may still be trusted
+
+    def load(self) -> Loaded:
+        """Loaded and validated: nothing is changed when this raises."""
+        settings = self.settings
+        return load_validated(settings.config, settings.dicos, settings.cache_dir, self.mode.creole_values)
+
+    @property
+    def in_runner(self) -> bool:
+        """Run by `eole-conteneurs reconfigure`, which holds the lock and owns the template step."""
+        return self.mode.templates is Templates.RUNNER
+
+
+def nginx(job: Job) -> Nginx:
+    return Nginx(job.journal, backup_dir=job.settings.nginx_backup)
+
+
+def publication(job: Job, loaded: Loaded) -> Publication:
+    """The module's files for this configuration, through the job's nginx transaction."""
+    settings = job.settings
+    return Publication(loaded, settings.templates or default_sources().templates, nginx(job), job.journal,
+                       memo_dir=settings.cache_dir)
+
+
+def guarded(job: Callable[[], int]) -> int:
+    """Every failure ends as one French message and exit 1, never as a traceback."""
+    try:
+        return job()
+    except EoleConteneursError as error:
+        print(f"Erreur : {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("Erreur : interrompu", file=sys.stderr)
+    except BrokenPipeError:
+        pass
+    except Exception as error:  # noqa: BLE001 - last resort, the detail is kept in the message
+        print(f"Erreur inattendue : {error.__class__.__name__} : {error}", file=sys.stderr)
+    return EXIT_ERROR

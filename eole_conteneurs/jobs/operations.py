@@ -1,0 +1,159 @@
+"""The module's jobs, shared by the commands and the reconfigure hooks: pull, plan, converge, publish.
+
+Each returns an exit status: 0 done (or nothing to do), 1 error, 2 (plan only) changes pending.
+Nothing is touched when the configuration is refused: it is loaded and validated first. Who
+writes the nginx files is the run mode's business (RunMode.templates), read here only.
+"""
+
+from __future__ import annotations
+
+from eole_conteneurs.config.loading import Loaded
+from eole_conteneurs.containers.executor import Converger, docker_run_command
+from eole_conteneurs.containers.labels import PersistenceRegistry, updated_protection
+from eole_conteneurs.containers.planner import Create, Plan, Recreate, Restore, pending_change
+from eole_conteneurs.engine.api import DockerUnavailable, Engine
+from eole_conteneurs.engine.dockerd import DockerEngine
+from eole_conteneurs.engine.prefetch import PrefetchingEngine
+from eole_conteneurs.errors import EoleConteneursError
+from eole_conteneurs.jobs.context import (EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Job, Templates, nginx,
+                                          publication)
+from eole_conteneurs.jobs.host import connect_or_start_docker, enable_ip_forward
+from eole_conteneurs.jobs.memory import remember_images
+from eole_conteneurs.journal import Journal
+
+
+def _status(journal: Journal) -> int:
+    return EXIT_ERROR if journal.failed else EXIT_OK
+
+
+# -- reconfigure phases ----------------------------------------------------------------------
+
+def pretemplate(job: Job, loaded: Loaded | None = None) -> int:
+    """Docker running, forwarding on, every image pulled; no container touched.
+
+    Where Creole renders the templates itself, the nginx files are saved first so that
+    posttemplate can put them back if nginx refuses what was generated.
+    """
+    loaded = loaded or job.load()
+    if job.mode.templates is Templates.CREOLE:
+        publication(job, loaded).expect()
+    return pull_images(loaded, job)
+
+
+def posttemplate(job: Job, loaded: Loaded | None = None) -> int:
+    """Containers converged, then nginx published (or, after the template step, tested and reloaded)."""
+    try:
+        loaded = loaded or job.load()
+    except EoleConteneursError:
+        # Files Creole rendered from refused values must not stay for nginx's next start.
+        if job.mode.templates is Templates.CREOLE:
+            nginx(job).abandon()
+        raise
+    files = publication(job, loaded)
+    try:
+        status = converge(loaded, job, pull_all=False)
+    finally:
+        if job.mode.templates is Templates.MODULE:
+            files.publish()
+        else:
+            files.commit()
+    return max(status, _status(job.journal))
+
+
+# -- jobs ----------------------------------------------------------------------------------------
+
+def pull_images(loaded: Loaded, job: Job) -> int:
+    configuration, journal = loaded.configuration, job.journal
+    if not configuration.enabled:
+        journal.step("Gestion des conteneurs désactivée (activer_conteneurs = non) : pas de récupération d'image")
+        return EXIT_OK
+    enable_ip_forward(journal)
+    engine = _with_prefetch(job, connect_or_start_docker(journal, job.settings.docker_url))
+    Converger(engine, journal, job.settings.scope).pull(configuration.containers, strict=False)
+    remember_images(job.settings.cache_dir, sorted({str(spec.image) for spec in configuration.containers}))
+    return _status(journal)
+
+
+def converge(loaded: Loaded, job: Job, pull_all: bool, recreate: frozenset[str] = frozenset()) -> int:
+    """Make the containers what the configuration declares."""
+    specs = loaded.configuration.containers
+    _check_recreate(loaded, recreate)
+    engine = _engine_for(loaded, job, start=True)
+    if engine is None:
+        return EXIT_OK
+    converger = Converger(engine, job.journal, job.settings.scope)
+    images = converger.pull(specs, only_missing=not pull_all)
+    registry = PersistenceRegistry(job.settings.persistence_file)
+    protected = registry.load()
+    plan = converger.plan(specs, images, recreate, protected)
+    converger.apply(plan)
+    if any(isinstance(action, Restore) for action in plan.actions):
+        # What an interrupted run set aside is back under its name: now converge it.
+        converger.apply(converger.plan(specs, images, recreate, protected))
+    # Listing 100 containers costs dockerd milliseconds: only again when something was done.
+    after = engine.containers() if plan.changes else list(plan.observed)
+    updated = updated_protection(protected, list(specs), after)
+    if updated != protected:
+        registry.save(updated)
+    return _status(job.journal)
+
+
+def _check_recreate(loaded: Loaded, recreate: frozenset[str]) -> None:
+    unknown = recreate - {spec.name for spec in loaded.configuration.containers}
+    if unknown:
+        raise EoleConteneursError(f"--recreer : conteneur(s) non déclaré(s) : {', '.join(sorted(unknown))}")
+
+
+def _engine_for(loaded: Loaded, job: Job, start: bool) -> Engine | None:
+    """When containers are disabled, Docker is not started: if it runs, managed containers go."""
+    url = job.settings.docker_url
+    if loaded.configuration.enabled:
+        engine = connect_or_start_docker(job.journal, url) if start else DockerEngine.connect(url)
+        return _with_prefetch(job, engine)
+    job.journal.step("Gestion des conteneurs désactivée (activer_conteneurs = non)")
+    try:
+        return _with_prefetch(job, DockerEngine.connect(url))
+    except DockerUnavailable:
+        return None
+
+
+def _with_prefetch(job: Job, engine: Engine) -> Engine:
+    return PrefetchingEngine(engine, job.prefetch) if job.prefetch is not None else engine
+
+
+def publish(loaded: Loaded, job: Job) -> int:
+    """Render the nginx files from the validated configuration and swap them in as a transaction."""
+    publication(job, loaded).publish()
+    return _status(job.journal)
+
+
+def show_plan(loaded: Loaded, job: Job, recreate: frozenset[str] = frozenset()) -> int:
+    """Dry run: nothing pulled, nothing changed; compares with the images present locally."""
+    specs = loaded.configuration.containers
+    _check_recreate(loaded, recreate)
+    engine = _engine_for(loaded, job, start=False)
+    if engine is None:
+        job.journal.step("Docker ne tourne pas : aucun conteneur géré. Rien à faire.")
+        return EXIT_OK
+    images = {str(spec.image): engine.image_id(str(spec.image)) for spec in specs}
+    protected = PersistenceRegistry(job.settings.persistence_file).load()
+    plan = Converger(engine, job.journal, job.settings.scope).plan(specs, images, recreate, protected)
+    job.journal.step(describe_plan(plan))
+    if plan.conflicts:
+        return EXIT_ERROR
+    return EXIT_CHANGES if plan.changes else EXIT_OK
+
+
+def describe_plan(plan: Plan) -> str:
+    lines = [f"Image à récupérer : {ref} (absente localement)" for ref in plan.pulls]
+    if not plan.actions:
+        lines.append("Aucun conteneur déclaré ni géré.")
+    for action in plan.actions:
+        lines.append(f"{action.name} : {action.kind.value} — {action.reason}")
+        pending = pending_change(action)
+        if pending:
+            lines.append(f"    en attente : {pending}")
+        if isinstance(action, (Create, Recreate)):
+            lines.append(f"    {docker_run_command(action.spec)}")
+    lines.append("Des modifications sont à appliquer." if plan.changes else "Rien à faire.")
+    return "\n".join(lines)

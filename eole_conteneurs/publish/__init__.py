@@ -1,0 +1,1 @@
+"""Publish: rendered files swapped in as a transaction (checkpoint, commit, rollback), nginx on top."""

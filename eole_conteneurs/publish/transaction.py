@@ -1,0 +1,131 @@
+"""Files changed together, as a transaction: checkpoint, write, then commit or roll back.
+
+In the spirit of certbot's reverter. The backup is complete (and marked so) before any
+destination is touched, so a run killed at any point leaves either an incomplete backup
+(nothing touched yet: discard it) or a complete one (restore it); recover() handles both and
+every opening of a transaction calls it first.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from eole_conteneurs.files import fsync_dir, remove_durably, remove_tree, write_durably
+from eole_conteneurs.journal import Journal
+
+MANIFEST = "manifest.json"
+COMPLETE = "sauvegarde-complete"
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: Path             # absolute destination
+    content: bytes | None  # None: the file must not exist
+    mode: int = 0o644
+
+    @property
+    def applied(self) -> bool:
+        """The destination already is what this change asks for."""
+        if self.content is None:
+            return not self.path.exists() and not self.path.is_symlink()
+        try:
+            return stat.S_IMODE(self.path.stat().st_mode) == self.mode and self.path.read_bytes() == self.content
+        except OSError:
+            return False
+
+
+@dataclass(frozen=True)
+class FileTransaction:
+    """One set of files, one backup directory (the caller says where: under the module's state)."""
+
+    backup_dir: Path
+    journal: Journal
+    what: str = "nginx"  # for the messages: « configuration nginx »…
+
+    @property
+    def open(self) -> bool:
+        """A checkpoint awaits its commit or rollback."""
+        return (self.backup_dir / COMPLETE).exists()
+
+    def recover(self) -> bool:
+        """What a killed run left: True when previous files were put back."""
+        if not self.backup_dir.exists():
+            return False
+        if not self.open:
+            # Killed while checkpointing: no destination was touched yet.
+            remove_tree(self.backup_dir)
+            self.journal.step(f"Sauvegarde {self.what} incomplète supprimée : aucun fichier n'avait été modifié")
+            return False
+        count = self.rollback()
+        self.journal.step(f"Exécution interrompue : configuration {self.what} précédente restaurée ({count} fichier(s))")
+        return True
+
+    def checkpoint(self, paths: list[Path]) -> None:
+        """Save these files as they are now, before anyone writes them."""
+        if self.backup_dir.exists():
+            remove_tree(self.backup_dir)
+        self.backup_dir.mkdir(parents=True, mode=0o700)
+        entries = []
+        for number, path in enumerate(paths):
+            entry: dict[str, object] = {"path": str(path), "existed": path.exists(), "mode": None, "copy": None}
+            if path.exists():
+                entry["mode"] = stat.S_IMODE(path.stat().st_mode)
+                entry["copy"] = f"fichier-{number}"
+                write_durably(self.backup_dir / f"fichier-{number}", path.read_bytes(), 0o600)
+            entries.append(entry)
+        write_durably(self.backup_dir / MANIFEST, json.dumps(entries, indent=1).encode(), 0o600)
+        # Written last: its presence is what tells recover() that destinations may have been touched.
+        write_durably(self.backup_dir / COMPLETE, b"", 0o600)
+
+    def write(self, changes: list[FileChange]) -> list[FileChange]:
+        """Checkpoint and write the changes not already in place; returns those (none: nothing to commit).
+
+        A write that fails puts the previous files back before raising.
+        """
+        pending = [change for change in changes if not change.applied]
+        if not pending:
+            return []
+        self.checkpoint([change.path for change in pending])
+        try:
+            for change in pending:
+                if change.content is None:
+                    remove_durably(change.path)
+                else:
+                    write_durably(change.path, change.content, change.mode)
+        except OSError:
+            self.rollback()
+            raise
+        return pending
+
+    def changed(self) -> bool:
+        """The files differ from the checkpoint."""
+        for entry in self._manifest():
+            saved = None if not entry["existed"] else (self.backup_dir / entry["copy"]).read_bytes()
+            if not FileChange(Path(entry["path"]), saved, entry["mode"] or 0o644).applied:
+                return True
+        return False
+
+    def commit(self) -> None:
+        """Keep the new files: the backup goes."""
+        # Marker first: an interrupted removal then reads as "nothing to restore", which is true.
+        (self.backup_dir / COMPLETE).unlink(missing_ok=True)
+        fsync_dir(self.backup_dir)
+        remove_tree(self.backup_dir)
+
+    def rollback(self) -> int:
+        """Put the checkpointed files back; returns how many."""
+        entries = self._manifest()
+        for entry in entries:
+            path = Path(entry["path"])
+            if entry["existed"]:
+                write_durably(path, (self.backup_dir / entry["copy"]).read_bytes(), entry["mode"])
+            else:
+                remove_durably(path)
+        self.commit()
+        return len(entries)
+
+    def _manifest(self) -> list[dict]:
+        return list(json.loads((self.backup_dir / MANIFEST).read_text()))
