@@ -11,6 +11,9 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
+
+from eole_conteneurs.files import write_durably
 
 CACHE_DIR = Path("/var/cache/eole-conteneurs")
 CACHE_ENV = "EOLE_CONTENEURS_CACHE"  # another directory (tests, benchmark)
@@ -40,7 +43,7 @@ def _trusted(status: os.stat_result) -> bool:
     return status.st_uid == os.geteuid() and not status.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
-def read_json(path: Path) -> dict | None:
+def read_json(path: Path) -> dict[str, Any] | None:
     try:
         with open(path, "rb") as stream:
             if not (_trusted(os.fstat(stream.fileno())) and _trusted(os.stat(path.parent))):
@@ -51,22 +54,12 @@ def read_json(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def write_json(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict[str, Any]) -> None:
     """Atomic replacement; a cache that cannot be written only costs time next run."""
-    import tempfile  # only when something changed: a no-op run writes no cache
-
     try:
-        # 0o700 and mkstemp's 0o600: no umask can make them writable by others.
+        content = json.dumps(data, ensure_ascii=False).encode("utf-8")
+        # 0o700 and 0o600 whatever the umask: nobody else may write what the next run trusts.
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError:
-        return
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, ensure_ascii=False)
-        os.replace(temporary, path)
+        write_durably(path, content, 0o600)
     except (OSError, TypeError, ValueError):
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
+        pass

@@ -21,6 +21,6 @@ echo
 echo "# curl -k https://127.0.0.1/my-apache-app/"
 curl -fsSk https://127.0.0.1/my-apache-app/ || status=1
 echo
-echo "URL : https://$(/usr/bin/python3 -c 'from eole_conteneurs.publish.publication import server_name; print(server_name())')/my-apache-app/"
+echo "URL : https://$(/usr/bin/python3 -c 'from eole_conteneurs.publish.certificate import server_name; print(server_name())')/my-apache-app/"
 [ "$status" -eq 0 ] && echo "État : la démonstration fonctionne." || echo "État : erreur (voir ci-dessus)."
 exit $status

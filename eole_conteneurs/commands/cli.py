@@ -30,19 +30,19 @@ def parser() -> argparse.ArgumentParser:
     publish = commands.add_parser("publish", help="génère les fichiers nginx des conteneurs et recharge nginx "
                                                   "(rien n'est rechargé si rien n'a changé)")
     _configuration_options(publish)
-    publish.add_argument("--gabarits", type=Path, metavar="RÉPERTOIRE", help=TEMPLATES_HELP)
+    publish.add_argument("--gabarits", dest="templates", type=Path, metavar="RÉPERTOIRE", help=TEMPLATES_HELP)
     reconfigure = commands.add_parser("reconfigure", help="séquence reconfigure du module sans Creole : scripts "
                                                           "pretemplate, fichiers, posttemplate, postservice")
     _configuration_options(reconfigure)
-    reconfigure.add_argument("--gabarits", type=Path, metavar="RÉPERTOIRE", help=TEMPLATES_HELP)
-    reconfigure.add_argument("--attente", type=float, default=DEFAULT_WAIT, metavar="SECONDES",
+    reconfigure.add_argument("--gabarits", dest="templates", type=Path, metavar="RÉPERTOIRE", help=TEMPLATES_HELP)
+    reconfigure.add_argument("--attente", dest="wait", type=float, default=DEFAULT_WAIT, metavar="SECONDES",
                              help="attente maximale quand un autre reconfigure est en cours (défaut : 120)")
     state = commands.add_parser("status", help="état des conteneurs : image, empreinte, état, santé, ports, URL")
     _configuration_options(state)
     state.add_argument("--json", action="store_true", help="sortie JSON")
     for command in (plan, apply):
         _configuration_options(command)
-        command.add_argument("--recreer", action="append", default=[], metavar="NOM",
+        command.add_argument("--recreer", dest="recreate", action="append", default=[], metavar="NOM",
                              help="recrée ce conteneur même s'il est persistant (répétable)")
     return main
 
@@ -82,14 +82,14 @@ def _row(spec: ContainerSpec) -> tuple[str, ...]:
 def run_plan(args: argparse.Namespace) -> int:
     from eole_conteneurs.jobs import operations
     job = _job(args)
-    return operations.show_plan(job.load(), job, frozenset(args.recreer))
+    return operations.show_plan(job.load(), job, frozenset(args.recreate))
 
 
 def run_apply(args: argparse.Namespace) -> int:
     from eole_conteneurs.jobs import operations
     job = _job(args)
     with _locked(job):
-        return operations.converge(job.load(), job, pull_all=True, recreate=frozenset(args.recreer))
+        return operations.converge(job.load(), job, pull_all=True, recreate=frozenset(args.recreate))
 
 
 def run_publish(args: argparse.Namespace) -> int:
@@ -101,7 +101,7 @@ def run_publish(args: argparse.Namespace) -> int:
 
 def run_reconfigure(args: argparse.Namespace) -> int:
     from eole_conteneurs.jobs import runner
-    return runner.reconfigure(_settings(args), wait=args.attente)
+    return runner.reconfigure(_settings(args), wait=args.wait)
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -111,7 +111,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_environment(args.config, args.dicos, getattr(args, "gabarits", None))
+    return Settings.from_environment(args.config, args.dicos, getattr(args, "templates", None))
 
 
 def _job(args: argparse.Namespace) -> Job:

@@ -13,7 +13,7 @@ from eole_conteneurs.containers.labels import finished, is_persistent, managed_b
 from eole_conteneurs.engine.api import Engine, ObservedContainer
 from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.jobs.context import EXIT_ERROR, EXIT_OK, Job
-from eole_conteneurs.publish.publication import server_name
+from eole_conteneurs.publish.certificate import server_name
 
 
 @dataclass(frozen=True)

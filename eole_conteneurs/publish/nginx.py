@@ -60,7 +60,7 @@ class Nginx:
 
     @property
     def transaction(self) -> FileTransaction:
-        return FileTransaction(self.backup_dir, self.journal, "nginx")
+        return FileTransaction(self.backup_dir, self.journal, "configuration nginx")
 
     @property
     def pending(self) -> bool:

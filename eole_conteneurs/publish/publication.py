@@ -6,25 +6,18 @@ Values reach the templates only once the whole configuration has been validated
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.creole.dictionary import FileDecl
-from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.journal import Journal
+from eole_conteneurs.publish.certificate import ensure_certificate, server_name
 from eole_conteneurs.publish.nginx import Nginx
 from eole_conteneurs.publish.transaction import FileChange
 from eole_conteneurs.creole.rendering import rendered_files
 
 DEFAULT_MODE = 0o644
-
-
-class CertificateError(EoleConteneursError):
-    def __init__(self, variable: str, path: str, detail: str):
-        self.variable = variable
-        super().__init__(f"{variable} : « {path} » : {detail}")
 
 
 @dataclass(frozen=True)
@@ -77,7 +70,8 @@ class Publication:
         """What the files refer to must exist before nginx reads them: the certificate."""
         if self._serves_https():
             ensure_certificate(self.loaded.values.get("conteneurs_certificat"),
-                               self.loaded.values.get("conteneurs_cle"), self.journal)
+                               self.loaded.values.get("conteneurs_cle"), self.journal,
+                               self.nginx.backup_dir.with_name("certificat-sauvegarde"))
 
     def report(self, changes: list[FileChange]) -> None:
         """The files that differ from those in place (given as such: comparing reads them all)."""
@@ -96,37 +90,6 @@ class Publication:
         return values.is_enabled("conteneurs_serveur_web") and values.get("conteneurs_serveur_web") == "oui"
 
 
-def server_name() -> str:
-    """The host's name for URLs: its FQDN, unless the resolver only knows it as localhost."""
-    fqdn = socket.getfqdn()
-    return socket.gethostname() if fqdn.startswith("localhost") else fqdn
-
-
 def _change(declaration: FileDecl, content: str | None) -> FileChange:
     mode = int(declaration.mode, 8) if declaration.mode else DEFAULT_MODE
     return FileChange(Path(declaration.name), None if content is None else content.encode("utf-8"), mode)
-
-
-def ensure_certificate(certificate: str, key: str, journal: Journal) -> None:
-    """The configured certificate, or a self-signed one created where it is expected."""
-    cert_path, key_path = Path(certificate), Path(key)
-    if cert_path.exists() and key_path.exists():
-        return
-    if cert_path.exists() != key_path.exists():
-        missing, variable = (key_path, "conteneurs_cle") if cert_path.exists() else (cert_path, "conteneurs_certificat")
-        raise CertificateError(variable, str(missing), "fichier absent alors que l'autre moitié de la paire existe")
-    import subprocess  # only to create a certificate: a no-op reconfigure never runs a command
-
-    journal.step(f"Création d'un certificat autosigné : {cert_path} ({key_path})")
-    command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-               "-subj", f"/CN={server_name()}", "-keyout", str(key_path), "-out", str(cert_path)]
-    try:
-        cert_path.parent.mkdir(parents=True, exist_ok=True)
-        key_path.parent.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise CertificateError("conteneurs_certificat", str(cert_path), f"création impossible ({error})") from error
-    if result.returncode != 0:
-        raise CertificateError("conteneurs_certificat", str(cert_path),
-                               f"création impossible ({result.stderr.strip().splitlines()[-1:]})")
-    key_path.chmod(0o600)

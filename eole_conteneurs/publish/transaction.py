@@ -43,7 +43,7 @@ class FileTransaction:
 
     backup_dir: Path
     journal: Journal
-    what: str = "nginx"  # for the messages: « configuration nginx »…
+    what: str  # for the messages: « configuration nginx », « paire certificat/clé »
 
     @property
     def open(self) -> bool:
@@ -57,10 +57,10 @@ class FileTransaction:
         if not self.open:
             # Killed while checkpointing: no destination was touched yet.
             remove_tree(self.backup_dir)
-            self.journal.step(f"Sauvegarde {self.what} incomplète supprimée : aucun fichier n'avait été modifié")
+            self.journal.step(f"Sauvegarde incomplète ({self.what}) supprimée : aucun fichier n'avait été modifié")
             return False
         count = self.rollback()
-        self.journal.step(f"Exécution interrompue : configuration {self.what} précédente restaurée ({count} fichier(s))")
+        self.journal.step(f"Exécution interrompue : {self.what} précédente restaurée ({count} fichier(s))")
         return True
 
     def checkpoint(self, paths: list[Path]) -> None:
