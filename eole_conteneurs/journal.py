@@ -15,8 +15,10 @@ class Stream(Protocol):
     def flush(self) -> None: ...
 
 
-@dataclass
+@dataclass(eq=False)
 class Journal:
+    """Where a job reports, and what went wrong (its exit status)."""
+
     out: Stream = field(default_factory=lambda: sys.stdout)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

@@ -18,6 +18,8 @@ from eole_conteneurs.publish.certificate import server_name
 
 @dataclass(frozen=True)
 class ContainerStatus:
+    """One line of `status`: a declared container, or a managed one no longer declared."""
+
     name: str
     declared: bool
     image: str

@@ -61,6 +61,8 @@ def load_dictionary(dicos: Path | None = None, cache_dir: Path | None = None) ->
 
 @dataclass(frozen=True)
 class Loaded:
+    """A configuration that passed validation, with what it was read from (templates need both)."""
+
     dictionary: Dictionary
     values: Values
     configuration: Configuration

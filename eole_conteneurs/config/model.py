@@ -15,6 +15,8 @@ def variable(index: int, field: str) -> str:
 
 @dataclass(frozen=True)
 class PortMapping:
+    """A published port: host_ip:host_port on the host → container_port in the container."""
+
     container_port: int
     host_port: int
     host_ip: str = LOOPBACK
@@ -25,6 +27,8 @@ class PortMapping:
 
 @dataclass(frozen=True)
 class VolumeMapping:
+    """A shared host directory and where the container sees it."""
+
     host_dir: str
     container_dir: str
 
@@ -34,6 +38,8 @@ class VolumeMapping:
 
 @dataclass(frozen=True)
 class ImageRef:
+    """An image reference, [hub/]repository:tag."""
+
     hub: str  # host[:port], DOCKER_HUB ("") for Docker Hub
     repository: str
     tag: str
@@ -45,6 +51,8 @@ class ImageRef:
 
 @dataclass(frozen=True)
 class ContainerSpec:
+    """One declared container (family Conteneur-N), validated and normalised."""
+
     index: int
     name: str
     technology: str

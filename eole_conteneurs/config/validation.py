@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 from eole_conteneurs.config import paths
 from eole_conteneurs.errors import InvalidValue
-from eole_conteneurs.config.model import DOCKER_HUB, Configuration, ContainerSpec, ImageRef, PortMapping, VolumeMapping, variable
+from eole_conteneurs.config.model import (DOCKER_HUB, Configuration, ContainerSpec, ImageRef, PortMapping,
+                                          VolumeMapping, variable)
 from eole_conteneurs.creole.values import Values
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_.-]+")  # Docker wants two characters at least
@@ -42,8 +43,10 @@ NGINX_FILE = re.compile(r"/[A-Za-z0-9._/-]*[A-Za-z0-9._-]")
 NGINX_FILE_EXPECTED = "un chemin absolu de fichier (lettres, chiffres, « . », « _ », « - », « / »)"
 
 
-@dataclass
+@dataclass(eq=False)
 class Validator:
+    """Collects every problem of a configuration while it is being checked."""
+
     values: Values
     problems: list[InvalidValue] = field(default_factory=list)
     host_ports: dict[int, str] = field(default_factory=dict)

@@ -27,8 +27,10 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-@dataclass
+@dataclass(eq=False)
 class Converger:
+    """Carries out plans through an engine, reporting each step in the journal."""
+
     engine: Engine
     journal: Journal
     scope: str
@@ -43,13 +45,14 @@ class Converger:
         (pretemplate): an image that cannot be had is a warning; the container it belongs to
         is reported as an error when it is converged.
         """
-        refs = list(dict.fromkeys(str(spec.image) for spec in specs))
-        if only_missing:
-            refs = [ref for ref in refs if self.engine.image_id(ref) is None]
+        every = list(dict.fromkeys(str(spec.image) for spec in specs))
+        local = {ref: self.engine.image_id(ref) for ref in every} if only_missing else {}
+        refs = [ref for ref in every if local.get(ref) is None]
         outcomes = in_parallel(self._pull_one, refs, PULL_WORKERS)
         for ref, outcome in zip(refs, outcomes):
             self._report_pull(ref, outcome, strict)
-        return {ref: self.engine.image_id(ref) for ref in dict.fromkeys(str(spec.image) for spec in specs)}
+        # Only what was (or may have been) pulled is asked again: the rest was just read.
+        return {ref: local[ref] if local.get(ref) is not None else self.engine.image_id(ref) for ref in every}
 
     def _pull_one(self, ref: str) -> PullResult | DockerOperationError | None:
         """None: the local image is the registry's, nothing to pull."""

@@ -12,11 +12,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eole_conteneurs.config.model import ContainerSpec
-from eole_conteneurs.engine.api import Bind, CreateRequest, ObservedContainer, PortBinding
+from eole_conteneurs.engine.api import ObservedContainer
 from eole_conteneurs.files import write_durably
+
+if TYPE_CHECKING:
+    from eole_conteneurs.engine.creation import CreateRequest
 
 LABEL_SCOPE = "fr.eole.conteneurs.managed"
 LABEL_SPEC = "fr.eole.conteneurs.spec"
@@ -65,6 +68,8 @@ def labels_for(spec: ContainerSpec, scope: str) -> dict[str, str]:
 
 def create_request(spec: ContainerSpec, scope: str) -> CreateRequest:
     """The container spec asks for, labelled as the module's."""
+    from eole_conteneurs.engine.creation import Bind, CreateRequest, PortBinding  # only when one is made
+
     return CreateRequest(
         name=spec.name, image=str(spec.image), labels=labels_for(spec, scope),
         ports=tuple(PortBinding(port.container_port, port.host_ip, port.host_port) for port in spec.ports),
@@ -106,7 +111,7 @@ def finished(container: ObservedContainer) -> bool:
     return one_shot and container.state == "exited" and container.exit_code == 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PersistenceRegistry:
     """Ids of the containers whose declaration says persistent, kept across runs.
 

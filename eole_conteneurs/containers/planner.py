@@ -31,20 +31,41 @@ class Kind(Enum):
 SET_ASIDE = re.compile(r"(?P<name>.+)--ancien-[0-9a-f]{12}")
 
 
-@dataclass(frozen=True)
-class Create:
-    kind: ClassVar[Kind] = Kind.CREATE
-    changes: ClassVar[bool] = True
+class _NamedBySpec:
+    """Named after the declaration the action serves."""
+
     spec: ContainerSpec
-    reason: str = "conteneur absent"
 
     @property
     def name(self) -> str:
         return self.spec.name
 
 
-@dataclass(frozen=True)
-class Recreate:
+class _NamedByContainer:
+    """Named after the container: the declaration is gone."""
+
+    current: ObservedContainer
+
+    @property
+    def name(self) -> str:
+        return self.current.name
+
+
+# eq=False: an action is one step of one plan, equal to itself only (and the class is cheaper to make:
+# the module is imported by every reconfigure).
+
+@dataclass(frozen=True, eq=False)
+class Create(_NamedBySpec):
+    """A declared container that does not exist yet."""
+
+    kind: ClassVar[Kind] = Kind.CREATE
+    changes: ClassVar[bool] = True
+    spec: ContainerSpec
+    reason: str = "conteneur absent"
+
+
+@dataclass(frozen=True, eq=False)
+class Recreate(_NamedBySpec):
     """A new container from spec replaces current (non-persistent, or asked with --recreer)."""
 
     kind: ClassVar[Kind] = Kind.RECREATE
@@ -53,13 +74,9 @@ class Recreate:
     current: ObservedContainer
     reason: str
 
-    @property
-    def name(self) -> str:
-        return self.spec.name
 
-
-@dataclass(frozen=True)
-class Restore:
+@dataclass(frozen=True, eq=False)
+class Restore(_NamedBySpec):
     """current was set aside by an interrupted recreation: renamed back (then planned again)."""
 
     kind: ClassVar[Kind] = Kind.RESTORE
@@ -68,13 +85,9 @@ class Restore:
     current: ObservedContainer
     reason: str
 
-    @property
-    def name(self) -> str:
-        return self.spec.name
 
-
-@dataclass(frozen=True)
-class Conflict:
+@dataclass(frozen=True, eq=False)
+class Conflict(_NamedBySpec):
     """A container of that name exists and is not the module's: never touched, reported."""
 
     kind: ClassVar[Kind] = Kind.CONFLICT
@@ -83,13 +96,11 @@ class Conflict:
     current: ObservedContainer
     reason: str
 
-    @property
-    def name(self) -> str:
-        return self.spec.name
 
+@dataclass(frozen=True, eq=False)
+class Start(_NamedBySpec):
+    """A declared container that is stopped (a persistent one may have a pending change)."""
 
-@dataclass(frozen=True)
-class Start:
     kind: ClassVar[Kind] = Kind.START
     changes: ClassVar[bool] = True
     spec: ContainerSpec
@@ -97,12 +108,8 @@ class Start:
     reason: str
     pending: str | None = None  # a change of a persistent container, waiting for --recreer
 
-    @property
-    def name(self) -> str:
-        return self.spec.name
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Keep:
     """Nothing to do; spec is None for a persistent container no longer declared."""
 
@@ -118,32 +125,24 @@ class Keep:
         return self.spec.name if self.spec is not None else self.current.name
 
 
-@dataclass(frozen=True)
-class Remove:
-    """A disposable container no longer declared."""
+@dataclass(frozen=True, eq=False)
+class Remove(_NamedByContainer):
+    """A disposable container no longer declared: removed."""
 
     kind: ClassVar[Kind] = Kind.REMOVE
     changes: ClassVar[bool] = True
     current: ObservedContainer
     reason: str
 
-    @property
-    def name(self) -> str:
-        return self.current.name
 
-
-@dataclass(frozen=True)
-class Stop:
+@dataclass(frozen=True, eq=False)
+class Stop(_NamedByContainer):
     """A persistent container no longer declared: stopped, never removed."""
 
     kind: ClassVar[Kind] = Kind.STOP
     changes: ClassVar[bool] = True
     current: ObservedContainer
     reason: str
-
-    @property
-    def name(self) -> str:
-        return self.current.name
 
 
 Action = Union[Create, Recreate, Restore, Conflict, Start, Keep, Remove, Stop]
@@ -160,6 +159,8 @@ def pending_change(action: Action) -> str | None:
 
 @dataclass(frozen=True)
 class Plan:
+    """Every action, in the order they are applied, and the images to pull first."""
+
     actions: tuple[Action, ...]
     pulls: tuple[str, ...] = ()  # images absent locally
     observed: tuple[ObservedContainer, ...] = ()  # the containers it was computed from

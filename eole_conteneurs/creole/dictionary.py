@@ -31,6 +31,8 @@ KNOWN_TYPES = frozenset((
 
 @dataclass(frozen=True)
 class VariableDef:
+    """One <variable> of a dictionary (after redefinitions)."""
+
     name: str
     family: str
     type: str = "string"
@@ -44,6 +46,8 @@ class VariableDef:
 
 @dataclass(frozen=True)
 class Check:
+    """A <check> constraint (valid_enum, valid_entier…) on one variable."""
+
     name: str
     target: str
     params: tuple[tuple[str | None, str], ...]
@@ -54,6 +58,8 @@ class Check:
 
 @dataclass(frozen=True)
 class Condition:
+    """A <condition> (disabled_if_in, disabled_if_not_in) and what it disables."""
+
     name: str
     source: str
     params: tuple[str, ...]
@@ -76,6 +82,8 @@ class FileDecl:
 
 @dataclass
 class Dictionary:
+    """What the module needs of the Creole dictionaries, merged in Creole's order."""
+
     variables: dict[str, VariableDef] = field(default_factory=dict)
     families: dict[str, list[str]] = field(default_factory=dict)
     masters: dict[str, list[str]] = field(default_factory=dict)

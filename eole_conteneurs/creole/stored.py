@@ -27,6 +27,8 @@ class RawValue:
 
 @dataclass(frozen=True)
 class RawConfig:
+    """The stored values of one source (a config.eol file, or Creole's client)."""
+
     source: str
     values: dict[str, RawValue]
 

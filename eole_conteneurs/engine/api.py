@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from eole_conteneurs.errors import EoleConteneursError
+
+if TYPE_CHECKING:  # loaded only when a container is created (a no-op run creates none)
+    from eole_conteneurs.engine.creation import CreateRequest
 
 EXIT_STATUS = re.compile(r"Exited \((-?\d+)\)")
 STOP_TIMEOUT = 10  # seconds between SIGTERM and SIGKILL, as `docker stop`
@@ -31,6 +34,8 @@ class DockerOperationError(EoleConteneursError):
 
 @dataclass(frozen=True)
 class PullResult:
+    """A pulled image and the lines `docker pull` would print."""
+
     ref: str
     messages: tuple[str, ...]  # Digest / Status lines, as `docker pull` prints them
 
@@ -67,46 +72,6 @@ class ObservedContainer:
             exit_code=int(match.group(1)) if match else None,
             labels=summary.get("Labels") or {},
         )
-
-
-@dataclass(frozen=True)
-class PortBinding:
-    container_port: int
-    host_ip: str
-    host_port: int
-
-
-@dataclass(frozen=True)
-class Bind:
-    host_dir: str
-    container_dir: str
-
-
-@dataclass(frozen=True)
-class CreateRequest:
-    """Everything a new container is made of; the engine adds nothing of its own."""
-
-    name: str
-    image: str
-    labels: dict[str, str]
-    ports: tuple[PortBinding, ...] = ()
-    binds: tuple[Bind, ...] = ()
-    restart: str = "no"
-    security_options: tuple[str, ...] = ()
-
-    def command_line(self) -> str:
-        """The equivalent `docker run` command, for the log."""
-        import shlex  # only when a container is created or a plan shown
-
-        words = ["docker", "run", "-d", "--name", self.name, "--restart", self.restart]
-        for option in self.security_options:
-            words += ["--security-opt", option]
-        for port in self.ports:
-            words += ["-p", f"{port.host_ip}:{port.host_port}:{port.container_port}"]
-        for bind in self.binds:
-            words += ["-v", f"{bind.host_dir}:{bind.container_dir}"]
-        words.append(self.image)
-        return " ".join(shlex.quote(word) for word in words)
 
 
 class Reader(Protocol):

@@ -7,11 +7,14 @@ through the SDK otherwise (TLS, ssh); writes always go through the SDK, imported
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eole_conteneurs.engine.api import STOP_TIMEOUT, CreateRequest, ObservedContainer, PullResult, Reader, Writer
+from eole_conteneurs.engine.api import STOP_TIMEOUT, ObservedContainer, PullResult, Reader, Writer
 from eole_conteneurs.engine.reader import EngineSocket, SocketReader
 from eole_conteneurs.engine.sdk import CLIENT_TIMEOUT, SdkClient, SdkReader, SdkWriter
+
+if TYPE_CHECKING:
+    from eole_conteneurs.engine.creation import CreateRequest
 
 DOCKER_SOCKET = "unix:///var/run/docker.sock"
 
@@ -23,8 +26,10 @@ def reader_for(base_url: str, client: SdkClient) -> Reader:
     return SocketReader(socket)
 
 
-@dataclass
+@dataclass(eq=False)
 class DockerEngine:
+    """The Engine of a Docker daemon: reads through `reader`, changes through `writer`."""
+
     reader: Reader
     writer: Writer
 

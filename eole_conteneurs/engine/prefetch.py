@@ -12,11 +12,14 @@ A read that failed is no answer: the wrapper then reads for itself.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eole_conteneurs.engine.api import STOP_TIMEOUT, CreateRequest, Engine, ObservedContainer, PullResult, Reader
+from eole_conteneurs.engine.api import STOP_TIMEOUT, Engine, ObservedContainer, PullResult, Reader
 from eole_conteneurs.engine.reader import EngineSocket, SocketReader
 from eole_conteneurs.errors import EoleConteneursError
+
+if TYPE_CHECKING:
+    from eole_conteneurs.engine.creation import CreateRequest
 
 PROBES = 4  # images asked about before the configuration is known
 

@@ -31,6 +31,8 @@ class EngineSocketError(OSError):
 
 @dataclass(frozen=True)
 class Reply:
+    """An HTTP reply of the Engine API."""
+
     status: int
     body: bytes
 
@@ -127,7 +129,7 @@ class EngineSocket:
         return reply.json()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SocketReader:
     """The engine's Reader on EngineSocket: errors become the module's own."""
 

@@ -11,10 +11,13 @@ import importlib.machinery
 import importlib.util
 import sys
 import threading
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from eole_conteneurs.engine.api import (STOP_TIMEOUT, CreateRequest, DockerOperationError, DockerUnavailable,
+from eole_conteneurs.engine.api import (STOP_TIMEOUT, DockerOperationError, DockerUnavailable,
                                         ObservedContainer, PullResult)
+
+if TYPE_CHECKING:
+    from eole_conteneurs.engine.creation import CreateRequest
 
 CLIENT_TIMEOUT = 120
 
@@ -107,11 +110,13 @@ class SdkReader:
         return [ObservedContainer.from_summary(summary) for summary in summaries]
 
     def image(self, ref: str) -> dict[str, Any] | None:
-        return self.client.found(ref, "Lecture de l'image", lambda api: api.inspect_image(ref))  # type: ignore[no-any-return]
+        found: dict[str, Any] | None = self.client.found(ref, "Lecture de l'image", lambda api: api.inspect_image(ref))
+        return found
 
     def inspect(self, container: str) -> dict[str, Any] | None:
-        return self.client.found(container, "Lecture du conteneur",  # type: ignore[no-any-return]
-                                 lambda api: api.inspect_container(container))
+        found: dict[str, Any] | None = self.client.found(container, "Lecture du conteneur",
+                                                         lambda api: api.inspect_container(container))
+        return found
 
     def up_to_date(self, ref: str) -> bool:
         """No registry probe through the SDK: pulled, as the seed does."""

@@ -74,6 +74,8 @@ class Templates(Enum):
 
 @dataclass(frozen=True)
 class RunMode:
+    """How this run gets its values and who writes the module's files: decided once, at the entry point."""
+
     creole_values: bool  # values from Creole's client (an Eolebase), else from a config.eol file
     templates: Templates
 
@@ -99,8 +101,10 @@ def _creole_values(settings: Settings) -> bool:
     return settings.config is None and creole_available()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Job:
+    """What one command or hook works with; passed down, never looked up."""
+
     settings: Settings
     mode: RunMode
     journal: Journal = field(default_factory=Journal)

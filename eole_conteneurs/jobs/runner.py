@@ -51,8 +51,10 @@ class Tee:
             stream.flush()
 
 
-@dataclass
+@dataclass(eq=False)
 class Runner:
+    """One `eole-conteneurs reconfigure`: its settings, its journal, the hook folders it runs."""
+
     settings: Settings
     journal: Journal
     hooks_root: Path

@@ -48,8 +48,10 @@ class NginxReloadFailed(NginxError):
     """The reload failed; the previous files were restored and nginx reloaded again."""
 
 
-@dataclass
+@dataclass(eq=False)
 class Nginx:
+    """The nginx binary, its running master, and the module's files changed as a transaction."""
+
     journal: Journal
     backup_dir: Path  # the caller says where (under the module's state directory)
     binary: str = "/usr/sbin/nginx"

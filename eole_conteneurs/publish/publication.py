@@ -20,8 +20,10 @@ from eole_conteneurs.creole.rendering import rendered_files
 DEFAULT_MODE = 0o644
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Publication:
+    """The module's files for one validated configuration, published through nginx."""
+
     loaded: Loaded
     templates: Path
     nginx: Nginx

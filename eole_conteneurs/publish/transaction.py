@@ -22,6 +22,8 @@ COMPLETE = "sauvegarde-complete"
 
 @dataclass(frozen=True)
 class FileChange:
+    """What one file must become (its bytes and mode), or that it must not exist."""
+
     path: Path             # absolute destination
     content: bytes | None  # None: the file must not exist
     mode: int = 0o644
@@ -37,7 +39,7 @@ class FileChange:
             return False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FileTransaction:
     """One set of files, one backup directory (the caller says where: under the module's state)."""
 

@@ -8,7 +8,8 @@ from dataclasses import replace
 from eole_conteneurs.config.model import ImageRef, PortMapping
 from eole_conteneurs.containers.executor import Converger
 from eole_conteneurs.containers.planner import make_plan
-from eole_conteneurs.engine.api import CreateRequest, DockerUnavailable, ObservedContainer, PullResult
+from eole_conteneurs.engine.api import DockerUnavailable, ObservedContainer, PullResult
+from eole_conteneurs.engine.creation import CreateRequest
 from eole_conteneurs.engine.prefetch import Prefetch, PrefetchingEngine
 from eole_conteneurs.journal import Journal
 from tests.unit.conftest import SCOPE, apache, images_for
