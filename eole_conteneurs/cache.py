@@ -13,7 +13,6 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from eole_conteneurs.files import write_durably
 
 CACHE_DIR = Path("/var/cache/eole-conteneurs")
 CACHE_ENV = "EOLE_CONTENEURS_CACHE"  # another directory (tests, benchmark)
@@ -55,11 +54,21 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomic replacement; a cache that cannot be written only costs time next run."""
+    """Atomic replacement, not made durable: a cache lost in a crash only costs time next run."""
+    import tempfile  # only when something changed: a no-op run writes no cache
+
     try:
-        content = json.dumps(data, ensure_ascii=False).encode("utf-8")
-        # 0o700 and 0o600 whatever the umask: nobody else may write what the next run trusts.
+        # 0o700 and mkstemp's 0o600: no umask can make them writable by others.
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_durably(path, content, 0o600)
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError:
+        return
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            json.dump(data, stream, ensure_ascii=False)
+        os.replace(temporary, path)
     except (OSError, TypeError, ValueError):
-        pass
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass

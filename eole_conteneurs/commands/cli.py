@@ -10,8 +10,8 @@ from pathlib import Path
 from eole_conteneurs import __version__
 from eole_conteneurs.commands.text import table
 from eole_conteneurs.config.model import Configuration, ContainerSpec
-from eole_conteneurs.jobs.context import EXIT_OK, Job, RunMode, Settings, guarded
-from eole_conteneurs.jobs.lock import DEFAULT_WAIT, Lock
+from eole_conteneurs.jobs.context import EXIT_OK, Job, RunMode, Settings, guarded, locked
+from eole_conteneurs.jobs.lock import DEFAULT_WAIT
 
 
 TEMPLATES_HELP = "répertoire des gabarits (défaut : ceux du module)"
@@ -55,7 +55,9 @@ def _configuration_options(command: argparse.ArgumentParser) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    configuration = _job(args).load().configuration
+    # Reads only what it is given (no environment, no cache): a check changes nothing on the host.
+    settings = Settings(config=args.config, dicos=args.dicos)
+    configuration = Job(settings, RunMode.for_command(settings)).load().configuration
     print(describe(configuration))
     return EXIT_OK
 
@@ -88,14 +90,14 @@ def run_plan(args: argparse.Namespace) -> int:
 def run_apply(args: argparse.Namespace) -> int:
     from eole_conteneurs.jobs import operations
     job = _job(args)
-    with _locked(job):
+    with locked(job):
         return operations.converge(job.load(), job, pull_all=True, recreate=frozenset(args.recreate))
 
 
 def run_publish(args: argparse.Namespace) -> int:
     from eole_conteneurs.jobs import operations
     job = _job(args)
-    with _locked(job):
+    with locked(job):
         return operations.publish(job.load(), job)
 
 
@@ -118,11 +120,6 @@ def _job(args: argparse.Namespace) -> Job:
     """The run mode is decided here, once: a command writes the module's files itself."""
     settings = _settings(args)
     return Job(settings, RunMode.for_command(settings))
-
-
-def _locked(job: Job) -> Lock:
-    """Held by every command that changes something (reconfigure's own hooks run under its lock)."""
-    return Lock(job.settings.lock_file, DEFAULT_WAIT, job.journal)
 
 
 COMMANDS = {"check": run_check, "plan": run_plan, "apply": run_apply, "publish": run_publish,

@@ -85,5 +85,5 @@ def load_validated(config: Path | None = None, dicos: Path | None = None,
 
 
 def load_configuration(config: Path | None = None, dicos: Path | None = None) -> Configuration:
-    """The validated configuration of a config.eol file (tests, tools)."""
+    """The validated configuration of a config.eol file (for tests and scripts: no cache, no Creole)."""
     return load_validated(config, dicos).configuration

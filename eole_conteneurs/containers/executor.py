@@ -48,7 +48,8 @@ class Converger:
         every = list(dict.fromkeys(str(spec.image) for spec in specs))
         local = {ref: self.engine.image_id(ref) for ref in every} if only_missing else {}
         refs = [ref for ref in every if local.get(ref) is None]
-        outcomes = in_parallel(self._pull_one, refs, PULL_WORKERS)
+        # A missing image is pulled without asking the registry (an early answer may predate its removal).
+        outcomes = in_parallel(self._pull if only_missing else self._pull_one, refs, PULL_WORKERS)
         for ref, outcome in zip(refs, outcomes):
             self._report_pull(ref, outcome, strict)
         # Only what was (or may have been) pulled is asked again: the rest was just read.
@@ -58,6 +59,9 @@ class Converger:
         """None: the local image is the registry's, nothing to pull."""
         if self.engine.up_to_date(ref):
             return None
+        return self._pull(ref)
+
+    def _pull(self, ref: str) -> PullResult | DockerOperationError:
         try:
             return self.engine.pull(ref)
         except DockerOperationError as error:

@@ -62,13 +62,19 @@ def _entries(path: str, document: Any) -> dict[str, RawValue]:
 
 
 def creole_available() -> bool:
-    """An Eolebase: Creole's client is installed (found without importing it)."""
+    """An Eolebase: Creole's client module is installed (found without importing anything).
+
+    Another package named `creole` (a wiki markup converter has that name) has no `client`.
+    """
     import importlib.util
 
     try:
-        return importlib.util.find_spec("creole") is not None
+        spec = importlib.util.find_spec("creole")
     except (ImportError, ValueError):
         return False
+    locations = (spec.submodule_search_locations or []) if spec is not None else []
+    return any((Path(location) / "client.py").is_file() or (Path(location) / "client" / "__init__.py").is_file()
+               for location in locations)
 
 
 def read_creole_client() -> RawConfig:

@@ -15,6 +15,7 @@ from eole_conteneurs.errors import EoleConteneursError
 if TYPE_CHECKING:  # loaded only when a container is created (a no-op run creates none)
     from eole_conteneurs.engine.creation import CreateRequest
 
+DOCKER_SOCKET = "unix:///var/run/docker.sock"
 EXIT_STATUS = re.compile(r"Exited \((-?\d+)\)")
 STOP_TIMEOUT = 10  # seconds between SIGTERM and SIGKILL, as `docker stop`
 

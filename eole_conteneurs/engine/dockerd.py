@@ -9,14 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from eole_conteneurs.engine.api import STOP_TIMEOUT, ObservedContainer, PullResult, Reader, Writer
+from eole_conteneurs.engine.api import DOCKER_SOCKET, STOP_TIMEOUT, ObservedContainer, PullResult, Reader, Writer
 from eole_conteneurs.engine.reader import EngineSocket, SocketReader
 from eole_conteneurs.engine.sdk import CLIENT_TIMEOUT, SdkClient, SdkReader, SdkWriter
 
 if TYPE_CHECKING:
     from eole_conteneurs.engine.creation import CreateRequest
 
-DOCKER_SOCKET = "unix:///var/run/docker.sock"
 
 
 def reader_for(base_url: str, client: SdkClient) -> Reader:

@@ -75,6 +75,7 @@ class Prefetch:
 
     def forget(self, ref: str | None = None) -> None:
         """After a change: the answers about ref (every answer when None) no longer hold."""
+        self._wait()  # a read still running would otherwise put its answer back afterwards
         if ref is None:
             self._fresh.clear()
             self._containers = None

@@ -11,24 +11,29 @@ import sys
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from eole_conteneurs.cache import cache_dir_from_environment
 from eole_conteneurs.config.loading import Loaded, default_sources, load_validated
 from eole_conteneurs.containers.labels import DEFAULT_SCOPE
 from eole_conteneurs.creole.stored import creole_available
-from eole_conteneurs.engine.dockerd import DOCKER_SOCKET
-from eole_conteneurs.engine.prefetch import Prefetch
+from eole_conteneurs.engine.api import DOCKER_SOCKET
 from eole_conteneurs.errors import EoleConteneursError
-from eole_conteneurs.jobs.lock import LOCK_FILE
+from eole_conteneurs.jobs.lock import DEFAULT_WAIT, LOCK_FILE, Lock
 from eole_conteneurs.journal import Journal
 from eole_conteneurs.publish.nginx import Nginx
 from eole_conteneurs.publish.publication import Publication
+
+if TYPE_CHECKING:  # reconfigure's only: other commands do not load the engine for this module
+    from eole_conteneurs.engine.prefetch import Prefetch
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 STATE_DIR = Path("/var/lib/eole-conteneurs")
 # Set by `eole-conteneurs reconfigure` for the scripts it runs: it renders the templates itself, like Creole.
 GENERATION_ENV, GENERATION_EXTERNAL = "EOLE_CONTENEURS_GENERATION", "externe"
+# What Settings reads from the environment (and reconfigure passes on to the scripts it runs).
+CONFIG_ENV, DICOS_ENV, SCOPE_ENV, DOCKER_ENV = ("EOLE_CONTENEURS_CONFIG", "EOLE_CONTENEURS_DICOS",
+                                                "EOLE_CONTENEURS_SCOPE", "DOCKER_HOST")
 
 
 @dataclass(frozen=True)
@@ -48,16 +53,29 @@ class Settings:
     def from_environment(cls, config: Path | None = None, dicos: Path | None = None,
                          templates: Path | None = None) -> "Settings":
         """DOCKER_HOST as docker's own tools read it; the scope separates test benches."""
-        env_config, env_dicos = os.environ.get("EOLE_CONTENEURS_CONFIG"), os.environ.get("EOLE_CONTENEURS_DICOS")
+        env_config, env_dicos = os.environ.get(CONFIG_ENV), os.environ.get(DICOS_ENV)
         return cls(config=config or (Path(env_config) if env_config else None),
                    dicos=dicos or (Path(env_dicos) if env_dicos else None), templates=templates,
-                   docker_url=os.environ.get("DOCKER_HOST", DOCKER_SOCKET),
-                   scope=os.environ.get("EOLE_CONTENEURS_SCOPE", DEFAULT_SCOPE),
+                   docker_url=os.environ.get(DOCKER_ENV, DOCKER_SOCKET),
+                   scope=os.environ.get(SCOPE_ENV, DEFAULT_SCOPE),
                    cache_dir=cache_dir_from_environment())
+
+    def environment(self) -> dict[str, str]:
+        """The variables from_environment() reads, for a script run in another process."""
+        env = {SCOPE_ENV: self.scope, DOCKER_ENV: self.docker_url}
+        if self.config is not None:
+            env[CONFIG_ENV] = str(self.config)
+        if self.dicos is not None:
+            env[DICOS_ENV] = str(self.dicos)
+        return env
 
     @property
     def nginx_backup(self) -> Path:
         return self.state_dir / "nginx-sauvegarde"
+
+    @property
+    def certificate_backup(self) -> Path:
+        return self.state_dir / "certificat-sauvegarde"
 
     @property
     def persistence_file(self) -> Path:
@@ -121,6 +139,11 @@ class Job:
         return self.mode.templates is Templates.RUNNER
 
 
+def locked(job: Job, wait: float = DEFAULT_WAIT) -> Lock:
+    """Held by every job that changes something (reconfigure's own hooks run under its lock)."""
+    return Lock(job.settings.lock_file, wait, job.journal)
+
+
 def nginx(job: Job) -> Nginx:
     return Nginx(job.journal, backup_dir=job.settings.nginx_backup)
 
@@ -129,7 +152,7 @@ def publication(job: Job, loaded: Loaded) -> Publication:
     """The module's files for this configuration, through the job's nginx transaction."""
     settings = job.settings
     return Publication(loaded, settings.templates or default_sources().templates, nginx(job), job.journal,
-                       memo_dir=settings.cache_dir)
+                       settings.certificate_backup, memo_dir=settings.cache_dir)
 
 
 def guarded(job: Callable[[], int]) -> int:

@@ -10,8 +10,7 @@ from typing import Callable
 
 from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.jobs import operations
-from eole_conteneurs.jobs.context import EXIT_ERROR, Job, RunMode, Settings, guarded
-from eole_conteneurs.jobs.lock import DEFAULT_WAIT, Lock
+from eole_conteneurs.jobs.context import EXIT_ERROR, Job, RunMode, Settings, guarded, locked
 
 PHASES: dict[str, Callable[[Job, Loaded | None], int]] = {
     "pretemplate": operations.pretemplate, "posttemplate": operations.posttemplate}
@@ -33,7 +32,7 @@ def run_phase(phase: str, job: Job, loaded: Loaded | None = None) -> int:
     """loaded: the configuration reconfigure already validated, when it runs the hook in-process."""
     if job.in_runner:  # `eole-conteneurs reconfigure` holds the lock
         return PHASES[phase](job, loaded)
-    with Lock(job.settings.lock_file, DEFAULT_WAIT, job.journal):
+    with locked(job):
         return PHASES[phase](job, loaded)
 
 

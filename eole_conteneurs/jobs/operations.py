@@ -45,8 +45,9 @@ def posttemplate(job: Job, loaded: Loaded | None = None) -> int:
     try:
         loaded = loaded or job.load()
     except EoleConteneursError:
-        # Files Creole rendered from refused values must not stay for nginx's next start.
-        if job.mode.templates is Templates.CREOLE:
+        # Files rendered from refused values must not stay for nginx's next start (reconfigure
+        # restores them itself; Creole and a run by hand rely on this).
+        if job.mode.templates is not Templates.RUNNER:
             nginx(job).abandon()
         raise
     files = publication(job, loaded)

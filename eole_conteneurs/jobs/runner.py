@@ -69,6 +69,7 @@ class Runner:
             count = len(loaded.configuration.containers)
             self.journal.step(f"Configuration valide ({loaded.configuration.source}) : {count} conteneur(s) actif(s)")
             files = publication(job, loaded)
+            files.abandon()  # a killed run's files go back before any script sees them
             try:
                 job = self._phase("pretemplate", job, loaded)
                 self.journal.step("Génération des fichiers de configuration")
@@ -107,15 +108,8 @@ class Runner:
     def _run_hook(self, hook: Path) -> int:
         import subprocess  # only for other modules' scripts: the module's own run in-process
 
-        settings = self.settings
-        env = dict(os.environ, **{GENERATION_ENV: GENERATION_EXTERNAL,
-                                  "EOLE_CONTENEURS_SCOPE": settings.scope,
-                                  "DOCKER_HOST": settings.docker_url,
-                                  "PYTHONPATH": _package_parent()})
-        if settings.config is not None:
-            env["EOLE_CONTENEURS_CONFIG"] = str(settings.config)
-        if settings.dicos is not None:
-            env["EOLE_CONTENEURS_DICOS"] = str(settings.dicos)
+        env = dict(os.environ, **self.settings.environment(),
+                   **{GENERATION_ENV: GENERATION_EXTERNAL, "PYTHONPATH": _package_parent()})
         process = subprocess.Popen([str(hook), "reconfigure"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, text=True, env=env)
         assert process.stdout is not None

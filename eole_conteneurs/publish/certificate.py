@@ -28,9 +28,15 @@ def server_name() -> str:
 
 def ensure_certificate(certificate: str, key: str, journal: Journal, backup_dir: Path) -> None:
     """The configured certificate, or a self-signed one created where it is expected."""
-    transaction = FileTransaction(backup_dir, journal, "paire certificat/clé")
-    transaction.recover()
     cert_path, key_path = Path(certificate), Path(key)
+    try:
+        _ensure(cert_path, key_path, journal, FileTransaction(backup_dir, journal, "du certificat", "paire certificat/clé"))
+    except OSError as error:
+        raise CertificateError("conteneurs_certificat", str(cert_path), f"création impossible ({error})") from error
+
+
+def _ensure(cert_path: Path, key_path: Path, journal: Journal, transaction: FileTransaction) -> None:
+    transaction.recover()
     if cert_path.exists() and key_path.exists():
         return
     if cert_path.exists() != key_path.exists():
@@ -38,10 +44,7 @@ def ensure_certificate(certificate: str, key: str, journal: Journal, backup_dir:
         raise CertificateError(variable, str(missing), "fichier absent alors que l'autre moitié de la paire existe")
     journal.step(f"Création d'un certificat autosigné : {cert_path} ({key_path})")
     cert, private_key = _self_signed(cert_path)
-    try:
-        transaction.write([FileChange(key_path, private_key, 0o600), FileChange(cert_path, cert, 0o644)])
-    except OSError as error:
-        raise CertificateError("conteneurs_certificat", str(cert_path), f"écriture impossible ({error})") from error
+    transaction.write([FileChange(key_path, private_key, 0o600), FileChange(cert_path, cert, 0o644)])
     transaction.commit()
 
 
@@ -56,9 +59,9 @@ def _self_signed(cert_path: Path) -> tuple[bytes, bytes]:
                    "-subj", f"/CN={server_name()}", "-keyout", str(keyout), "-out", str(out)]
         try:
             result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
-            if result.returncode == 0:
-                return out.read_bytes(), keyout.read_bytes()
-        except (OSError, subprocess.TimeoutExpired) as error:
+        except subprocess.TimeoutExpired as error:
             raise CertificateError("conteneurs_certificat", str(cert_path), f"création impossible ({error})") from error
+        if result.returncode == 0:
+            return out.read_bytes(), keyout.read_bytes()
     raise CertificateError("conteneurs_certificat", str(cert_path),
                            f"création impossible ({result.stderr.strip().splitlines()[-1:]})")

@@ -62,7 +62,7 @@ class Nginx:
 
     @property
     def transaction(self) -> FileTransaction:
-        return FileTransaction(self.backup_dir, self.journal, "configuration nginx")
+        return FileTransaction(self.backup_dir, self.journal, "nginx", "configuration nginx")
 
     @property
     def pending(self) -> bool:
@@ -81,11 +81,12 @@ class Nginx:
     def publish(self, changes: list[FileChange]) -> bool:
         """Write, test, reload at once; True when nginx got new files."""
         recovered = self.transaction.recover()
+        pending = [change for change in changes if not change.applied]
         # After a recovery nginx may still run the interrupted run's files: reload even if nothing differs.
-        if not recovered and all(change.applied for change in changes):
+        if not recovered and not pending:
             self.journal.step(UNCHANGED)
             return False
-        pending = self._write(changes)
+        self._write(pending)
         self._test(pending)
         self._reload_or_rollback()
         if pending:
@@ -100,9 +101,10 @@ class Nginx:
         Returns the changes written (none: nothing to commit).
         """
         self.transaction.recover()
-        if all(change.applied for change in changes):
-            return []
-        return self._write(changes)
+        pending = [change for change in changes if not change.applied]
+        if pending:
+            self._write(pending)
+        return pending
 
     def expect(self, paths: list[Path]) -> None:
         """Someone else (Creole's template step) is about to write these: checkpoint them."""
@@ -131,23 +133,26 @@ class Nginx:
         return changed
 
     def abandon(self) -> bool:
-        """A failure between the template step and commit(): the previous files go back."""
+        """An unfinished transaction (a failure after the template step, a killed run): previous files back."""
         return self.transaction.recover()
 
-    def _write(self, changes: list[FileChange]) -> list[FileChange]:
+    def _write(self, pending: list[FileChange]) -> None:
         ok, output = self.check()
         if not ok:
             raise NginxAlreadyBroken("Configuration nginx déjà invalide avant modification : rien n'est écrit", output)
+        if not pending:
+            return
         try:
-            return self.transaction.write(changes)
+            self.transaction.write(pending)
         except OSError as error:
             raise NginxError(f"Écriture de la configuration nginx impossible ({error}) : "
-                             "fichiers précédents restaurés") from error
+                             "configuration précédente conservée") from error
 
     def _test(self, pending: list[FileChange]) -> None:
         ok, output = self.check()
         if not ok:
-            self.transaction.rollback()
+            if self.transaction.open:
+                self.transaction.rollback()
             names = ", ".join(str(change.path) for change in pending)
             raise NginxRejected(f"Configuration nginx refusée par « nginx -t » ({names}) : fichiers précédents restaurés",
                                 output)
@@ -205,7 +210,7 @@ class Nginx:
         prefix = Path(args[args.index("-p") + 1]) if "-p" in args[:-1] else DEFAULT_PREFIX
         return path if path.is_absolute() else prefix / path
 
-    def _run(self, *extra: str) -> subprocess.CompletedProcess:
+    def _run(self, *extra: str) -> subprocess.CompletedProcess[str]:
         import subprocess  # only when nginx is run: a no-op reconfigure does not run it
 
         try:

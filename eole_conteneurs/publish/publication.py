@@ -28,6 +28,7 @@ class Publication:
     templates: Path
     nginx: Nginx
     journal: Journal
+    certificate_backup: Path  # where the certificate pair's transaction keeps its backup
     memo_dir: Path | None = None  # where the previous run's renderings are kept
 
     def changes(self) -> list[FileChange]:
@@ -73,7 +74,7 @@ class Publication:
         if self._serves_https():
             ensure_certificate(self.loaded.values.get("conteneurs_certificat"),
                                self.loaded.values.get("conteneurs_cle"), self.journal,
-                               self.nginx.backup_dir.with_name("certificat-sauvegarde"))
+                               self.certificate_backup)
 
     def report(self, changes: list[FileChange]) -> None:
         """The files that differ from those in place (given as such: comparing reads them all)."""

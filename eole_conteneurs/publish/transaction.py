@@ -12,6 +12,7 @@ import json
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from eole_conteneurs.files import fsync_dir, remove_durably, remove_tree, write_durably
 from eole_conteneurs.journal import Journal
@@ -39,13 +40,23 @@ class FileChange:
             return False
 
 
+class SavedFile(TypedDict):
+    """One entry of the backup's manifest."""
+
+    path: str
+    existed: bool
+    mode: int | None  # of the saved file
+    copy: str | None  # its copy's name in the backup directory
+
+
 @dataclass(frozen=True, eq=False)
 class FileTransaction:
     """One set of files, one backup directory (the caller says where: under the module's state)."""
 
     backup_dir: Path
     journal: Journal
-    what: str  # for the messages: « configuration nginx », « paire certificat/clé »
+    name: str  # for the messages: « Sauvegarde nginx incomplète supprimée »
+    what: str  # « Exécution interrompue : configuration nginx précédente restaurée »
 
     @property
     def open(self) -> bool:
@@ -53,46 +64,45 @@ class FileTransaction:
         return (self.backup_dir / COMPLETE).exists()
 
     def recover(self) -> bool:
-        """What a killed run left: True when previous files were put back."""
+        """What an unfinished transaction left (a killed run's): True when previous files were put back."""
         if not self.backup_dir.exists():
             return False
         if not self.open:
             # Killed while checkpointing: no destination was touched yet.
             remove_tree(self.backup_dir)
-            self.journal.step(f"Sauvegarde incomplète ({self.what}) supprimée : aucun fichier n'avait été modifié")
+            self.journal.step(f"Sauvegarde {self.name} incomplète supprimée : aucun fichier n'avait été modifié")
             return False
         count = self.rollback()
         self.journal.step(f"Exécution interrompue : {self.what} précédente restaurée ({count} fichier(s))")
         return True
 
     def checkpoint(self, paths: list[Path]) -> None:
-        """Save these files as they are now, before anyone writes them."""
-        if self.backup_dir.exists():
-            remove_tree(self.backup_dir)
+        """Save these files as they are now, before anyone writes them.
+
+        A backup still there is an unfinished transaction's: it is recovered first, never overwritten.
+        """
+        self.recover()
         self.backup_dir.mkdir(parents=True, mode=0o700)
-        entries = []
+        entries: list[SavedFile] = []
         for number, path in enumerate(paths):
-            entry: dict[str, object] = {"path": str(path), "existed": path.exists(), "mode": None, "copy": None}
-            if path.exists():
-                entry["mode"] = stat.S_IMODE(path.stat().st_mode)
-                entry["copy"] = f"fichier-{number}"
+            entry = SavedFile(path=str(path), existed=path.exists(), mode=None, copy=None)
+            if entry["existed"]:
+                entry["mode"], entry["copy"] = stat.S_IMODE(path.stat().st_mode), f"fichier-{number}"
                 write_durably(self.backup_dir / f"fichier-{number}", path.read_bytes(), 0o600)
             entries.append(entry)
         write_durably(self.backup_dir / MANIFEST, json.dumps(entries, indent=1).encode(), 0o600)
         # Written last: its presence is what tells recover() that destinations may have been touched.
         write_durably(self.backup_dir / COMPLETE, b"", 0o600)
 
-    def write(self, changes: list[FileChange]) -> list[FileChange]:
-        """Checkpoint and write the changes not already in place; returns those (none: nothing to commit).
+    def write(self, changes: list[FileChange]) -> None:
+        """Checkpoint the destinations, then write the changes (the caller leaves out those in place).
 
-        A write that fails puts the previous files back before raising.
+        A write that fails puts the previous files back before raising; a checkpoint that fails
+        leaves the destinations untouched (its incomplete backup is discarded by the next recover()).
         """
-        pending = [change for change in changes if not change.applied]
-        if not pending:
-            return []
-        self.checkpoint([change.path for change in pending])
+        self.checkpoint([change.path for change in changes])
         try:
-            for change in pending:
+            for change in changes:
                 if change.content is None:
                     remove_durably(change.path)
                 else:
@@ -100,34 +110,37 @@ class FileTransaction:
         except OSError:
             self.rollback()
             raise
-        return pending
 
     def changed(self) -> bool:
         """The files differ from the checkpoint."""
         for entry in self._manifest():
-            saved = None if not entry["existed"] else (self.backup_dir / entry["copy"]).read_bytes()
+            saved = None if entry["copy"] is None else (self.backup_dir / entry["copy"]).read_bytes()
             if not FileChange(Path(entry["path"]), saved, entry["mode"] or 0o644).applied:
                 return True
         return False
 
     def commit(self) -> None:
         """Keep the new files: the backup goes."""
-        # Marker first: an interrupted removal then reads as "nothing to restore", which is true.
-        (self.backup_dir / COMPLETE).unlink(missing_ok=True)
-        fsync_dir(self.backup_dir)
-        remove_tree(self.backup_dir)
+        self._discard()
 
     def rollback(self) -> int:
         """Put the checkpointed files back; returns how many."""
         entries = self._manifest()
         for entry in entries:
             path = Path(entry["path"])
-            if entry["existed"]:
+            if entry["copy"] is not None and entry["mode"] is not None:
                 write_durably(path, (self.backup_dir / entry["copy"]).read_bytes(), entry["mode"])
             else:
                 remove_durably(path)
-        self.commit()
+        self._discard()
         return len(entries)
 
-    def _manifest(self) -> list[dict]:
-        return list(json.loads((self.backup_dir / MANIFEST).read_text()))
+    def _discard(self) -> None:
+        # Marker first: an interrupted removal then reads as "nothing to restore", which is true.
+        (self.backup_dir / COMPLETE).unlink(missing_ok=True)
+        fsync_dir(self.backup_dir)
+        remove_tree(self.backup_dir)
+
+    def _manifest(self) -> list[SavedFile]:
+        entries: list[SavedFile] = json.loads((self.backup_dir / MANIFEST).read_text())
+        return entries

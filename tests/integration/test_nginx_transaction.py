@@ -327,7 +327,7 @@ def test_incomplete_backup_is_discarded_and_files_untouched(server):
     assert (backup / "manifest.json").exists() and not (backup / "sauvegarde-complete").exists()
     assert server.nginx().abandon() is False
     assert not backup.exists()
-    assert "Sauvegarde incomplète (configuration nginx) supprimée" in server.journal()
+    assert "Sauvegarde nginx incomplète supprimée" in server.journal()
     assert (server.web / "x.conf").read_bytes() == snippet("x")
     assert not (server.web / "y.conf").exists()
 

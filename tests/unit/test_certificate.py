@@ -30,7 +30,7 @@ def test_a_missing_pair_is_created_key_private(tmp_path):
 def test_a_half_written_pair_left_by_a_killed_run_is_made_again(tmp_path):
     cert, key, backup = paths(tmp_path)
     # Killed after the key, before the certificate: the transaction's backup is complete.
-    FileTransaction(backup, Journal(io.StringIO()), "paire certificat/clé").write([FileChange(key, b"moitie", 0o600)])
+    FileTransaction(backup, Journal(io.StringIO()), "du certificat", "paire certificat/clé").write([FileChange(key, b"moitie", 0o600)])
     assert key.exists() and not cert.exists()
     journal = Journal(io.StringIO())
     ensure_certificate(str(cert), str(key), journal, backup)

@@ -47,7 +47,7 @@ PREFETCH = object()  # stands for engine.prefetch.Prefetch: the runner only keep
 
 
 def job_with_prefetch() -> Job:
-    return Job(Settings(), RunMode(False, Templates.RUNNER), Journal(io.StringIO()), PREFETCH)  # type: ignore[arg-type]
+    return Job(Settings(), RunMode(False, Templates.RUNNER), Journal(io.StringIO()), PREFETCH)
 
 
 def runner_with(tmp_path, monkeypatch, scripts: dict[str, str]) -> tuple[Runner, list[str]]:
@@ -89,3 +89,25 @@ def test_in_process_only_in_the_shims_interpreter(monkeypatch, tmp_path):
     assert _same_interpreter_as_shims() is (sys.prefix == sys.base_prefix)
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python3"))
     assert _same_interpreter_as_shims() is False
+
+
+def test_a_killed_runs_files_go_back_before_any_script_runs(tmp_path, monkeypatch):
+    """Other modules' pretemplate scripts must not see (or reload nginx with) files never tested."""
+    from eole_conteneurs.config.loading import Loaded
+    from eole_conteneurs.config.model import Configuration
+    from eole_conteneurs.publish.publication import Publication
+
+    events: list[str] = []
+    loaded = Loaded(None, None, Configuration("test", False))
+    monkeypatch.setattr(Job, "load", lambda job: loaded)
+    for method in ("abandon", "stage", "commit", "report_urls"):
+        monkeypatch.setattr(Publication, method, lambda self, method=method: events.append(method))
+    monkeypatch.setattr(Publication, "pending", property(lambda self: "commit" not in events))
+
+    def phase(self, name, job, loaded):
+        events.append(name)
+        return job
+    monkeypatch.setattr(Runner, "_phase", phase)
+    settings = Settings(templates=tmp_path, lock_file=tmp_path / "verrou", state_dir=tmp_path)
+    assert Runner(settings, Journal(io.StringIO()), tmp_path).run() == 0
+    assert events == ["abandon", "pretemplate", "stage", "posttemplate", "commit", "postservice", "report_urls"]

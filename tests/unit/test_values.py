@@ -162,7 +162,47 @@ def test_without_creole_the_default_path_is_read(monkeypatch, write_config, seed
     assert read_values(None, creole=False).source == str(path)
 
 
-def test_creole_client_is_used_where_installed(monkeypatch, dicos, seed):
+def fake_creole(root, monkeypatch, with_client: bool) -> types.ModuleType:
+    """A package named creole on sys.path, with Creole's client module or without it."""
+    package = root / "site" / "creole"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    if with_client:
+        (package / "client.py").write_text("")
+    monkeypatch.syspath_prepend(str(root / "site"))
+    module = types.ModuleType("creole")
+    module.__spec__ = importlib.machinery.ModuleSpec("creole", None, is_package=True)
+    module.__spec__.submodule_search_locations = [str(package)]
+    return module
+
+
+def test_another_creole_package_is_not_creole(monkeypatch, tmp_path, write_config, seed, dicos):
+    """A package of that name without Creole's client (python-creole, a markup converter): config.eol."""
+    fake_creole(tmp_path, monkeypatch, with_client=False)
+    monkeypatch.setattr(values_module, "DEFAULT_CONFIG", write_config(seed))
+    settings = Settings(dicos=dicos)
+    mode = RunMode.for_hook(settings)
+    assert not mode.creole_values and mode.templates is Templates.MODULE
+    assert [spec.name for spec in Job(settings, mode).load().configuration.containers] == [
+        "hello-world", "my-apache-app"]
+
+
+@pytest.mark.parametrize("generation, creole, templates", [
+    ("externe", False, Templates.RUNNER), ("externe", True, Templates.RUNNER),
+    (None, True, Templates.CREOLE), (None, False, Templates.MODULE)])
+def test_a_hook_knows_who_writes_the_files(monkeypatch, generation, creole, templates):
+    """Run by `eole-conteneurs reconfigure` (it says so in the environment), by Creole's, or by hand."""
+    monkeypatch.setattr(context_module, "creole_available", lambda: creole)
+    if generation:
+        monkeypatch.setenv(context_module.GENERATION_ENV, generation)
+    else:
+        monkeypatch.delenv(context_module.GENERATION_ENV, raising=False)
+    mode = RunMode.for_hook(Settings())
+    assert (mode.creole_values, mode.templates) == (creole, templates)
+    assert Job(Settings(), mode).in_runner is (templates is Templates.RUNNER)
+
+
+def test_creole_client_is_used_where_installed(monkeypatch, dicos, seed, tmp_path):
     """On an Eolebase, Creole's client gives plain values (slaves as lists)."""
     stored = {name: (list(value.values()) if isinstance(value, dict) else value) for name, value in seed.items()}
 
@@ -170,8 +210,7 @@ def test_creole_client_is_used_where_installed(monkeypatch, dicos, seed):
         def get_creole(self):
             return json.loads(json.dumps(stored))
 
-    creole = types.ModuleType("creole")
-    creole.__spec__ = importlib.machinery.ModuleSpec("creole", None)
+    creole = fake_creole(tmp_path, monkeypatch, with_client=True)
     client = types.ModuleType("creole.client")
     client.CreoleClient = FakeCreoleClient
     monkeypatch.setitem(sys.modules, "creole", creole)
