@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from eole_conteneurs.engine.api import DOCKER_SOCKET, STOP_TIMEOUT, ObservedContainer, PullResult, Reader, Writer
-from eole_conteneurs.engine.reader import EngineSocket, SocketReader
+from eole_conteneurs.engine.reader import SocketReader
 from eole_conteneurs.engine.sdk import CLIENT_TIMEOUT, SdkClient, SdkReader, SdkWriter
 
 if TYPE_CHECKING:
@@ -19,10 +19,7 @@ if TYPE_CHECKING:
 
 
 def reader_for(base_url: str, client: SdkClient) -> Reader:
-    socket = EngineSocket.from_url(base_url)
-    if socket is None:
-        return SdkReader(client)
-    return SocketReader(socket)
+    return SocketReader.for_url(base_url) or SdkReader(client)
 
 
 @dataclass(eq=False)

@@ -15,7 +15,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from eole_conteneurs.engine.api import STOP_TIMEOUT, Engine, ObservedContainer, PullResult, Reader
-from eole_conteneurs.engine.reader import EngineSocket, SocketReader
+from eole_conteneurs.engine.reader import SocketReader
 from eole_conteneurs.errors import EoleConteneursError
 
 if TYPE_CHECKING:
@@ -42,8 +42,7 @@ class Prefetch:
     @classmethod
     def start(cls, base_url: str, refs: list[str]) -> "Prefetch":
         """Started now; without the socket client (an engine only the SDK reaches), nothing is read early."""
-        socket = EngineSocket.from_url(base_url)
-        return cls(SocketReader(socket) if socket is not None else None, refs)
+        return cls(SocketReader.for_url(base_url), refs)
 
     def _list(self) -> None:
         assert self._reader is not None

@@ -135,6 +135,12 @@ class SocketReader:
 
     client: EngineSocket
 
+    @classmethod
+    def for_url(cls, url: str) -> "SocketReader | None":
+        """None for engines only the SDK reaches (TLS, ssh)."""
+        socket = EngineSocket.from_url(url)
+        return cls(socket) if socket is not None else None
+
     def ping(self) -> None:
         try:
             self.client.ping()

@@ -98,17 +98,19 @@ class Nginx:
     def stage(self, changes: list[FileChange]) -> list[FileChange]:
         """Write the files now (reconfigure's template step); commit() tests and reloads them later.
 
-        Returns the changes written (none: nothing to commit).
+        Returns the changes written (none: nothing to commit). reconfigure has put back what a killed
+        run left before its scripts ran (abandon()); the checkpoint would recover it anyway.
         """
-        self.transaction.recover()
         pending = [change for change in changes if not change.applied]
         if pending:
             self._write(pending)
         return pending
 
     def expect(self, paths: list[Path]) -> None:
-        """Someone else (Creole's template step) is about to write these: checkpoint them."""
-        self.transaction.recover()
+        """Someone else (Creole's template step) is about to write these: checkpoint them.
+
+        A killed run's backup is recovered first (by the checkpoint), never overwritten.
+        """
         self.transaction.checkpoint(paths)
 
     def commit(self) -> bool:

@@ -66,7 +66,7 @@ class Publication:
         return self.nginx.commit()
 
     def abandon(self) -> bool:
-        """A failure after the template step: the previous files go back."""
+        """An unfinished transaction (a failure after the template step, a killed run): previous files back."""
         return self.nginx.abandon()
 
     def prepare(self) -> None:
