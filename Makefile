@@ -32,7 +32,7 @@ install-eole: dicos
 	    install -d $(EOLE_SHARE)/$$phase; \
 	    find $$phase -maxdepth 1 -type f ! -name '.*' ! -name '*.*' -exec install -m 0755 {} $(EOLE_SHARE)/$$phase/ \; ; \
 	done
-	install -m 0644 examples/config.eol $(EXAMPLES_DIR)/
+	install -m 0644 examples/*.eol $(EXAMPLES_DIR)/
 
 # Without pybuild (plain `make install`): the package and the command.
 install-python:

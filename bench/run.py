@@ -57,10 +57,15 @@ def sh(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
 
 # -- the three tools ---------------------------------------------------------------------------
 
+SERVICES_NETWORK = "bench-prive"  # --services: every container joins it (a private network in use)
+BENCH_SECRET = "valeur-du-banc"
+
+
 @dataclass
 class Tool:
     name: str
     base_port: int
+    services: bool = False  # each container also gets two environment variables, a secret, a volume, a network
 
     def container(self, index: int) -> str:
         return f"b{self.name}-{index}"
@@ -85,6 +90,13 @@ class Tool:
         ids = self.ids()
         if ids:
             sh("docker", "rm", "-f", *ids)
+        if self.services:  # the bench's own volumes and network (the module never removes volumes)
+            volumes = sh("docker", "volume", "ls", "-q", "--filter", f"name=^b{self.name}-").stdout.split()
+            if volumes:
+                sh("docker", "volume", "rm", *volumes, check=False)
+            sh("docker", "network", "rm", SERVICES_NETWORK, check=False)
+            for secrets in Path("/var/lib/eole-conteneurs/secrets").glob(f"b{self.name}-*"):
+                shutil.rmtree(secrets, ignore_errors=True)
 
     def url(self) -> str:
         return f"http://127.0.0.1:{BENCH_PORT}/{self.container(1)}/"
@@ -111,6 +123,15 @@ class Eole(Tool):
                 f"conteneur{index}_port_conteneur": ["80"],
                 f"conteneur{index}_port_hote": {"0": str(self.port(index, variant))},
             })
+            if self.services:
+                values.update({
+                    f"conteneur{index}_env_nom": ["BANC_UN", "BANC_DEUX"],
+                    f"conteneur{index}_env_valeur": {"0": "un", "1": f"deux {index}"},
+                    f"conteneur{index}_secret_nom": ["banc"], f"conteneur{index}_secret_valeur": {"0": BENCH_SECRET},
+                    f"conteneur{index}_volume_nom": [f"{self.container(index)}-donnees"],
+                    f"conteneur{index}_volume_chemin": {"0": "/donnees"},
+                    f"conteneur{index}_reseau_prive": [SERVICES_NETWORK],
+                })
         config = WORK / "config.eol"
         config.write_text(json.dumps({name: {"owner": "gen_config", "val": val} for name, val in values.items()}))
         env = dict(os.environ, EOLE_CONTENEURS_SCOPE="bench", PYTHONPATH=str(CHECKOUT))
@@ -125,12 +146,24 @@ class Eole(Tool):
 
 class Compose(Tool):
     def deploy(self, variant: int) -> subprocess.CompletedProcess:
-        lines = ["version: '2.4'", "services:"]
+        lines = ["version: '3.8'" if self.services else "version: '2.4'", "services:"]
         for index in range(1, self.n + 1):
-            lines += [f"  {self.container(index)}:", f"    image: {IMAGE}",
-                      f"    container_name: {self.container(index)}",
-                      f"    ports: ['127.0.0.1:{self.port(index, variant)}:80']",
-                      f"    volumes: ['{self.www(index)}:/usr/local/apache2/htdocs']"]
+            name = self.container(index)
+            lines += [f"  {name}:", f"    image: {IMAGE}", f"    container_name: {name}",
+                      f"    ports: ['127.0.0.1:{self.port(index, variant)}:80']"]
+            if not self.services:
+                lines.append(f"    volumes: ['{self.www(index)}:/usr/local/apache2/htdocs']")
+                continue
+            lines += [f"    volumes: ['{self.www(index)}:/usr/local/apache2/htdocs', '{name}-donnees:/donnees']",
+                      f"    environment: {{BANC_UN: un, BANC_DEUX: 'deux {index}'}}",
+                      "    secrets: [banc]", f"    networks: [{SERVICES_NETWORK}]"]
+        if self.services:
+            secret = WORK / "compose" / "banc.secret"
+            secret.write_text(BENCH_SECRET)
+            lines += ["volumes:"] + [f"  {self.container(index)}-donnees: {{name: {self.container(index)}-donnees}}"
+                                     for index in range(1, self.n + 1)]
+            lines += ["networks:", f"  {SERVICES_NETWORK}: {{name: b{self.name}-prive}}",
+                      "secrets:", f"  banc: {{file: {secret}}}"]
         compose = WORK / "compose" / "docker-compose.yml"
         compose.write_text("\n".join(lines) + "\n")
         # docker-compose 1.29 stalls (polling forever) when it has more services than its parallel
@@ -141,7 +174,7 @@ class Compose(Tool):
 
     def teardown(self) -> None:
         super().teardown()
-        sh("docker", "network", "rm", "benchcompose_default", check=False)
+        sh("docker", "network", "rm", "benchcompose_default", f"b{self.name}-prive", check=False)
 
 
 class Seed(Tool):

@@ -10,6 +10,7 @@ class EoleConteneursError(Exception):
 
 
 SHOWN_MAX = 200
+HIDDEN = "(valeur secrète, non affichée)"
 
 
 def show_value(value: object) -> str:
@@ -36,10 +37,12 @@ class InvalidValue(Exception):
     expected: str
     index: int | None = None
     reason: str = "valeur refusée"
+    secret: bool = False  # a password: the message names the variable, never shows the value
 
     def __str__(self) -> str:
         where = self.variable if self.index is None else f"{self.variable} (valeur n°{self.index + 1})"
-        return f"{where} : {show_value(self.value)} : {self.reason} ; attendu : {self.expected}"
+        shown = HIDDEN if self.secret and self.value is not None else show_value(self.value)
+        return f"{where} : {shown} : {self.reason} ; attendu : {self.expected}"
 
 
 class InvalidConfiguration(EoleConteneursError):

@@ -95,7 +95,8 @@ seed_images() {
 }
 
 case "${1:-start}" in
-    start) start_dockerd; start_registry; start_nginx; seed_images ;;
+    start) start_dockerd; start_registry; start_nginx; seed_images
+           bash "$(dirname "$0")/images/service.sh" ;;
     start-dockerd) start_dockerd ;;
     start-registry) start_registry ;;
     stop-registry) stop_registry ;;

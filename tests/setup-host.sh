@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
     python3 python3-docker python3-cheetah python3-lxml python3-pytest python3-setuptools python3-all
     docker.io tini iptables nginx docker-registry busybox-static curl openssl
-    debhelper dh-python dpkg-dev fakeroot lintian git mypy
+    debhelper dh-python dpkg-dev fakeroot lintian git mypy debootstrap
 )
 
 missing=()

@@ -40,6 +40,18 @@ def parser() -> argparse.ArgumentParser:
     state = commands.add_parser("status", help="état des conteneurs : image, empreinte, état, santé, ports, URL")
     _configuration_options(state)
     state.add_argument("--json", action="store_true", help="sortie JSON")
+    volume = commands.add_parser("volume", help="volumes de données : liste, adoption, suppression explicite")
+    actions = volume.add_subparsers(dest="volume_command", metavar="ACTION", required=True)
+    listing = actions.add_parser("liste", help="volumes du module et volumes déclarés : origine, taille, utilisateurs")
+    listing.add_argument("--json", action="store_true", help="sortie JSON")
+    adopt = actions.add_parser("adopter", help="autorise les conteneurs qui le déclarent à utiliser un volume "
+                                               "existant qui n'a pas été créé par eole-conteneurs")
+    remove = actions.add_parser("supprimer", help="supprime un volume et ses données (refusé s'il est utilisé "
+                                                  "ou encore déclaré)")
+    for command in (adopt, remove):
+        command.add_argument("name", metavar="NOM", help="nom du volume")
+    for command in (listing, adopt, remove):
+        _configuration_options(command)
     for command in (plan, apply):
         _configuration_options(command)
         command.add_argument("--recreer", dest="recreate", action="append", default=[], metavar="NOM",
@@ -112,6 +124,17 @@ def run_status(args: argparse.Namespace) -> int:
     return status.show(job.load(), job, as_json=args.json)
 
 
+def run_volume(args: argparse.Namespace) -> int:
+    from eole_conteneurs.commands import volumes
+    job = _job(args)
+    if args.volume_command == "liste":
+        return volumes.show(job.load(), job, as_json=args.json)
+    with locked(job):  # never while a reconfigure creates or uses volumes
+        if args.volume_command == "adopter":
+            return volumes.adopt(job.load(), job, args.name)
+        return volumes.remove(job.load(), job, args.name)
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_environment(args.config, args.dicos, getattr(args, "templates", None))
 
@@ -123,7 +146,7 @@ def _job(args: argparse.Namespace) -> Job:
 
 
 COMMANDS = {"check": run_check, "plan": run_plan, "apply": run_apply, "publish": run_publish,
-            "reconfigure": run_reconfigure, "status": run_status}
+            "reconfigure": run_reconfigure, "status": run_status, "volume": run_volume}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,7 +46,9 @@ def diagnose(job: Job) -> list[str]:
     statuses = collect(loaded, job.settings.scope, engine)
     for status in statuses:
         if status.declared:
-            lines.append(line(f"Conteneur {status.name}", status.ok, "" if status.ok else status.state))
+            health = f"santé : {status.health}" if status.health != "-" else ""
+            lines.append(line(f"Conteneur {status.name}", status.ok, health if status.ok else
+                              ", ".join(filter(None, (status.state, health)))))
     for spec in loaded.configuration.containers:
         if spec.ports:
             ok, detail = answers(spec.web_path)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from eole_conteneurs.commands.text import table
 from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.config.model import ContainerSpec
-from eole_conteneurs.containers.labels import finished, is_persistent, managed_by, stored_parameters
+from eole_conteneurs.containers.labels import LABEL_SCOPE, finished, is_persistent, managed_by, stored_parameters
 from eole_conteneurs.engine.api import Engine, ObservedContainer
 from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.jobs.context import EXIT_ERROR, EXIT_OK, Job
@@ -30,12 +30,15 @@ class ContainerStatus:
     url: str
     persistent: bool
     ok: bool
+    volumes: list[str] = field(default_factory=list)  # data volumes, "name → path"
+    networks: list[str] = field(default_factory=list)  # private networks
 
     def as_json(self) -> dict[str, Any]:
-        """The keys of `status --json`, a French interface scripts read: they never change."""
+        """The keys of `status --json`, a French interface scripts read: they never change (new ones are added)."""
         return {"nom": self.name, "declare": self.declared, "image": self.image, "empreinte": self.digest,
                 "etat": self.state, "sante": self.health, "ports": self.ports, "url": self.url,
-                "persistance": _yes_no(self.persistent), "ok": self.ok}
+                "persistance": _yes_no(self.persistent), "ok": self.ok, "volumes": self.volumes,
+                "reseaux": self.networks}
 
 
 def _yes_no(flag: bool) -> str:
@@ -59,7 +62,8 @@ def _declared(spec: ContainerSpec, container: ObservedContainer | None, engine: 
         digest=_digest(engine, container), state=state, health=health,
         ports=[str(port) for port in spec.ports],
         url=f"https://{server_name()}{spec.web_path}/" if spec.ports else "",
-        persistent=spec.persistent, ok=ok)
+        persistent=spec.persistent, ok=ok, volumes=[str(volume) for volume in spec.data_volumes],
+        networks=list(spec.private_networks))
 
 
 def _undeclared(container: ObservedContainer, engine: Engine) -> ContainerStatus:
@@ -89,12 +93,20 @@ def _digest(engine: Engine, container: ObservedContainer | None) -> str:
 
 def show(loaded: Loaded, job: Job, as_json: bool = False) -> int:
     """Exit 1 when a declared container is absent, stopped or unhealthy."""
-    statuses = collect(loaded, job.settings.scope, DockerEngine.connect(job.settings.docker_url))
+    engine = DockerEngine.connect(job.settings.docker_url)
+    statuses = collect(loaded, job.settings.scope, engine)
     if as_json:
         job.journal.step(json.dumps([status.as_json() for status in statuses], ensure_ascii=False, indent=1))
     else:
         job.journal.step(describe(statuses))
+        if any(spec.data_volumes for spec in loaded.configuration.containers) or _has_volumes(job, engine):
+            from eole_conteneurs.commands import volumes
+            job.journal.step("\nVolumes de données :\n" + volumes.describe(volumes.collect(loaded, job, engine)))
     return EXIT_OK if all(status.ok for status in statuses) else EXIT_ERROR
+
+
+def _has_volumes(job: Job, engine: Engine) -> bool:
+    return any(volume.labels.get(LABEL_SCOPE) == job.settings.scope for volume in engine.volumes())
 
 
 def describe(statuses: list[ContainerStatus]) -> str:

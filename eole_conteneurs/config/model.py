@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 DOCKER_HUB = ""
 LOOPBACK = "127.0.0.1"
+SECRETS_MOUNT = "/run/secrets"
 
 
 def variable(index: int, field: str) -> str:
@@ -37,6 +38,37 @@ class VolumeMapping:
 
 
 @dataclass(frozen=True)
+class DataVolume:
+    """A named data volume (« conteneur de données ») and where the container sees it."""
+
+    name: str
+    container_dir: str
+
+    def __str__(self) -> str:
+        return f"{self.name} → {self.container_dir}"
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret given to the container as the file /run/secrets/<name>; its value is never shown."""
+
+    name: str
+    value: str = field(repr=False)
+
+    @property
+    def container_path(self) -> str:
+        return f"{SECRETS_MOUNT}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Health:
+    """How the module knows the container is ready: a command (empty: the image's own check) and a delay."""
+
+    command: str = ""
+    wait: int = 120  # seconds its dependents wait for it to become healthy
+
+
+@dataclass(frozen=True)
 class ImageRef:
     """An image reference, [hub/]repository:tag."""
 
@@ -62,11 +94,28 @@ class ContainerSpec:
     persistent: bool = False
     web_path: str = ""  # /<nom> unless conteneurN_chemin says otherwise
     allowed_networks: tuple[str, ...] = ()  # CIDR; empty: everybody
+    environment: tuple[tuple[str, str], ...] = ()  # (name, value), in the declared order
+    secrets: tuple[Secret, ...] = ()
+    data_volumes: tuple[DataVolume, ...] = ()
+    private_networks: tuple[str, ...] = ()
+    dependencies: tuple[str, ...] = ()  # names of declared containers started (and healthy) first
+    health: Health = Health()
+    command: tuple[str, ...] = ()  # empty: the image's command
+    memory: int | None = None  # bytes; None: no limit
 
     @property
     def proxied_port(self) -> int | None:
         """nginx proxies to the first host port; a container without ports is not published."""
         return self.ports[0].host_port if self.ports else None
+
+    @property
+    def service(self) -> bool:
+        """A service comes back after a reboot; a bare one-shot container (like hello-world) runs once.
+
+        What only makes sense for something that keeps running (a port, a private network, a data
+        volume, a health command) makes it a service.
+        """
+        return bool(self.ports or self.private_networks or self.data_volumes or self.health.command)
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
-from typing import Any, Callable
 
 from eole_conteneurs.config import paths
 from eole_conteneurs.errors import InvalidValue
-from eole_conteneurs.config.model import (DOCKER_HUB, Configuration, ContainerSpec, ImageRef, PortMapping,
+from eole_conteneurs.config import services
+from eole_conteneurs.config.model import (DOCKER_HUB, Configuration, ContainerSpec, Health, ImageRef, PortMapping,
                                           VolumeMapping, variable)
+from eole_conteneurs.config.validator import Validator, require_pair
 from eole_conteneurs.creole.values import Values
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_.-]+")  # Docker wants two characters at least
@@ -43,34 +43,6 @@ NGINX_FILE = re.compile(r"/[A-Za-z0-9._/-]*[A-Za-z0-9._-]")
 NGINX_FILE_EXPECTED = "un chemin absolu de fichier (lettres, chiffres, « . », « _ », « - », « / »)"
 
 
-@dataclass(eq=False)
-class Validator:
-    """Collects every problem of a configuration while it is being checked."""
-
-    values: Values
-    problems: list[InvalidValue] = field(default_factory=list)
-    host_ports: dict[int, str] = field(default_factory=dict)
-    names: dict[str, str] = field(default_factory=dict)
-    web_paths: dict[str, str] = field(default_factory=dict)
-
-    def refuse(self, name: str, value: Any, expected: str, index: int | None = None, reason: str = "valeur refusée"):
-        self.problems.append(InvalidValue(name, value, expected, index, reason))
-
-    def scalar(self, name: str) -> Any:
-        """A typed value, or None when typing already refused it (reported once)."""
-        return None if name in self.values.refused else self.values.get(name)
-
-    def checked(self, name: str, check: Callable[[str], Any], expected: str, index: int | None = None) -> Any:
-        value = self.values.entries(name)[index] if index is not None else self.scalar(name)
-        if value is None or name in self.values.refused:
-            return None
-        try:
-            return check(value)
-        except ValueError as error:
-            self.refuse(name, value, expected, index, str(error) or "valeur refusée")
-            return None
-
-
 def build_configuration(values: Values, problems: list[InvalidValue]) -> tuple[Configuration, list[InvalidValue]]:
     """Validate every enabled container; returns the configuration and all problems found."""
     validator = Validator(values, list(problems))
@@ -89,6 +61,7 @@ def build_configuration(values: Values, problems: list[InvalidValue]) -> tuple[C
             spec = _container(validator, index)
             if spec is not None:
                 containers.append(spec)
+        services.check_dependencies(validator, count)
     return Configuration(values.source, enabled, tuple(containers)), validator.problems
 
 
@@ -102,9 +75,21 @@ def _container(validator: Validator, index: int) -> ContainerSpec | None:
     networks = _allowed_networks(validator, index)
     technology = validator.scalar(variable(index, "technologie"))
     persistent = validator.scalar(variable(index, "persistance")) == "oui"
+    mounts = {volume.container_dir: variable(index, "rep_conteneur") for volume in volumes}
+    environment = services.environment(validator, index)
+    secrets = services.secrets(validator, index)
+    data_volumes = services.data_volumes(validator, index, mounts)
+    private_networks = services.private_networks(validator, index)
+    dependencies = tuple(dict.fromkeys(entry for entry in validator.values.entries(variable(index, "dependance"))
+                                       if entry is not None))
+    health = Health(services.health_command(validator, index), validator.scalar(variable(index, "sante_delai"))
+                    or Health.wait)
+    command = validator.checked(variable(index, "commande"), services.command, services.COMMAND_EXPECTED) or ()
+    memory = validator.checked(variable(index, "memoire"), services.memory, services.MEMORY_EXPECTED)
     if len(validator.problems) > before or name is None or image is None:
         return None
-    return ContainerSpec(index, name, technology, image, volumes, ports, persistent, web_path, networks)
+    return ContainerSpec(index, name, technology, image, volumes, ports, persistent, web_path, networks,
+                         environment, secrets, data_volumes, private_networks, dependencies, health, command, memory)
 
 
 def _name(validator: Validator, index: int) -> str | None:
@@ -184,7 +169,7 @@ def _volumes(validator: Validator, index: int) -> tuple[VolumeMapping, ...]:
     for entry, raw_host in enumerate(validator.values.entries(hosts_var)):
         host = validator.checked(hosts_var, paths.safe_host_dir, paths.HOST_EXPECTED, entry)
         target = validator.checked(targets_var, paths.safe_container_dir, paths.CONTAINER_EXPECTED, entry)
-        _require_pair(validator, hosts_var, raw_host, targets_var, entry)
+        require_pair(validator, hosts_var, raw_host, targets_var, entry)
         if target is not None and target in targets:
             validator.refuse(targets_var, target, "un répertoire de conteneur différent pour chaque partage",
                              entry, "répertoire déjà monté dans ce conteneur")
@@ -199,7 +184,7 @@ def _ports(validator: Validator, index: int) -> tuple[PortMapping, ...]:
     ports = []
     for entry, container_port in enumerate(validator.values.entries(container_var)):
         host_port = validator.values.entries(host_var)[entry]
-        _require_pair(validator, container_var, container_port, host_var, entry)
+        require_pair(validator, container_var, container_port, host_var, entry)
         if host_var in validator.values.refused or host_port is None:
             continue
         if host_port in NGINX_PORTS:
@@ -251,7 +236,7 @@ def _allowed_networks(validator: Validator, index: int) -> tuple[str, ...]:
     networks_var, masks_var = variable(index, "reseau_autorise"), variable(index, "masque_autorise")
     allowed = []
     for entry, address in enumerate(validator.values.entries(networks_var)):
-        _require_pair(validator, networks_var, address, masks_var, entry)
+        require_pair(validator, networks_var, address, masks_var, entry)
         mask = validator.values.entries(masks_var)[entry]
         if address is None or mask is None or {networks_var, masks_var} & validator.values.refused:
             continue
@@ -262,12 +247,3 @@ def _allowed_networks(validator: Validator, index: int) -> tuple[str, ...]:
             continue
         allowed.append(str(network))
     return tuple(allowed)
-
-
-def _require_pair(validator: Validator, master_var: str, master_value: Any, slave_var: str, entry: int) -> None:
-    """An entry of a master needs its slave and vice versa (gen_config lets either be empty)."""
-    slave_value = validator.values.entries(slave_var)[entry]
-    if master_value is None and master_var not in validator.values.refused:
-        validator.refuse(master_var, None, f"une valeur pour chaque valeur de {slave_var}", entry, "valeur manquante")
-    if slave_value is None and slave_var not in validator.values.refused:
-        validator.refuse(slave_var, None, f"une valeur pour chaque valeur de {master_var}", entry, "valeur manquante")

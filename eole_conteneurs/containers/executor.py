@@ -3,19 +3,23 @@
 A failure on one container is reported and leaves it as it was; the others go on.
 A container is replaced as a transaction: the old one is stopped and set aside
 under another name, and put back (renamed, restarted) if the new one cannot start.
+Containers are handled in dependency order: one whose dependency is not ready is left as it was.
 """
 
 from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Callable, Sequence, TypeVar
 
 from eole_conteneurs.config.model import ContainerSpec
-from eole_conteneurs.containers.labels import create_request, finished
-from eole_conteneurs.containers.planner import (Action, Conflict, Create, Keep, Plan, Recreate, Remove, Restore, Start,
-                                                Stop, declared_spec, make_plan)
+from eole_conteneurs.containers.labels import Digest, create_request, finished, resource_labels
+from eole_conteneurs.containers.planner import (Action, Conflict, Create, Keep, Plan, Recreate, Remove, Resources,
+                                                Restore, Start, Stop, declared_spec, make_plan)
+from eole_conteneurs.containers.readiness import Readiness, dependency_levels
+from eole_conteneurs.containers.secrets import SecretStore
 from eole_conteneurs.engine.api import DockerOperationError, Engine, ObservedContainer, PullResult
 from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.journal import Journal
@@ -23,6 +27,7 @@ from eole_conteneurs.journal import Journal
 SET_ASIDE_SUFFIX = "--ancien"
 PULL_WORKERS = 4
 CREATE_WORKERS = 8  # dockerd serialises part of each creation: more threads stop paying beyond this
+ANONYMOUS_VOLUME = re.compile(r"[0-9a-f]{64}")
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -34,6 +39,12 @@ class Converger:
     engine: Engine
     journal: Journal
     scope: str
+    secrets: SecretStore | None = None  # None: no secret can be written (plan only, tests)
+    adopted: frozenset[str] = frozenset()  # volumes made elsewhere that the module may use
+    readiness: Readiness = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.readiness = Readiness(self.engine)
 
     # -- images -----------------------------------------------------------------------
 
@@ -86,43 +97,87 @@ class Converger:
 
     def plan(self, specs: Sequence[ContainerSpec], images: dict[str, str | None],
              recreate: frozenset[str] = frozenset(), protected: frozenset[str] = frozenset()) -> Plan:
-        return make_plan(specs, self.engine.containers(), images, self.scope, recreate, protected)
+        # Volumes are listed only when one is declared: a run without any does not ask.
+        uses_volumes = any(spec.data_volumes for spec in specs)
+        resources = Resources(tuple(self.engine.networks()),
+                              tuple(self.engine.volumes()) if uses_volumes else (), self.adopted)
+        digest = self.secrets.digest if self.secrets is not None else None
+        return make_plan(specs, self.engine.containers(), images, self.scope, recreate, protected, resources, digest)
 
     def apply(self, plan: Plan) -> None:
-        """Everything but creations in the plan's order, then the creations in parallel.
+        """Undeclared containers first, then networks and volumes, then the declared ones by dependency level.
 
-        Removals and recreations first free the host ports new containers may take; new
-        containers are independent of each other, so they are created side by side and
-        their lines reported in the plan's order.
+        Removals free the host ports new containers may take. In each level, everything but
+        creations goes in the plan's order, then the creations side by side (their lines
+        reported in the plan's order). A level starts once what it depends on is ready.
         """
-        creations = [action for action in plan.actions if isinstance(action, Create)]
+        failed: set[str] = set()  # names whose action failed: their dependents wait for nothing
+        self.readiness.waits.update((spec.name, spec.health.wait) for spec in map(declared_spec, plan.actions) if spec)
         for action in plan.actions:
-            if not isinstance(action, Create):
-                self._apply_reported(action, plan)
-        buffered = [Converger(self.engine, Journal(io.StringIO()), self.scope) for _ in creations]
-        try:
-            in_parallel(lambda pair: pair[0]._apply_reported(pair[1], plan), list(zip(buffered, creations)),
-                        CREATE_WORKERS)
-        finally:  # what the others did is reported whatever stopped one of them
-            for converger in buffered:
-                self.journal.merge(converger.journal)
+            if declared_spec(action) is None:
+                self._apply_reported(action, plan, failed)
+        self._make_resources(plan)
+        for level in dependency_levels([action for action in plan.actions if declared_spec(action) is not None]):
+            for action in level:
+                if not isinstance(action, Create):
+                    self._apply_reported(action, plan, failed)
+            self._create_side_by_side([action for action in level if isinstance(action, Create)], plan, failed)
+        for network in plan.unused_networks:
+            self.journal.step(f"Suppression du réseau {network}, plus utilisé : docker network rm {network}")
+            try:
+                self.engine.remove_network(network)
+            except DockerOperationError as error:
+                self.journal.warn(f"réseau {network} conservé : {error}")
 
-    def _apply_reported(self, action: Action, plan: Plan) -> None:
+    def _create_side_by_side(self, creations: list[Create], plan: Plan, failed: set[str]) -> None:
+        buffered = [Converger(self.engine, Journal(io.StringIO()), self.scope, self.secrets, self.adopted)
+                    for _ in creations]
+        for converger in buffered:  # what is known of the dependencies is shared
+            converger.readiness = self.readiness
+        outcomes: list[set[str]] = [set() for _ in creations]
+        try:
+            in_parallel(lambda item: item[0]._apply_reported(item[1], plan, item[2]),
+                        list(zip(buffered, creations, outcomes)), CREATE_WORKERS)
+        finally:  # what the others did is reported whatever stopped one of them
+            for converger, outcome in zip(buffered, outcomes):
+                self.journal.merge(converger.journal)
+                failed |= outcome
+
+    def _make_resources(self, plan: Plan) -> None:
+        """The module's networks and volumes, labelled as its own, before any container needs them."""
+        for network in plan.new_networks:
+            self._make(f"Création du réseau privé {network} : docker network create {network}",
+                       lambda: self.engine.create_network(network, resource_labels(self.scope)))
+        for volume in plan.new_volumes:
+            self._make(f"Création du volume de données {volume} : docker volume create {volume}",
+                       lambda: self.engine.create_volume(volume, resource_labels(self.scope)))
+
+    def _make(self, step: str, make: Callable[[], None]) -> None:
+        self.journal.step(step)
+        try:
+            make()
+        except DockerOperationError as error:  # the containers needing it fail on their own, naming it
+            self.journal.fail(str(error))
+
+    def _apply_reported(self, action: Action, plan: Plan, failed: set[str]) -> None:
         spec = declared_spec(action)
         if spec is not None:
             self.journal.step(f"Traitement du conteneur {action.name} (conteneur-{spec.index})")
         try:
-            self._apply(action, plan)
+            self._apply(action, plan, failed)
         except EoleConteneursError as error:  # an operation refused, or dockerd gone (DockerUnavailable)
             self.journal.fail(f"conteneur {action.name} : {error}")
+            failed.add(action.name)
             return
         if spec is not None:
             self._report_port(spec)
 
-    def _apply(self, action: Action, plan: Plan) -> None:
+    def _apply(self, action: Action, plan: Plan, failed: set[str]) -> None:
         if isinstance(action, (Create, Recreate)) and str(action.spec.image) in plan.pulls:
             raise DockerOperationError(action.name, "Création du conteneur",
                                        f"l'image {action.spec.image} n'est pas disponible")
+        if isinstance(action, (Create, Recreate, Start, Restore)):  # what starts it waits for its dependencies
+            self.readiness.check(action.spec, failed, self.journal)
         if isinstance(action, Create):
             self._create(action.spec)
         elif isinstance(action, Recreate):
@@ -140,9 +195,9 @@ class Converger:
         else:
             self._restore_set_aside(action)
 
-    def _create(self, spec: ContainerSpec) -> None:
+    def _create(self, spec: ContainerSpec, carried: tuple[tuple[str, str], ...] = ()) -> None:
         self._make_host_dirs(spec)
-        request = create_request(spec, self.scope)
+        request = create_request(spec, self.scope, *self._secrets_for(spec), carried=carried)
         self.journal.step(f"Lancement du conteneur : {request.command_line()}")
         container = self.engine.create(request)
         try:
@@ -155,20 +210,46 @@ class Converger:
             raise
         self.journal.step(f"Conteneur {spec.name} lancé : {container[:12]}")
 
+    def _secrets_for(self, spec: ContainerSpec) -> tuple[Digest | None, str]:
+        """The digest and the directory of the secrets, their files written as declared."""
+        if not spec.secrets:
+            return None, ""
+        if self.secrets is None:
+            raise DockerOperationError(spec.name, "Écriture des secrets", "pas de répertoire des secrets")
+        self.secrets.write(spec)
+        return self.secrets.digest, str(self.secrets.root)
+
     def _recreate(self, action: Recreate) -> None:
         spec, old = action.spec, action.current
         self.journal.step(f"Recréation du conteneur {spec.name} : {action.reason}")
+        carried = self._anonymous_volumes(spec, old)
         self._stop(old)
         renamed = False
         try:
             self.engine.rename(old.id, f"{spec.name}{SET_ASIDE_SUFFIX}-{old.short_id}")
             renamed = True
-            self._create(spec)
+            self._create(spec, carried)
         except DockerOperationError as error:
             self._put_back(old, spec.name if renamed else None)
             raise DockerOperationError(spec.name, "Recréation du conteneur",
                                        f"{error.detail} ; l'ancien conteneur est remis en service") from error
         self._delete(old)
+
+    def _anonymous_volumes(self, spec: ContainerSpec, old: ObservedContainer) -> tuple[tuple[str, str], ...]:
+        """The image's anonymous volumes of the old container, mounted again where nothing declared goes.
+
+        They hold what the service wrote where its image asked for a volume; a new container would
+        otherwise start with new, empty ones (docker-compose carries them over the same way).
+        """
+        declared = {volume.container_dir for volume in spec.volumes}
+        declared |= {volume.container_dir for volume in spec.data_volumes}
+        declared |= {secret.container_path for secret in spec.secrets}
+        carried = tuple((mount.name, mount.destination) for mount in old.mounts
+                        if mount.kind == "volume" and ANONYMOUS_VOLUME.fullmatch(mount.name)
+                        and mount.destination not in declared)
+        for name, destination in carried:
+            self.journal.step(f"Volume anonyme {name[:12]} repris sur {destination}")
+        return carried
 
     def _put_back(self, old: ObservedContainer, name: str | None) -> None:
         """Best effort, step by step: the caller reports the original failure whatever happens here."""
@@ -195,11 +276,14 @@ class Converger:
 
     def _start(self, action: Start) -> None:
         self._report_pending(action)
+        self._secrets_for(action.spec)  # the engine reads them again at each start
         self.journal.step(f"Démarrage du conteneur : docker start {action.name}")
         self.engine.start(action.current.id)
 
     def _keep(self, action: Keep) -> None:
         self._report_pending(action)
+        if action.spec is not None:
+            self._secrets_for(action.spec)  # in place for the next start (a reboot): put back if removed
         self.journal.step(f"Conteneur {action.name} conservé : {action.reason}")
 
     def _report_pending(self, action: Start | Keep) -> None:
@@ -211,6 +295,8 @@ class Converger:
         self.journal.step(f"Conteneur {action.name} : {action.reason}")
         self._stop(action.current)
         self._delete(action.current)
+        if self.secrets is not None:
+            self.secrets.remove(action.name)
 
     def _stop_persistent(self, action: Stop) -> None:
         self.journal.step(f"Conteneur {action.name} : {action.reason}")
@@ -252,6 +338,6 @@ def in_parallel(function: Callable[[T], R], items: list[T], workers: int) -> lis
         return list(pool.map(function, items))
 
 
-def docker_run_command(spec: ContainerSpec) -> str:
-    """The docker command line equivalent to what the module does, for the log and the plan."""
-    return create_request(spec, "").command_line()
+def docker_run_command(spec: ContainerSpec, secrets_dir: str = "") -> str:
+    """The docker command line equivalent to what the module does, for the log and the plan (no secret value)."""
+    return create_request(spec, "", lambda secret: "", secrets_dir).command_line()

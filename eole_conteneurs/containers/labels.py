@@ -12,9 +12,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
-from eole_conteneurs.config.model import ContainerSpec
+from eole_conteneurs.config.model import ContainerSpec, Secret
 from eole_conteneurs.engine.api import ObservedContainer
 from eole_conteneurs.files import write_durably
 
@@ -35,19 +35,40 @@ RESTART_ONE_SHOT = "no"
 SECURITY_OPTIONS = ("no-new-privileges:true",)
 
 
+Digest = Callable[[Secret], str]  # the keyed digest of a secret (containers/secrets.py)
+
+
 def restart_policy(spec: ContainerSpec) -> str:
-    return RESTART_SERVICE if spec.ports else RESTART_ONE_SHOT
+    return RESTART_SERVICE if spec.service else RESTART_ONE_SHOT
 
 
-def declared_parameters(spec: ContainerSpec) -> dict[str, Any]:
-    """Everything that, when changed, needs a new container (persistence does not)."""
-    return {
+def declared_parameters(spec: ContainerSpec, digest: Digest | None = None) -> dict[str, Any]:
+    """Everything that, when changed, needs a new container (persistence and health delay do not).
+
+    What a container does not use is left out, so that the parameters (and the fingerprint) of
+    every container made before those settings existed stay what they were. A secret is stored
+    as its keyed digest, never as its value.
+    """
+    if spec.secrets and digest is None:
+        raise ValueError(f"{spec.name} : secrets sans clé de condensat")  # a programming error, never a user's
+    parameters: dict[str, Any] = {
         "version": SPEC_VERSION,
         "image": str(spec.image),
         "ports": [str(port) for port in spec.ports],
         "volumes": [str(volume) for volume in spec.volumes],
         "restart": restart_policy(spec),
     }
+    optional = {
+        "env": [list(pair) for pair in spec.environment],
+        "secrets": {secret.name: digest(secret) for secret in spec.secrets} if digest else {},
+        "data_volumes": [str(volume) for volume in spec.data_volumes],
+        "networks": list(spec.private_networks),
+        "health": spec.health.command,
+        "command": list(spec.command),
+        "memory": spec.memory,
+    }
+    parameters.update((key, value) for key, value in optional.items() if value)
+    return parameters
 
 
 def fingerprint(parameters: dict[str, Any]) -> str:
@@ -55,8 +76,8 @@ def fingerprint(parameters: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def labels_for(spec: ContainerSpec, scope: str) -> dict[str, str]:
-    parameters = declared_parameters(spec)
+def labels_for(spec: ContainerSpec, scope: str, digest: Digest | None = None) -> dict[str, str]:
+    parameters = declared_parameters(spec, digest)
     return {
         LABEL_SCOPE: scope,
         LABEL_SPEC: json.dumps(parameters, sort_keys=True, ensure_ascii=False),
@@ -66,15 +87,32 @@ def labels_for(spec: ContainerSpec, scope: str) -> dict[str, str]:
     }
 
 
-def create_request(spec: ContainerSpec, scope: str) -> CreateRequest:
-    """The container spec asks for, labelled as the module's."""
-    from eole_conteneurs.engine.creation import Bind, CreateRequest, PortBinding  # only when one is made
+def create_request(spec: ContainerSpec, scope: str, digest: Digest | None = None,
+                   secrets_dir: str = "", carried: tuple[tuple[str, str], ...] = ()) -> CreateRequest:
+    """The container spec asks for, labelled as the module's.
 
+    secrets_dir: where the secrets' files are (SecretStore.root); carried: (volume, container
+    path) of anonymous volumes taken over from the container it replaces.
+    """
+    from eole_conteneurs.engine.creation import Bind, CreateRequest, Mount, PortBinding  # only when one is made
+
+    mounts = [Mount("volume", volume.name, volume.container_dir) for volume in spec.data_volumes]
+    mounts += [Mount("volume", name, target) for name, target in carried]
+    mounts += [Mount("bind", f"{secrets_dir}/{spec.name}/{secret.name}", secret.container_path, read_only=True)
+               for secret in spec.secrets]
     return CreateRequest(
-        name=spec.name, image=str(spec.image), labels=labels_for(spec, scope),
+        name=spec.name, image=str(spec.image), labels=labels_for(spec, scope, digest),
         ports=tuple(PortBinding(port.container_port, port.host_ip, port.host_port) for port in spec.ports),
         binds=tuple(Bind(volume.host_dir, volume.container_dir) for volume in spec.volumes),
-        restart=restart_policy(spec), security_options=SECURITY_OPTIONS)
+        restart=restart_policy(spec), security_options=SECURITY_OPTIONS,
+        environment=tuple(f"{name}={value}" for name, value in spec.environment), mounts=tuple(mounts),
+        networks=spec.private_networks, health_command=spec.health.command, command=spec.command,
+        memory=spec.memory)
+
+
+def resource_labels(scope: str) -> dict[str, str]:
+    """What marks a network or a volume as the module's (created by it, never taken)."""
+    return {LABEL_SCOPE: scope}
 
 
 # -- reading the labels back ----------------------------------------------------------------
@@ -85,7 +123,7 @@ def managed_by(container: ObservedContainer, scope: str) -> bool:
 
 
 def is_persistent(container: ObservedContainer) -> bool:
-    """Persistent when created: the label cannot change afterwards (see PersistenceRegistry)."""
+    """Persistent when created: the label cannot change afterwards (see Registry)."""
     return container.labels.get(LABEL_PERSISTENT) == "oui"
 
 
@@ -112,11 +150,12 @@ def finished(container: ObservedContainer) -> bool:
 
 
 @dataclass(frozen=True, eq=False)
-class PersistenceRegistry:
-    """Ids of the containers whose declaration says persistent, kept across runs.
+class Registry:
+    """A set of names kept across runs, one per line, root's.
 
-    Labels are fixed at creation: a container declared persistent afterwards is only
-    protected through this file.
+    Two of them: the ids of the containers whose declaration says persistent (labels are fixed at
+    creation: a container declared persistent afterwards is only protected through that file), and
+    the volumes made elsewhere that the administrator allowed the module to use.
     """
 
     path: Path

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import ClassVar, Mapping, Sequence, Union
 
-from eole_conteneurs.config.model import ContainerSpec
-from eole_conteneurs.containers.labels import (declared_parameters, finished, fingerprint, is_persistent, managed_by,
-                                               stored_fingerprint, stored_parameters)
-from eole_conteneurs.engine.api import ObservedContainer
+from eole_conteneurs.config.model import ContainerSpec, variable
+from eole_conteneurs.containers.labels import (LABEL_SCOPE, Digest, declared_parameters, finished, fingerprint,
+                                               is_persistent, managed_by, stored_fingerprint, stored_parameters)
+from eole_conteneurs.engine.api import ObservedContainer, ObservedResource
 
 
 class Kind(Enum):
@@ -88,12 +88,13 @@ class Restore(_NamedBySpec):
 
 @dataclass(frozen=True, eq=False)
 class Conflict(_NamedBySpec):
-    """A container of that name exists and is not the module's: never touched, reported."""
+    """Something of that name exists and is not the module's (the container, or a network or volume it
+    needs): never touched, reported; the container stays as it is (current, None when absent)."""
 
     kind: ClassVar[Kind] = Kind.CONFLICT
     changes: ClassVar[bool] = True
     spec: ContainerSpec
-    current: ObservedContainer
+    current: ObservedContainer | None
     reason: str
 
 
@@ -164,14 +165,33 @@ class Plan:
     actions: tuple[Action, ...]
     pulls: tuple[str, ...] = ()  # images absent locally
     observed: tuple[ObservedContainer, ...] = ()  # the containers it was computed from
+    new_networks: tuple[str, ...] = ()  # created before the containers
+    new_volumes: tuple[str, ...] = ()
+    unused_networks: tuple[str, ...] = ()  # the module's, used by no container any more: removed last
 
     @property
     def changes(self) -> bool:
-        return bool(self.pulls) or any(action.changes for action in self.actions)
+        return bool(self.pulls or self.new_networks or self.new_volumes or self.unused_networks) or any(
+            action.changes for action in self.actions)
 
     @property
     def conflicts(self) -> tuple[Conflict, ...]:
         return tuple(action for action in self.actions if isinstance(action, Conflict))
+
+
+@dataclass(frozen=True)
+class Resources:
+    """The networks and volumes that exist, and what the module may use of them."""
+
+    networks: tuple[ObservedResource, ...] = ()
+    volumes: tuple[ObservedResource, ...] = ()
+    adopted: frozenset[str] = frozenset()  # volumes made elsewhere the administrator allowed the module to use
+
+    def foreign(self, resources: tuple[ObservedResource, ...], name: str, scope: str) -> bool:
+        return any(item.name == name and item.labels.get(LABEL_SCOPE) != scope for item in resources)
+
+    def names(self, resources: tuple[ObservedResource, ...]) -> set[str]:
+        return {item.name for item in resources}
 
 
 @dataclass(frozen=True)
@@ -182,6 +202,8 @@ class Situation:
     scope: str
     recreate: frozenset[str] = frozenset()  # names the administrator asked to recreate
     protected: frozenset[str] = frozenset()  # ids of containers ever declared persistent
+    resources: Resources = Resources()
+    digest: Digest | None = None  # keyed digest of secrets (only asked when one is declared)
 
     def persistent(self, container: ObservedContainer) -> bool:
         # A label cannot change: persistence declared after creation is remembered by id.
@@ -190,8 +212,9 @@ class Situation:
 
 def make_plan(desired: Sequence[ContainerSpec], observed: Sequence[ObservedContainer],
               images: Mapping[str, str | None], scope: str, recreate: frozenset[str] = frozenset(),
-              protected: frozenset[str] = frozenset()) -> Plan:
-    situation = Situation(images, scope, recreate, protected)
+              protected: frozenset[str] = frozenset(), resources: Resources = Resources(),
+              digest: Digest | None = None) -> Plan:
+    situation = Situation(images, scope, recreate, protected, resources, digest)
     by_name = {container.name: container for container in observed}
     declared = {spec.name for spec in desired}
     set_aside = _set_aside(observed, scope, declared - set(by_name))
@@ -202,7 +225,17 @@ def make_plan(desired: Sequence[ContainerSpec], observed: Sequence[ObservedConta
     actions += [_for_declared(spec, by_name.get(spec.name) or set_aside.get(spec.name), situation)
                 for spec in desired]
     pulls = tuple(dict.fromkeys(str(spec.image) for spec in desired if images.get(str(spec.image)) is None))
-    return Plan(tuple(actions), pulls, tuple(observed))
+    networks = dict.fromkeys(network for spec in desired for network in spec.private_networks)
+    volumes = dict.fromkeys(volume.name for spec in desired for volume in spec.data_volumes)
+    existing_networks, existing_volumes = resources.names(resources.networks), resources.names(resources.volumes)
+    # Networks of the containers this plan removes or replaces do not count: they go with them.
+    leaving = {action.current.id for action in actions if isinstance(action, (Remove, Recreate))}
+    attached = {network for container in observed if container.id not in leaving for network in container.networks}
+    unused = tuple(network.name for network in resources.networks if network.labels.get(LABEL_SCOPE) == scope
+                   and network.name not in networks and network.name not in attached)
+    return Plan(tuple(actions), pulls, tuple(observed),
+                tuple(name for name in networks if name not in existing_networks),
+                tuple(name for name in volumes if name not in existing_volumes), unused)
 
 
 def _set_aside(observed: Sequence[ObservedContainer], scope: str, missing: set[str]) -> dict[str, ObservedContainer]:
@@ -215,10 +248,26 @@ def _set_aside(observed: Sequence[ObservedContainer], scope: str, missing: set[s
     return found
 
 
+def _foreign_resource(spec: ContainerSpec, situation: Situation) -> str:
+    """A network or a volume of that name exists and was not made by the module: never taken silently."""
+    resources, scope = situation.resources, situation.scope
+    for network in spec.private_networks:
+        if resources.foreign(resources.networks, network, scope):
+            return (f"{variable(spec.index, 'reseau_prive')} : le réseau « {network} » existe déjà et n'est pas géré "
+                    "par eole-conteneurs : il n'est pas utilisé ; choisir un autre nom ou le supprimer")
+    for volume in spec.data_volumes:
+        if volume.name not in resources.adopted and resources.foreign(resources.volumes, volume.name, scope):
+            return (f"{variable(spec.index, 'volume_nom')} : le volume « {volume.name} » existe déjà et n'a pas été "
+                    "créé par eole-conteneurs : il n'est pas utilisé sans accord ; pour l'utiliser : "
+                    f"« eole-conteneurs volume adopter {volume.name} »")
+    return ""
+
+
 def _for_declared(spec: ContainerSpec, current: ObservedContainer | None, situation: Situation) -> Action:
     scope, recreate = situation.scope, situation.recreate
     if current is None:
-        return Create(spec)
+        foreign = _foreign_resource(spec, situation)
+        return Conflict(spec, None, foreign) if foreign else Create(spec)
     if current.name != spec.name:
         return Restore(spec, current, f"mis de côté par une recréation interrompue ({current.name})")
     if not managed_by(current, scope):
@@ -226,7 +275,10 @@ def _for_declared(spec: ContainerSpec, current: ObservedContainer | None, situat
                         f"un conteneur « {spec.name} » ({current.short_id}) existe déjà et n'est pas géré par "
                         "eole-conteneurs (étiquettes absentes ou d'une autre instance) : il n'est pas modifié ; "
                         "le renommer, le supprimer ou choisir un autre nom")
-    differences = _differences(spec, current, situation.images.get(str(spec.image)))
+    foreign = _foreign_resource(spec, situation)
+    if foreign:
+        return Conflict(spec, current, foreign)
+    differences = _differences(spec, current, situation)
     if spec.name in recreate:
         return Recreate(spec, current, "recréation demandée (--recreer)")
     # Declared persistent now, or ever: its writable layer is never dropped implicitly.
@@ -239,16 +291,30 @@ def _for_declared(spec: ContainerSpec, current: ObservedContainer | None, situat
     return Start(spec, current, f"conteneur arrêté ({current.state})", pending)
 
 
-def _differences(spec: ContainerSpec, current: ObservedContainer, local_image: str | None) -> list[str]:
-    wanted, stored = declared_parameters(spec), stored_parameters(current)
+LABELS = {"image": "image", "ports": "ports", "volumes": "répertoires", "restart": "redémarrage",
+          "env": "environnement", "data_volumes": "volumes", "networks": "réseaux privés", "health": "santé",
+          "command": "commande", "memory": "mémoire"}
+
+
+def _differences(spec: ContainerSpec, current: ObservedContainer, situation: Situation) -> list[str]:
+    local_image = situation.images.get(str(spec.image))
+    wanted, stored = declared_parameters(spec, situation.digest), stored_parameters(current)
     if stored_fingerprint(current) != fingerprint(stored) or stored.get("version") != wanted["version"]:
         return ["paramètres enregistrés illisibles ou d'une autre version"]
-    labels = {"image": "image", "ports": "ports", "volumes": "répertoires", "restart": "redémarrage"}
-    differences = [f"{label} : {_show(stored.get(key))} → {_show(wanted[key])}"
-                   for key, label in labels.items() if stored.get(key) != wanted[key]]
+    differences = [f"{label} : {_show(stored.get(key))} → {_show(wanted.get(key))}"
+                   for key, label in LABELS.items() if stored.get(key) != wanted.get(key)]
+    changed = _changed_secrets(stored.get("secrets"), wanted.get("secrets"))
+    if changed:
+        differences.append(f"secret modifié : {', '.join(changed)}")  # names only: a value is never shown
     if not differences and local_image is not None and local_image != current.image_id:
         differences.append(f"nouvelle image pour {spec.image}")
     return differences
+
+
+def _changed_secrets(stored: object, wanted: object) -> list[str]:
+    old = stored if isinstance(stored, dict) else {}
+    new = wanted if isinstance(wanted, dict) else {}
+    return sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
 
 
 def _pending(spec: ContainerSpec, current: ObservedContainer, differences: list[str]) -> str | None:
@@ -268,8 +334,8 @@ def _pending(spec: ContainerSpec, current: ObservedContainer, differences: list[
 
 def _show(value: object) -> str:
     if isinstance(value, list):
-        return ", ".join(map(str, value)) or "aucun"
-    return str(value)
+        return ", ".join("=".join(entry) if isinstance(entry, list) else str(entry) for entry in value) or "aucun"
+    return "aucun" if value in (None, "") else str(value)
 
 
 def _for_undeclared(container: ObservedContainer, situation: Situation) -> Action:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from eole_conteneurs.creole.dictionary import Check, Dictionary, VariableDef
@@ -53,7 +53,15 @@ def resolve(dictionary: Dictionary, raw: RawConfig) -> tuple[Values, list[Invali
             continue
         _type_variable(dictionary, definition, values, problems)
     values.refused = {problem.variable for problem in problems}
-    return values, problems
+    return values, [_masked(dictionary, problem) for problem in problems]
+
+
+def _masked(dictionary: Dictionary, problem: InvalidValue) -> InvalidValue:
+    """A password's value never reaches a message, even when it is the one refused."""
+    definition = dictionary.variables.get(problem.variable)
+    if definition is None or definition.type != "password":
+        return problem
+    return replace(problem, secret=True)
 
 
 # -- stored value + defaults -------------------------------------------------------------

@@ -42,6 +42,16 @@ class PullResult:
 
 
 @dataclass(frozen=True)
+class ObservedMount:
+    """A mount of a container as the engine lists it: kind "bind" or "volume" (name set)."""
+
+    kind: str
+    name: str  # the volume's name; "" for a bind mount
+    source: str
+    destination: str
+
+
+@dataclass(frozen=True)
 class ObservedContainer:
     """One container as the engine lists it."""
 
@@ -51,6 +61,8 @@ class ObservedContainer:
     state: str  # created, running, paused, restarting, exited, dead
     exit_code: int | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    networks: tuple[str, ...] = ()
+    mounts: tuple[ObservedMount, ...] = ()
 
     @property
     def short_id(self) -> str:
@@ -72,7 +84,22 @@ class ObservedContainer:
             state=summary.get("State", ""),
             exit_code=int(match.group(1)) if match else None,
             labels=summary.get("Labels") or {},
+            networks=tuple((summary.get("NetworkSettings") or {}).get("Networks") or ()),
+            mounts=tuple(ObservedMount(mount.get("Type", ""), mount.get("Name", ""), mount.get("Source", ""),
+                                       mount.get("Destination", "")) for mount in summary.get("Mounts") or ()),
         )
+
+
+@dataclass(frozen=True)
+class ObservedResource:
+    """A network or a volume as the engine lists it."""
+
+    name: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_summary(cls, summary: dict[str, Any]) -> "ObservedResource":
+        return cls(summary.get("Name", ""), summary.get("Labels") or {})
 
 
 class Reader(Protocol):
@@ -87,6 +114,12 @@ class Reader(Protocol):
     def inspect(self, container: str) -> dict[str, Any] | None: ...
 
     def up_to_date(self, ref: str) -> bool: ...
+
+    def networks(self) -> list[ObservedResource]: ...
+
+    def volumes(self) -> list[ObservedResource]: ...
+
+    def volume_sizes(self) -> dict[str, int]: ...
 
 
 class Writer(Protocol):
@@ -103,6 +136,14 @@ class Writer(Protocol):
     def remove(self, container: str) -> None: ...
 
     def rename(self, container: str, name: str) -> None: ...
+
+    def create_network(self, name: str, labels: dict[str, str]) -> None: ...
+
+    def remove_network(self, name: str) -> None: ...
+
+    def create_volume(self, name: str, labels: dict[str, str]) -> None: ...
+
+    def remove_volume(self, name: str) -> None: ...
 
 
 class Engine(Reader, Writer, Protocol):

@@ -26,6 +26,16 @@ class Bind:
 
 
 @dataclass(frozen=True)
+class Mount:
+    """A mount the engine makes: a named volume, or a host file or directory (kind "volume" or "bind")."""
+
+    kind: str
+    source: str
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
 class CreateRequest:
     """Everything a new container is made of; the engine adds nothing of its own."""
 
@@ -36,6 +46,12 @@ class CreateRequest:
     binds: tuple[Bind, ...] = ()
     restart: str = "no"
     security_options: tuple[str, ...] = ()
+    environment: tuple[str, ...] = ()  # NAME=value
+    mounts: tuple[Mount, ...] = ()
+    networks: tuple[str, ...] = ()
+    health_command: str = ""
+    command: tuple[str, ...] = ()
+    memory: int | None = None
 
     def command_line(self) -> str:
         """The equivalent `docker run` command, for the log."""
@@ -48,5 +64,17 @@ class CreateRequest:
             words += ["-p", f"{port.host_ip}:{port.host_port}:{port.container_port}"]
         for bind in self.binds:
             words += ["-v", f"{bind.host_dir}:{bind.container_dir}"]
+        for mount in self.mounts:
+            words += ["--mount", f"type={mount.kind},src={mount.source},dst={mount.target}"
+                      + (",readonly" if mount.read_only else "")]
+        for variable in self.environment:
+            words += ["-e", variable]
+        for network in self.networks:
+            words += ["--network", network]
+        if self.health_command:
+            words += ["--health-cmd", self.health_command]
+        if self.memory is not None:
+            words += ["--memory", str(self.memory)]
         words.append(self.image)
+        words += self.command
         return " ".join(shlex.quote(word) for word in words)

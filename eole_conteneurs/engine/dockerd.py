@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from eole_conteneurs.engine.api import DOCKER_SOCKET, STOP_TIMEOUT, ObservedContainer, PullResult, Reader, Writer
+from eole_conteneurs.engine.api import (DOCKER_SOCKET, STOP_TIMEOUT, ObservedContainer, ObservedResource, PullResult,
+                                        Reader, Writer)
 from eole_conteneurs.engine.reader import SocketReader
 from eole_conteneurs.engine.sdk import CLIENT_TIMEOUT, SdkClient, SdkReader, SdkWriter
 
@@ -63,6 +64,15 @@ class DockerEngine:
     def up_to_date(self, ref: str) -> bool:
         return self.reader.up_to_date(ref)
 
+    def networks(self) -> list[ObservedResource]:
+        return self.reader.networks()
+
+    def volumes(self) -> list[ObservedResource]:
+        return self.reader.volumes()
+
+    def volume_sizes(self) -> dict[str, int]:
+        return self.reader.volume_sizes()
+
     # -- changing -----------------------------------------------------------------------
 
     def pull(self, ref: str) -> PullResult:
@@ -82,3 +92,15 @@ class DockerEngine:
 
     def rename(self, container: str, name: str) -> None:
         self.writer.rename(container, name)
+
+    def create_network(self, name: str, labels: dict[str, str]) -> None:
+        self.writer.create_network(name, labels)
+
+    def remove_network(self, name: str) -> None:
+        self.writer.remove_network(name)
+
+    def create_volume(self, name: str, labels: dict[str, str]) -> None:
+        self.writer.create_volume(name, labels)
+
+    def remove_volume(self, name: str) -> None:
+        self.writer.remove_volume(name)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from eole_conteneurs.engine.api import STOP_TIMEOUT, Engine, ObservedContainer, PullResult, Reader
+from eole_conteneurs.engine.api import STOP_TIMEOUT, Engine, ObservedContainer, ObservedResource, PullResult, Reader
 from eole_conteneurs.engine.reader import SocketReader
 from eole_conteneurs.errors import EoleConteneursError
 
@@ -124,6 +124,20 @@ class PrefetchingEngine:
         self.prefetch.forget()
         self.inner.rename(container, name)
 
+    # Networks and volumes are not prefetched: changing them leaves the answers about containers true.
+
+    def create_network(self, name: str, labels: dict[str, str]) -> None:
+        self.inner.create_network(name, labels)
+
+    def remove_network(self, name: str) -> None:
+        self.inner.remove_network(name)
+
+    def create_volume(self, name: str, labels: dict[str, str]) -> None:
+        self.inner.create_volume(name, labels)
+
+    def remove_volume(self, name: str) -> None:
+        self.inner.remove_volume(name)
+
     # -- read through -------------------------------------------------------------------------
 
     def ping(self) -> None:
@@ -140,3 +154,12 @@ class PrefetchingEngine:
 
     def inspect(self, container: str) -> dict[str, Any] | None:
         return self.inner.inspect(container)
+
+    def networks(self) -> list[ObservedResource]:
+        return self.inner.networks()
+
+    def volumes(self) -> list[ObservedResource]:
+        return self.inner.volumes()
+
+    def volume_sizes(self) -> dict[str, int]:
+        return self.inner.volume_sizes()

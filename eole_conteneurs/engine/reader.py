@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from eole_conteneurs.engine.api import DockerOperationError, DockerUnavailable, ObservedContainer
+from eole_conteneurs.engine.api import DockerOperationError, DockerUnavailable, ObservedContainer, ObservedResource
 
 READ_TIMEOUT = 30.0
 PROBE_TIMEOUT = 10.0  # asking the registry for a digest: beyond that, pull as the seed does
@@ -101,6 +101,18 @@ class EngineSocket:
     def image(self, ref: str) -> dict[str, Any] | None:
         return self._found(self.get(f"/images/{quote(ref, safe='')}/json"), ref)
 
+    def disk_usage(self) -> Any:
+        return self._expect_ok(self.get("/system/df"), "occupation des volumes")
+
+    def listing(self, path: str, what: str) -> list[dict[str, Any]]:
+        """A list of objects (networks, volumes); {"Volumes": [...]} is unwrapped."""
+        listed = self._expect_ok(self.get(path), what)
+        if isinstance(listed, dict):
+            listed = listed.get("Volumes") or []
+        if not isinstance(listed, list) or not all(isinstance(entry, dict) for entry in listed):
+            raise EngineSocketError(f"{what} : réponse inattendue de Docker")
+        return listed
+
     def container(self, name: str) -> dict[str, Any] | None:
         return self._found(self.get(f"/containers/{quote(name, safe='')}/json"), name)
 
@@ -160,6 +172,25 @@ class SocketReader:
         except EngineSocketError as error:
             raise DockerOperationError(ref, "Lecture de l'image", str(error)) from error
 
+    def networks(self) -> list[ObservedResource]:
+        return [ObservedResource.from_summary(entry) for entry in self._listing("/networks", "liste des réseaux")]
+
+    def volumes(self) -> list[ObservedResource]:
+        return [ObservedResource.from_summary(entry) for entry in self._listing("/volumes", "liste des volumes")]
+
+    def volume_sizes(self) -> dict[str, int]:
+        try:
+            usage = self.client.disk_usage()
+        except EngineSocketError as error:
+            raise DockerOperationError("Docker", "occupation des volumes", str(error)) from error
+        return volume_sizes(usage)
+
+    def _listing(self, path: str, what: str) -> list[dict[str, Any]]:
+        try:
+            return self.client.listing(path, what)
+        except EngineSocketError as error:
+            raise DockerOperationError("Docker", what, str(error)) from error
+
     def inspect(self, container: str) -> dict[str, Any] | None:
         try:
             return self.client.container(container)
@@ -181,6 +212,16 @@ class SocketReader:
         except EngineSocketError:
             return False
         return any(isinstance(entry, str) and entry.rpartition("@")[2] == digest for entry in digests)
+
+
+def volume_sizes(usage: Any) -> dict[str, int]:
+    """Volume name → bytes used, from the engine's disk usage report (-1 when it does not know)."""
+    sizes = {}
+    for volume in (usage.get("Volumes") or []) if isinstance(usage, dict) else []:
+        size = (volume.get("UsageData") or {}).get("Size") if isinstance(volume, dict) else None
+        if isinstance(volume, dict) and isinstance(size, int):
+            sizes[str(volume.get("Name"))] = size
+    return sizes
 
 
 def _read_all(connection: socket.socket) -> bytes:

@@ -14,7 +14,8 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable
 
 from eole_conteneurs.engine.api import (STOP_TIMEOUT, DockerOperationError, DockerUnavailable,
-                                        ObservedContainer, PullResult)
+                                        ObservedContainer, ObservedResource, PullResult)
+from eole_conteneurs.engine.reader import volume_sizes
 
 if TYPE_CHECKING:
     from eole_conteneurs.engine.creation import CreateRequest
@@ -96,6 +97,20 @@ class SdkClient:
             raise DockerOperationError(target, operation, _detail(error)) from error
 
 
+HEALTH_INTERVAL = 5 * 10**9  # ns: often enough that dependents do not wait long, rare enough to cost nothing
+HEALTH_TIMEOUT = 10 * 10**9
+HEALTH_RETRIES = 3
+HEALTH_START_PERIOD = 30 * 10**9  # failures while the service starts do not count
+
+
+def _healthcheck(command: str) -> dict[str, Any] | None:
+    """The declared health command, run by the container's shell as Docker's HEALTHCHECK CMD-SHELL does."""
+    if not command:
+        return None  # the image's own health check, if it has one
+    return {"test": ["CMD-SHELL", command], "interval": HEALTH_INTERVAL, "timeout": HEALTH_TIMEOUT,
+            "retries": HEALTH_RETRIES, "start_period": HEALTH_START_PERIOD}
+
+
 class SdkReader:
     """The Reader for engines the socket client cannot reach (TLS, ssh): the SDK connects."""
 
@@ -122,6 +137,17 @@ class SdkReader:
         """No registry probe through the SDK: pulled, as the seed does."""
         return False
 
+    def networks(self) -> list[ObservedResource]:
+        listed = self.client.call("Docker", "liste des réseaux", "networks")
+        return [ObservedResource.from_summary(entry) for entry in listed]
+
+    def volumes(self) -> list[ObservedResource]:
+        listed = self.client.call("Docker", "liste des volumes", "volumes").get("Volumes") or []
+        return [ObservedResource.from_summary(entry) for entry in listed]
+
+    def volume_sizes(self) -> dict[str, int]:
+        return volume_sizes(self.client.call("Docker", "occupation des volumes", "df"))
+
 
 class SdkWriter:
     """Every change goes through the SDK."""
@@ -146,23 +172,60 @@ class SdkWriter:
         return PullResult(ref, tuple(messages))
 
     def create(self, request: CreateRequest) -> str:
-        """Create (not start) the container; returns its id."""
+        """Create (not start) the container, joined to its networks; returns its id."""
+        docker = import_sdk()
         bindings: dict[str, list[tuple[str, int]]] = {}
         for port in request.ports:  # lists: one container port may be published on several host ports
             bindings.setdefault(f"{port.container_port}/tcp", []).append((port.host_ip, port.host_port))
+        first_network = request.networks[0] if request.networks else None
         host_config = self.client.call(
             request.name, "Création du conteneur", "create_host_config",
             port_bindings=bindings,
             binds=[f"{bind.host_dir}:{bind.container_dir}:rw" for bind in request.binds],
+            mounts=[docker.types.Mount(mount.target, mount.source, type=mount.kind, read_only=mount.read_only)
+                    for mount in request.mounts],
             restart_policy={"Name": request.restart},
             security_opt=list(request.security_options),
             privileged=False,
+            mem_limit=request.memory,
+            network_mode=first_network,
         )
+        # The engine takes one network at creation (API < 1.44): the others are joined before the start.
+        networking = ({first_network: self.client.api.create_endpoint_config()} if first_network else None)
         created = self.client.call(request.name, "Création du conteneur", "create_container",
                                    image=request.image, name=request.name, detach=True, labels=request.labels,
                                    ports=sorted({(port.container_port, "tcp") for port in request.ports}),
+                                   environment=list(request.environment) or None,
+                                   command=list(request.command) or None,
+                                   healthcheck=_healthcheck(request.health_command),
+                                   networking_config=(self.client.api.create_networking_config(networking)
+                                                      if networking else None),
                                    host_config=host_config)
-        return str(created["Id"])
+        container = str(created["Id"])
+        try:
+            for network in request.networks[1:]:
+                self._join(container, network)
+        except DockerOperationError:
+            self.remove(container)  # half-made: not left behind under the declared name
+            raise
+        return container
+
+    def _join(self, container: str, network: str) -> None:
+        self.client.call(container, f"Connexion au réseau {network}", "connect_container_to_network",
+                         container, network)
+
+    def create_network(self, name: str, labels: dict[str, str]) -> None:
+        self.client.call(name, "Création du réseau", "create_network", name, driver="bridge", labels=labels,
+                         check_duplicate=True)
+
+    def remove_network(self, name: str) -> None:
+        self.client.call(name, "Suppression du réseau", "remove_network", name)
+
+    def create_volume(self, name: str, labels: dict[str, str]) -> None:
+        self.client.call(name, "Création du volume", "create_volume", name, driver="local", labels=labels)
+
+    def remove_volume(self, name: str) -> None:
+        self.client.call(name, "Suppression du volume", "remove_volume", name)
 
     def start(self, container: str) -> None:
         self.client.call(container, "Démarrage du conteneur", "start", container)

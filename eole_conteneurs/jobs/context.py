@@ -81,6 +81,14 @@ class Settings:
     def persistence_file(self) -> Path:
         return self.state_dir / "persistants"
 
+    @property
+    def secrets_dir(self) -> Path:
+        return self.state_dir / "secrets"
+
+    @property
+    def adopted_volumes_file(self) -> Path:
+        return self.state_dir / "volumes-adoptes"
+
 
 class Templates(Enum):
     """Who writes the module's files between pretemplate and posttemplate."""

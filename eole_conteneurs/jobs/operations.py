@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.containers.executor import Converger, docker_run_command
-from eole_conteneurs.containers.labels import PersistenceRegistry, updated_protection
+from eole_conteneurs.containers.labels import Registry, updated_protection
 from eole_conteneurs.containers.planner import Create, Plan, Recreate, Restore, pending_change
+from eole_conteneurs.containers.secrets import SecretStore
 from eole_conteneurs.engine.api import DockerUnavailable, Engine
 from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.engine.prefetch import PrefetchingEngine
@@ -82,9 +83,9 @@ def converge(loaded: Loaded, job: Job, pull_all: bool, recreate: frozenset[str] 
     engine = _engine_for(loaded, job, start=True)
     if engine is None:
         return EXIT_OK
-    converger = Converger(engine, job.journal, job.settings.scope)
+    converger = converger_for(job, engine)
     images = converger.pull(specs, only_missing=not pull_all)
-    registry = PersistenceRegistry(job.settings.persistence_file)
+    registry = Registry(job.settings.persistence_file)
     protected = registry.load()
     plan = converger.plan(specs, images, recreate, protected)
     converger.apply(plan)
@@ -97,6 +98,12 @@ def converge(loaded: Loaded, job: Job, pull_all: bool, recreate: frozenset[str] 
     if updated != protected:
         registry.save(updated)
     return _status(job.journal)
+
+
+def converger_for(job: Job, engine: Engine, writable: bool = True) -> Converger:
+    """A Converger with the host's secrets and the volumes the administrator allowed (writable: apply)."""
+    return Converger(engine, job.journal, job.settings.scope, SecretStore(job.settings.secrets_dir, writable),
+                     Registry(job.settings.adopted_volumes_file).load())
 
 
 def _check_recreate(loaded: Loaded, recreate: frozenset[str]) -> None:
@@ -137,16 +144,18 @@ def show_plan(loaded: Loaded, job: Job, recreate: frozenset[str] = frozenset()) 
         job.journal.step("Docker ne tourne pas : aucun conteneur géré. Rien à faire.")
         return EXIT_OK
     images = {str(spec.image): engine.image_id(str(spec.image)) for spec in specs}
-    protected = PersistenceRegistry(job.settings.persistence_file).load()
-    plan = Converger(engine, job.journal, job.settings.scope).plan(specs, images, recreate, protected)
-    job.journal.step(describe_plan(plan))
+    protected = Registry(job.settings.persistence_file).load()
+    plan = converger_for(job, engine, writable=False).plan(specs, images, recreate, protected)
+    job.journal.step(describe_plan(plan, str(job.settings.secrets_dir)))
     if plan.conflicts:
         return EXIT_ERROR
     return EXIT_CHANGES if plan.changes else EXIT_OK
 
 
-def describe_plan(plan: Plan) -> str:
+def describe_plan(plan: Plan, secrets_dir: str = "") -> str:
     lines = [f"Image à récupérer : {ref} (absente localement)" for ref in plan.pulls]
+    lines += [f"Réseau privé à créer : {network}" for network in plan.new_networks]
+    lines += [f"Volume de données à créer : {volume}" for volume in plan.new_volumes]
     if not plan.actions:
         lines.append("Aucun conteneur déclaré ni géré.")
     for action in plan.actions:
@@ -155,6 +164,7 @@ def describe_plan(plan: Plan) -> str:
         if pending:
             lines.append(f"    en attente : {pending}")
         if isinstance(action, (Create, Recreate)):
-            lines.append(f"    {docker_run_command(action.spec)}")
+            lines.append(f"    {docker_run_command(action.spec, secrets_dir)}")
+    lines += [f"Réseau privé à supprimer (plus utilisé) : {network}" for network in plan.unused_networks]
     lines.append("Des modifications sont à appliquer." if plan.changes else "Rien à faire.")
     return "\n".join(lines)

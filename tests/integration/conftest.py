@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import urllib.request
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,7 @@ WEB_D = Path("/etc/nginx/web.d")
 SITE = Path("/etc/nginx/conf.d/eole-conteneurs.conf")
 DOCKER = "/usr/bin/docker"
 LAB = CHECKOUT / "tests" / "lab.sh"
+SECRETS = Path("/var/lib/eole-conteneurs/secrets")
 
 
 def sh(*args, check=True, timeout=120, **kwargs) -> subprocess.CompletedProcess:
@@ -114,9 +117,17 @@ class Bench:
         return sorted(listed.stdout.split())
 
     def cleanup(self) -> None:
-        ids = docker("ps", "-aq", "--filter", f"label=fr.eole.conteneurs.managed={self.scope}").stdout.split()
+        """The test's containers, then its networks, volumes (the anonymous ones too) and secrets."""
+        label = f"label=fr.eole.conteneurs.managed={self.scope}"
+        ids = docker("ps", "-aq", "--filter", label).stdout.split()
         if ids:
-            docker("rm", "-f", *ids, check=False)
+            docker("rm", "-f", "-v", *ids, check=False)
+        for kind in ("network", "volume"):
+            names = docker(kind, "ls", "-q", "--filter", label).stdout.split()
+            if names:
+                docker(kind, "rm", *names, check=False)
+        for directory in SECRETS.glob(f"{self.prefix}-*"):
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture
@@ -181,3 +192,36 @@ def enabled(count: int, *containers: dict) -> dict:
     for container in containers:
         values.update(container)
     return values
+
+
+SERVICE_EXAMPLE = CHECKOUT / "examples" / "service-notes.eol"
+SERVICE_IMAGES = CHECKOUT / "tests" / "images" / "service.sh"
+
+
+def build_service_images() -> None:
+    """The MariaDB and application images of the example (built once, then found in the registry)."""
+    sh("bash", SERVICE_IMAGES, timeout=900)
+
+
+def service_example(prefix: str, port: int) -> tuple[dict, dict[str, str]]:
+    """examples/service-notes.eol renamed with prefix (names, volume, network), on port, with passwords of its
+    own: (config.eol document, {"root": …, "appli": …})."""
+    import secrets
+
+    text = SERVICE_EXAMPLE.read_text()
+    passwords = {"root": f"racine-{secrets.token_hex(8)}", "appli": f"appli-{secrets.token_hex(8)}"}
+    text = text.replace("changer-ce-mot-de-passe-root", passwords["root"])
+    text = text.replace("changer-ce-mot-de-passe-appli", passwords["appli"])
+    for name in ("notes-base", "notes-appli", "notes-donnees"):
+        text = text.replace(f'"{name}"', f'"{prefix}-{name}"')
+    text = text.replace('["notes"]', f'["{prefix}-notes"]').replace('"8090"', f'"{port}"')
+    return json.loads(text), passwords
+
+
+def timestamp(text: str) -> datetime:
+    """Docker's RFC 3339 times with nanoseconds, as aware datetimes (microseconds kept)."""
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", text)
+    assert match, text
+    fraction = (match[2] or "0")[:6].ljust(6, "0")
+    zone = "+00:00" if match[3] == "Z" else match[3]
+    return datetime.fromisoformat(f"{match[1]}.{fraction}{zone}")

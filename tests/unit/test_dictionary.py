@@ -28,8 +28,20 @@ CONTRACT = {  # field: (type, multi, mandatory, default, label)
     "chemin": ("string", False, False, (), "Chemin web du conteneur (vide : /nom du conteneur)"),
     "reseau_autorise": ("network", True, False, (), "Réseau autorisé à accéder au conteneur (vide : tous)"),
     "masque_autorise": ("netmask", True, False, (), "Masque du réseau autorisé"),
+    "env_nom": ("string", True, False, (), "Variable d'environnement"),
+    "env_valeur": ("string", True, False, (), "Valeur de la variable d'environnement"),
+    "secret_nom": ("string", True, False, (), "Secret (fichier /run/secrets/nom)"),
+    "secret_valeur": ("password", True, False, (), "Valeur du secret"),
+    "volume_nom": ("string", True, False, (), "Volume de données"),
+    "volume_chemin": ("string", True, False, (), "Répertoire du conteneur où le volume est monté"),
+    "reseau_prive": ("string", True, False, (), "Réseau privé partagé avec d'autres conteneurs"),
+    "dependance": ("string", True, False, (), "Conteneur à démarrer avant celui-ci"),
+    "sante_commande": ("string", False, False, (), "Commande de vérification de santé"),
+    "sante_delai": ("number", False, False, ("120",), "Délai maximal pour devenir sain (secondes)"),
+    "commande": ("string", False, False, (), "Commande du conteneur (remplace celle de l'image)"),
+    "memoire": ("string", False, False, (), "Mémoire maximale (512M, 2G)"),
 }
-EXPERT = {"chemin", "reseau_autorise", "masque_autorise"}
+EXPERT = {"chemin", "reseau_autorise", "masque_autorise", "sante_commande", "sante_delai", "commande", "memoire"}
 
 
 def help_texts(dicos: Path) -> dict[str, str]:
