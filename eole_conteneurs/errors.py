@@ -44,6 +44,9 @@ class InvalidValue(Exception):
         shown = HIDDEN if self.secret and self.value is not None else show_value(self.value)
         return f"{where} : {shown} : {self.reason} ; attendu : {self.expected}"
 
+    def __repr__(self) -> str:  # a traceback or a debug line shows no secret either
+        return f"InvalidValue({self})"
+
 
 class InvalidConfiguration(EoleConteneursError):
     """The configuration was refused; carries every problem found, not only the first."""

@@ -16,7 +16,7 @@ from eole_conteneurs.commands.text import table
 from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.config.model import variable
 from eole_conteneurs.containers.labels import LABEL_SCOPE, Registry
-from eole_conteneurs.engine.api import Engine
+from eole_conteneurs.engine.api import DockerOperationError, Engine
 from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.jobs.context import EXIT_OK, Job
@@ -60,7 +60,7 @@ def collect(loaded: Loaded, job: Job, engine: Engine) -> list[VolumeStatus]:
         for mount in container.mounts:
             if mount.kind == "volume":
                 users.setdefault(mount.name, []).append(container.name)
-    sizes = engine.volume_sizes() if names else {}
+    sizes = _sizes(engine) if names else {}
     statuses = []
     for name in sorted(names):
         volume = existing.get(name)
@@ -74,6 +74,14 @@ def collect(loaded: Loaded, job: Job, engine: Engine) -> list[VolumeStatus]:
         statuses.append(VolumeStatus(name, origin, size if size is not None and size >= 0 else None,
                                      tuple(declared.get(name, ())), tuple(sorted(users.get(name, ())))))
     return statuses
+
+
+def _sizes(engine: Engine) -> dict[str, int]:
+    """Measuring walks every volume: slow or refused, the list is shown without sizes."""
+    try:
+        return engine.volume_sizes()
+    except DockerOperationError:
+        return {}
 
 
 def human_size(size: int | None) -> str:
@@ -133,6 +141,7 @@ def remove(loaded: Loaded, job: Job, name: str) -> int:
     job.journal.step(f"Suppression du volume {name} ({human_size(status.size)}) : docker volume rm {name}")
     engine.remove_volume(name)
     registry = Registry(job.settings.adopted_volumes_file)
-    if name in registry.load():
-        registry.save(registry.load() - {name})
+    adopted = registry.load()
+    if name in adopted:  # a volume of that name made later is not adopted by this
+        registry.save(adopted - {name})
     return EXIT_OK

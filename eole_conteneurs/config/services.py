@@ -67,21 +67,27 @@ def _one_line(value: str) -> str:
     return value
 
 
-def secrets(validator: Validator, index: int) -> tuple[Secret, ...]:
+def secrets(validator: Validator, index: int, mounts: dict[str, str]) -> tuple[Secret, ...]:
+    """mounts: container paths already taken, with the variable taking them; each secret takes its file's."""
     names_var, values_var = variable(index, "secret_nom"), variable(index, "secret_valeur")
-    secrets: dict[str, Secret] = {}
+    declared: dict[str, Secret] = {}
     for entry, raw_name in enumerate(validator.values.entries(names_var)):
         name = validator.checked(names_var, _secret_name, SECRET_NAME_EXPECTED, entry)
         value = validator.checked(values_var, _secret_value, SECRET_VALUE_EXPECTED, entry, secret=True)
         require_pair(validator, names_var, raw_name, values_var, entry)
         if name is None or value is None:
             continue
-        if name in secrets:
+        secret = Secret(name, value)
+        if name in declared:
             validator.refuse(names_var, name, "un nom différent pour chaque secret", entry,
                              "secret déjà déclaré pour ce conteneur")
-            continue
-        secrets[name] = Secret(name, value)
-    return tuple(secrets.values())
+        elif secret.container_path in mounts:
+            validator.refuse(names_var, name, "un secret dont le fichier n'est pas déjà un montage", entry,
+                             f"{secret.container_path} déjà monté par {mounts[secret.container_path]}")
+        else:
+            mounts[secret.container_path] = names_var
+            declared[name] = secret
+    return tuple(declared.values())
 
 
 def _secret_name(value: str) -> str:
@@ -139,9 +145,12 @@ def command(value: str) -> tuple[str, ...]:
 
     _one_line(value)
     try:
-        return tuple(shlex.split(value))
+        words = tuple(shlex.split(value))
     except ValueError:
         raise ValueError("guillemet non fermé") from None
+    if words and not words[0]:
+        raise ValueError("programme vide")
+    return words
 
 
 def memory(value: str) -> int:

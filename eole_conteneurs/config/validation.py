@@ -77,7 +77,7 @@ def _container(validator: Validator, index: int) -> ContainerSpec | None:
     persistent = validator.scalar(variable(index, "persistance")) == "oui"
     mounts = {volume.container_dir: variable(index, "rep_conteneur") for volume in volumes}
     environment = services.environment(validator, index)
-    secrets = services.secrets(validator, index)
+    secrets = services.secrets(validator, index, mounts)
     data_volumes = services.data_volumes(validator, index, mounts)
     private_networks = services.private_networks(validator, index)
     dependencies = tuple(dict.fromkeys(entry for entry in validator.values.entries(variable(index, "dependance"))

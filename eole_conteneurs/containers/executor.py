@@ -28,6 +28,7 @@ SET_ASIDE_SUFFIX = "--ancien"
 PULL_WORKERS = 4
 CREATE_WORKERS = 8  # dockerd serialises part of each creation: more threads stop paying beyond this
 ANONYMOUS_VOLUME = re.compile(r"[0-9a-f]{64}")
+STARTING = (Create, Recreate, Start, Restore)  # the actions that start a container: after its dependencies
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -112,12 +113,16 @@ class Converger:
         reported in the plan's order). A level starts once what it depends on is ready.
         """
         failed: set[str] = set()  # names whose action failed: their dependents wait for nothing
-        self.readiness.waits.update((spec.name, spec.health.wait) for spec in map(declared_spec, plan.actions) if spec)
+        self.readiness.specs.update((spec.name, spec) for spec in map(declared_spec, plan.actions) if spec)
         for action in plan.actions:
             if declared_spec(action) is None:
                 self._apply_reported(action, plan, failed)
         self._make_resources(plan)
+        if self.secrets is not None and self.secrets.renewed_key:
+            self.journal.warn("clé des secrets absente ou illisible, remplacée : les conteneurs qui ont des secrets "
+                              "sont recréés (persistants : « eole-conteneurs apply --recreer NOM »)")
         for level in dependency_levels([action for action in plan.actions if declared_spec(action) is not None]):
+            self.readiness.resolve([action for action in level if isinstance(action, STARTING)], failed, self.journal)
             for action in level:
                 if not isinstance(action, Create):
                     self._apply_reported(action, plan, failed)
@@ -132,9 +137,9 @@ class Converger:
     def _create_side_by_side(self, creations: list[Create], plan: Plan, failed: set[str]) -> None:
         buffered = [Converger(self.engine, Journal(io.StringIO()), self.scope, self.secrets, self.adopted)
                     for _ in creations]
-        for converger in buffered:  # what is known of the dependencies is shared
+        for converger in buffered:  # what is known of the dependencies is shared (only read from here)
             converger.readiness = self.readiness
-        outcomes: list[set[str]] = [set() for _ in creations]
+        outcomes = [set(failed) for _ in creations]  # each sees the failures so far, records its own
         try:
             in_parallel(lambda item: item[0]._apply_reported(item[1], plan, item[2]),
                         list(zip(buffered, creations, outcomes)), CREATE_WORKERS)
@@ -176,8 +181,8 @@ class Converger:
         if isinstance(action, (Create, Recreate)) and str(action.spec.image) in plan.pulls:
             raise DockerOperationError(action.name, "Création du conteneur",
                                        f"l'image {action.spec.image} n'est pas disponible")
-        if isinstance(action, (Create, Recreate, Start, Restore)):  # what starts it waits for its dependencies
-            self.readiness.check(action.spec, failed, self.journal)
+        if isinstance(action, STARTING):  # what starts a container waits for its dependencies
+            self.readiness.check(action.spec, failed)
         if isinstance(action, Create):
             self._create(action.spec)
         elif isinstance(action, Recreate):
@@ -195,9 +200,10 @@ class Converger:
         else:
             self._restore_set_aside(action)
 
-    def _create(self, spec: ContainerSpec, carried: tuple[tuple[str, str], ...] = ()) -> None:
+    def _create(self, spec: ContainerSpec, carried: tuple[tuple[str, str], ...] = (),
+                secrets: tuple[Digest | None, str] | None = None) -> None:
         self._make_host_dirs(spec)
-        request = create_request(spec, self.scope, *self._secrets_for(spec), carried=carried)
+        request = create_request(spec, self.scope, *(secrets or self._secrets_for(spec)), carried=carried)
         self.journal.step(f"Lancement du conteneur : {request.command_line()}")
         container = self.engine.create(request)
         try:
@@ -211,29 +217,32 @@ class Converger:
         self.journal.step(f"Conteneur {spec.name} lancé : {container[:12]}")
 
     def _secrets_for(self, spec: ContainerSpec) -> tuple[Digest | None, str]:
-        """The digest and the directory of the secrets, their files written as declared."""
+        """The digest and the directory of spec's secrets, their files written as declared."""
         if not spec.secrets:
             return None, ""
         if self.secrets is None:
             raise DockerOperationError(spec.name, "Écriture des secrets", "pas de répertoire des secrets")
-        self.secrets.write(spec)
-        return self.secrets.digest, str(self.secrets.root)
+        return self.secrets.digest, str(self.secrets.write(spec))
 
     def _recreate(self, action: Recreate) -> None:
         spec, old = action.spec, action.current
         self.journal.step(f"Recréation du conteneur {spec.name} : {action.reason}")
         carried = self._anonymous_volumes(spec, old)
+        secrets = self._secrets_for(spec)  # before the old one stops: a failure here leaves it running
         self._stop(old)
         renamed = False
         try:
             self.engine.rename(old.id, f"{spec.name}{SET_ASIDE_SUFFIX}-{old.short_id}")
             renamed = True
-            self._create(spec, carried)
-        except DockerOperationError as error:
+            self._create(spec, carried, secrets)
+        except EoleConteneursError as error:
             self._put_back(old, spec.name if renamed else None)
+            detail = error.detail if isinstance(error, DockerOperationError) else str(error)
             raise DockerOperationError(spec.name, "Recréation du conteneur",
-                                       f"{error.detail} ; l'ancien conteneur est remis en service") from error
+                                       f"{detail} ; l'ancien conteneur est remis en service") from error
         self._delete(old)
+        if self.secrets is not None:
+            self.secrets.forget_others(spec)  # the old container's generation went with it
 
     def _anonymous_volumes(self, spec: ContainerSpec, old: ObservedContainer) -> tuple[tuple[str, str], ...]:
         """The image's anonymous volumes of the old container, mounted again where nothing declared goes.
@@ -338,6 +347,9 @@ def in_parallel(function: Callable[[T], R], items: list[T], workers: int) -> lis
         return list(pool.map(function, items))
 
 
-def docker_run_command(spec: ContainerSpec, secrets_dir: str = "") -> str:
-    """The docker command line equivalent to what the module does, for the log and the plan (no secret value)."""
-    return create_request(spec, "", lambda secret: "", secrets_dir).command_line()
+def docker_run_command(spec: ContainerSpec, secrets_root: str = "") -> str:
+    """The docker command line equivalent to what the module does, for the plan (no secret value).
+
+    The secrets' directory is named by a digest of their values, known once they are written: "…" here.
+    """
+    return create_request(spec, "", lambda secret: "", f"{secrets_root}/{spec.name}/…").command_line()

@@ -91,14 +91,14 @@ def create_request(spec: ContainerSpec, scope: str, digest: Digest | None = None
                    secrets_dir: str = "", carried: tuple[tuple[str, str], ...] = ()) -> CreateRequest:
     """The container spec asks for, labelled as the module's.
 
-    secrets_dir: where the secrets' files are (SecretStore.root); carried: (volume, container
-    path) of anonymous volumes taken over from the container it replaces.
+    secrets_dir: where this container's secret files are (SecretStore.write); carried: (volume,
+    container path) of anonymous volumes taken over from the container it replaces.
     """
     from eole_conteneurs.engine.creation import Bind, CreateRequest, Mount, PortBinding  # only when one is made
 
     mounts = [Mount("volume", volume.name, volume.container_dir) for volume in spec.data_volumes]
     mounts += [Mount("volume", name, target) for name, target in carried]
-    mounts += [Mount("bind", f"{secrets_dir}/{spec.name}/{secret.name}", secret.container_path, read_only=True)
+    mounts += [Mount("bind", f"{secrets_dir}/{secret.name}", secret.container_path, read_only=True)
                for secret in spec.secrets]
     return CreateRequest(
         name=spec.name, image=str(spec.image), labels=labels_for(spec, scope, digest),

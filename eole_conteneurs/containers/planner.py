@@ -187,11 +187,16 @@ class Resources:
     volumes: tuple[ObservedResource, ...] = ()
     adopted: frozenset[str] = frozenset()  # volumes made elsewhere the administrator allowed the module to use
 
-    def foreign(self, resources: tuple[ObservedResource, ...], name: str, scope: str) -> bool:
-        return any(item.name == name and item.labels.get(LABEL_SCOPE) != scope for item in resources)
+    def foreign_network(self, name: str, scope: str) -> bool:
+        return _foreign(self.networks, name, scope)
 
-    def names(self, resources: tuple[ObservedResource, ...]) -> set[str]:
-        return {item.name for item in resources}
+    def foreign_volume(self, name: str, scope: str) -> bool:
+        """Made elsewhere and not adopted."""
+        return name not in self.adopted and _foreign(self.volumes, name, scope)
+
+
+def _foreign(resources: tuple[ObservedResource, ...], name: str, scope: str) -> bool:
+    return any(item.name == name and item.labels.get(LABEL_SCOPE) != scope for item in resources)
 
 
 @dataclass(frozen=True)
@@ -227,7 +232,8 @@ def make_plan(desired: Sequence[ContainerSpec], observed: Sequence[ObservedConta
     pulls = tuple(dict.fromkeys(str(spec.image) for spec in desired if images.get(str(spec.image)) is None))
     networks = dict.fromkeys(network for spec in desired for network in spec.private_networks)
     volumes = dict.fromkeys(volume.name for spec in desired for volume in spec.data_volumes)
-    existing_networks, existing_volumes = resources.names(resources.networks), resources.names(resources.volumes)
+    existing_networks = {network.name for network in resources.networks}
+    existing_volumes = {volume.name for volume in resources.volumes}
     # Networks of the containers this plan removes or replaces do not count: they go with them.
     leaving = {action.current.id for action in actions if isinstance(action, (Remove, Recreate))}
     attached = {network for container in observed if container.id not in leaving for network in container.networks}
@@ -252,11 +258,11 @@ def _foreign_resource(spec: ContainerSpec, situation: Situation) -> str:
     """A network or a volume of that name exists and was not made by the module: never taken silently."""
     resources, scope = situation.resources, situation.scope
     for network in spec.private_networks:
-        if resources.foreign(resources.networks, network, scope):
+        if resources.foreign_network(network, scope):
             return (f"{variable(spec.index, 'reseau_prive')} : le réseau « {network} » existe déjà et n'est pas géré "
                     "par eole-conteneurs : il n'est pas utilisé ; choisir un autre nom ou le supprimer")
     for volume in spec.data_volumes:
-        if volume.name not in resources.adopted and resources.foreign(resources.volumes, volume.name, scope):
+        if resources.foreign_volume(volume.name, scope):
             return (f"{variable(spec.index, 'volume_nom')} : le volume « {volume.name} » existe déjà et n'a pas été "
                     "créé par eole-conteneurs : il n'est pas utilisé sans accord ; pour l'utiliser : "
                     f"« eole-conteneurs volume adopter {volume.name} »")

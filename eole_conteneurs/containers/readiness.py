@@ -29,25 +29,37 @@ class DependencyNotReady(EoleConteneursError):
 
 @dataclass(eq=False)
 class Readiness:
-    """What is known, during one run, of whether each dependency is ready (asked once, shared by threads)."""
+    """Whether each dependency is ready, found out once per run in the main thread (resolve), then read
+    by the actions that start a container (check), side by side or not."""
 
     engine: Engine
-    waits: dict[str, int] = field(default_factory=dict)  # declared name → seconds its dependents wait for it
+    specs: dict[str, ContainerSpec] = field(default_factory=dict)  # the declared containers, by name
     ready: dict[str, str] = field(default_factory=dict)  # dependency → "" ready, else why not
 
-    def check(self, spec: ContainerSpec, failed: set[str], journal: Journal) -> None:
-        """Returns once every dependency of spec is ready; raises DependencyNotReady otherwise."""
+    def resolve(self, actions: list[Action], failed: set[str], journal: Journal) -> None:
+        """Waits, one dependency after the other, for those of actions (a level) not known yet."""
+        for action in actions:
+            spec = declared_spec(action)
+            for dependency in spec.dependencies if spec is not None else ():
+                if dependency not in failed and dependency not in self.ready:
+                    self.ready[dependency] = self._wait_until_ready(dependency, journal)
+
+    def check(self, spec: ContainerSpec, failed: set[str] | frozenset[str]) -> None:
+        """Raises DependencyNotReady unless every dependency of spec is ready (resolve came first)."""
         for dependency in spec.dependencies:
             if dependency in failed:
                 raise DependencyNotReady(spec.name, dependency, "son traitement a échoué")
-            if dependency not in self.ready:
-                self.ready[dependency] = self._wait_until_ready(dependency, journal)
-            if self.ready[dependency]:
-                raise DependencyNotReady(spec.name, dependency, self.ready[dependency])
+            why = self.ready.get(dependency, "non vérifiée")
+            if why:
+                raise DependencyNotReady(spec.name, dependency, why)
 
     def _wait_until_ready(self, name: str, journal: Journal) -> str:
-        """"" once name runs and, when it has a health check, is healthy; otherwise why it is not."""
-        wait = self.waits.get(name, 0)
+        """"" once name runs and, when it has a health check, is healthy; otherwise why it is not.
+
+        A one-shot container (not a service) is ready once it has ended well: it was meant to stop.
+        """
+        spec = self.specs.get(name)
+        wait = spec.health.wait if spec is not None else 0
         deadline = time.monotonic() + wait
         announced = False
         while True:
@@ -56,12 +68,16 @@ class Readiness:
             health = (state.get("Health") or {}).get("Status")
             if state.get("Running") and health in (None, "healthy"):
                 return ""
-            if details is None or not (state.get("Running") or state.get("Restarting")):
-                return "absent" if details is None else f"arrêté ({state.get('Status')})"
+            if details is None:
+                return "absent"
+            if not (state.get("Running") or state.get("Restarting")):
+                if spec is not None and not spec.service and state.get("ExitCode") == 0:
+                    return ""
+                return f"arrêté ({state.get('Status')}, code {state.get('ExitCode')})"
             if time.monotonic() >= deadline:
-                return f"toujours « {health} » après {wait} s"
+                return f"toujours « {health or state.get('Status')} » après {wait} s"
             if not announced:
-                journal.step(f"Attente de {name} : santé « {health} » (au plus {wait} s)")
+                journal.step(f"Attente de {name} : « {health or state.get('Status')} » (au plus {wait} s)")
                 announced = True
             time.sleep(READY_POLL)
 

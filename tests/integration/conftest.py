@@ -225,3 +225,16 @@ def timestamp(text: str) -> datetime:
     fraction = (match[2] or "0")[:6].ljust(6, "0")
     zone = "+00:00" if match[3] == "Z" else match[3]
     return datetime.fromisoformat(f"{match[1]}.{fraction}{zone}")
+
+
+class socket_listening:
+    """A foreign process's port: a listening socket on 127.0.0.1."""
+
+    def __enter__(self) -> int:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen()
+        return self.socket.getsockname()[1]
+
+    def __exit__(self, *exc) -> None:
+        self.socket.close()

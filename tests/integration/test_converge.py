@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.integration.conftest import (LAB, REGISTRY, docker, enabled, free_port, hello, http_get, https, httpd,
-                                        image_handled, sh)
+                                        image_handled, sh, socket_listening)
 
 
 def seed_like(bench, port):
@@ -325,17 +325,3 @@ def test_docker_down_is_a_clear_error(bench):
     assert "le service Docker ne répond pas" in result.stderr
     assert "service docker start" in result.stdout
     assert time.monotonic() - started < 200
-
-
-class socket_listening:
-    """A foreign process's port: a listening socket on 127.0.0.1."""
-
-    def __enter__(self) -> int:
-        import socket
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.listen()
-        return self.socket.getsockname()[1]
-
-    def __exit__(self, *exc) -> None:
-        self.socket.close()

@@ -19,7 +19,7 @@ import pytest
 from eole_conteneurs.containers.labels import Registry
 from eole_conteneurs.jobs.context import Settings
 from tests.integration.conftest import (REGISTRY, SECRETS, docker, enabled, free_port, hello, http_get, httpd,
-                                       sh, timestamp)
+                                       sh, socket_listening, timestamp)
 
 SCOPE_LABEL = "fr.eole.conteneurs.managed"
 HTDOCS = "/usr/local/apache2/htdocs"
@@ -134,9 +134,10 @@ def test_secret_given_as_a_file_and_shown_nowhere(bench):
     for result in outputs:
         assert first not in output(result), result.args
 
-    host_file = SECRETS / name / "db_pass"
+    host_file = Path(mounts["/run/secrets/db_pass"]["Source"])  # <root>/<container>/<generation>/<name>
+    assert host_file.parent.parent == SECRETS / name
     assert host_file.read_text() == first
-    for directory in (SECRETS, SECRETS / name):
+    for directory in (SECRETS, SECRETS / name, host_file.parent):
         status = os.lstat(directory)
         assert stat.S_ISDIR(status.st_mode) and status.st_uid == 0, directory
         assert stat.S_IMODE(status.st_mode) == 0o700, (directory, oct(status.st_mode))
@@ -157,7 +158,30 @@ def test_secret_given_as_a_file_and_shown_nowhere(bench):
     assert docker("exec", name, "cat", "/run/secrets/db_pass").stdout == second
     details = docker("inspect", name).stdout
     assert first not in details and second not in details
-    assert host_file.read_text() == second
+    new_file = Path(next(mount["Source"] for mount in bench.inspect(name)["Mounts"]
+                         if mount["Destination"] == "/run/secrets/db_pass"))
+    assert new_file.read_text() == second
+    assert not host_file.exists(), "the replaced container's values went with it"
+
+
+def test_a_failed_replacement_keeps_the_old_values(bench):
+    """The new container cannot start (its new port is taken): the old one is put back with its own secrets,
+    even across a restart."""
+    name, port = bench.name("retour"), free_port()
+    values = enabled(1, httpd(bench, 1, "retour", port, commande=SERVICE, secret_nom=["a", "b"],
+                              secret_valeur={"0": "ancien-a", "1": "ancien-b"}))
+    bench.write(values)
+    assert bench.apply().returncode == 0
+    identity = bench.identity(name)
+    with socket_listening() as taken:
+        values.update({"conteneur1_port_hote": {"0": str(taken)}, "conteneur1_secret_nom": ["a"],
+                       "conteneur1_secret_valeur": {"0": "nouveau-a"}})
+        bench.write(values)
+        failed = bench.apply()
+    assert failed.returncode == 1 and "remis en service" in failed.stdout, output(failed)
+    assert bench.identity(name)[0] == identity[0]
+    docker("restart", "-t", "1", name)
+    assert docker("exec", name, "cat", "/run/secrets/a", "/run/secrets/b").stdout == "ancien-aancien-b"
 
 
 # -- 3. data volumes ---------------------------------------------------------------------------------

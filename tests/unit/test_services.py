@@ -212,18 +212,17 @@ def test_a_secret_is_stored_as_its_digest_only():
     assert '"secrets": {"db": "condensat-db-12"}' in labels["fr.eole.conteneurs.spec"]
 
 
-def test_a_changed_secret_is_named_not_shown():
+def test_a_changed_secret_is_named_not_shown(tmp_path):
     old = apache(secrets=(Secret("db", "ancien"),), environment=(("A", "1"),))
     new = replace(old, secrets=(Secret("db", SECRET_VALUE),))
-    keyed = SecretStore.__new__(SecretStore)
-    keyed.writable, keyed._key = False, b"k" * 32
+    keyed = SecretStore(tmp_path, writable=False)  # a key of its own, kept for the test's life
     current = observed_for(old, labels=labels_for(old, SCOPE, keyed.digest))
     plan = make_plan([new], [current], images_for(new), SCOPE, digest=keyed.digest)
     (action,) = plan.actions
     assert isinstance(action, Recreate) and action.reason == "secret modifié : db"
     text = describe_plan(plan, "/var/lib/eole-conteneurs/secrets")
     assert SECRET_VALUE not in text and "ancien" not in text
-    assert "src=/var/lib/eole-conteneurs/secrets/my-apache-app/db,dst=/run/secrets/db,readonly" in text
+    assert "src=/var/lib/eole-conteneurs/secrets/my-apache-app/…/db,dst=/run/secrets/db,readonly" in text
 
 
 @pytest.mark.parametrize("change, label", [
@@ -321,19 +320,48 @@ def test_without_dependencies_one_level():
 def test_secret_files_are_reachable_by_root_only(tmp_path):
     store = SecretStore(tmp_path / "secrets")
     spec = apache(secrets=(Secret("db", SECRET_VALUE), Secret("api", "x")))
-    store.write(spec)
-    store.digest(spec.secrets[0])
-    directory = tmp_path / "secrets" / spec.name
+    directory = store.write(spec)
+    assert directory.parent == tmp_path / "secrets" / spec.name
     assert (directory / "db").read_text() == SECRET_VALUE
-    for path in (tmp_path / "secrets", directory):
+    for path in (tmp_path / "secrets", directory.parent, directory):
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(directory / "db").st_mode) == 0o444
     assert stat.S_IMODE(os.stat(tmp_path / "secrets" / ".cle").st_mode) == 0o600
-    store.write(replace(spec, secrets=(Secret("db", "nouveau"),)))
-    assert sorted(path.name for path in directory.iterdir()) == ["db"]
-    assert (directory / "db").read_text() == "nouveau"
-    store.remove(spec.name)
-    assert not directory.exists()
+    assert store.write(spec) == directory, "same values, same directory"
+
+
+def test_new_values_go_to_a_new_generation_the_old_one_stays_until_forgotten(tmp_path):
+    """The container still running on the old values (a failed replacement, a pending change) keeps them."""
+    store = SecretStore(tmp_path / "secrets")
+    old = apache(secrets=(Secret("db", "ancien"), Secret("api", "x")))
+    new = replace(old, secrets=(Secret("db", SECRET_VALUE),))
+    before, after = store.write(old), store.write(new)
+    assert before != after
+    assert (before / "db").read_text() == "ancien" and (before / "api").read_text() == "x"
+    assert sorted(path.name for path in after.iterdir()) == ["db"]
+    store.forget_others(new)
+    assert not before.exists() and (after / "db").read_text() == SECRET_VALUE
+    store.forget_others(replace(new, secrets=()))
+    assert not (tmp_path / "secrets" / new.name).exists()
+
+
+def test_a_lost_key_is_replaced_and_said(tmp_path):
+    store = SecretStore(tmp_path / "secrets")
+    store.write(apache(secrets=(Secret("db", "x"),)))
+    assert not store.renewed_key
+    (tmp_path / "secrets" / ".cle").unlink()
+    again = SecretStore(tmp_path / "secrets")
+    again.key()
+    assert again.renewed_key
+
+
+def test_parallel_first_uses_share_one_key(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+    store = SecretStore(tmp_path / "secrets")
+    with ThreadPoolExecutor(8) as pool:
+        keys = set(pool.map(lambda _: store.key(), range(32)))
+    assert len(keys) == 1 and (tmp_path / "secrets" / ".cle").read_bytes() in keys
+    assert repr(keys.pop()) not in repr(store), "the key is not shown"
 
 
 def test_digests_are_keyed_and_stable(tmp_path):
@@ -356,3 +384,75 @@ def test_unchanged_parameters_same_fingerprint():
     assert isinstance(ObservedContainer.from_summary({"Id": "x", "Mounts": [{"Type": "volume", "Name": "n",
                                                                               "Destination": "/d"}]}).mounts[0].name,
                       str)
+
+
+def test_a_secret_file_is_a_mount_point_too(write_config, dicos):
+    values = service(conteneur1_volume_nom=["donnees"], conteneur1_volume_chemin={"0": "/run/secrets/db"},
+                      conteneur1_secret_nom=["db"], conteneur1_secret_valeur={"0": SECRET_VALUE})
+    assert refused_variable(write_config, dicos, values) == "conteneur1_volume_chemin"
+
+
+def test_an_empty_program_is_refused(write_config, dicos):
+    assert refused_variable(write_config, dicos, service(conteneur1_commande='"" -x')) == "conteneur1_commande"
+
+
+def test_a_refused_secret_is_not_in_a_traceback_either(write_config, dicos):
+    values = service(conteneur1_secret_nom=["db"], conteneur1_secret_valeur={"0": "fuite\0" + SECRET_VALUE})
+    with pytest.raises(InvalidConfiguration) as caught:
+        load_configuration(write_config(values), dicos)
+    assert SECRET_VALUE not in repr(caught.value.problems) and SECRET_VALUE not in repr(caught.value)
+
+
+# -- readiness of a dependency (the engine's answers faked: pure logic) -------------------------------
+
+class Inspected:
+    """An engine that answers `inspect` with the given states, one after the other (the last one stays)."""
+
+    def __init__(self, *states: dict | None):
+        self.states = list(states)
+
+    def inspect(self, name: str) -> dict | None:
+        return self.states.pop(0) if len(self.states) > 1 else self.states[0]
+
+
+def readiness_of(dependency, *states) -> str:
+    from io import StringIO
+    from eole_conteneurs.containers.readiness import Readiness
+    from eole_conteneurs.journal import Journal
+    readiness = Readiness(Inspected(*states), {dependency.name: dependency})
+    dependent = apache(name="dependant", dependencies=(dependency.name,))
+    readiness.resolve([Create(dependent)], set(), Journal(StringIO()))
+    return readiness.ready[dependency.name]
+
+
+RUNNING = {"State": {"Running": True, "Status": "running"}}
+
+
+def test_ready_when_running_without_a_health_check():
+    assert readiness_of(apache(name="base"), RUNNING) == ""
+
+
+def test_ready_once_healthy():
+    starting = {"State": {"Running": True, "Status": "running", "Health": {"Status": "starting"}}}
+    healthy = {"State": {"Running": True, "Status": "running", "Health": {"Status": "healthy"}}}
+    assert readiness_of(apache(name="base", health=Health("true", 5)), starting, healthy) == ""
+
+
+def test_a_finished_one_shot_dependency_is_ready_a_stopped_service_is_not():
+    ended = {"State": {"Running": False, "Status": "exited", "ExitCode": 0}}
+    assert readiness_of(hello(name="migration"), ended) == ""
+    assert readiness_of(apache(name="base"), ended) == "arrêté (exited, code 0)"
+    assert readiness_of(apache(name="base"), None) == "absent"
+
+
+def test_not_ready_in_time_says_what_it_was():
+    restarting = {"State": {"Running": False, "Restarting": True, "Status": "restarting"}}
+    why = readiness_of(apache(name="base", health=Health("", 1)), restarting)
+    assert why == "toujours « restarting » après 1 s"
+
+
+def test_a_dependent_of_a_failed_container_is_left_as_it_was():
+    from eole_conteneurs.containers.readiness import DependencyNotReady, Readiness
+    readiness = Readiness(Inspected(RUNNING))
+    with pytest.raises(DependencyNotReady, match="base non prête .son traitement a échoué"):
+        readiness.check(apache(dependencies=("base",)), frozenset({"base"}))
