@@ -9,7 +9,7 @@ from typing import Any
 from eole_conteneurs.commands.text import table
 from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.config.model import ContainerSpec
-from eole_conteneurs.containers.labels import LABEL_SCOPE, finished, is_persistent, managed_by, stored_parameters
+from eole_conteneurs.containers.labels import finished, is_persistent, managed_by, stored_parameters
 from eole_conteneurs.engine.api import Engine, ObservedContainer
 from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.jobs.context import EXIT_ERROR, EXIT_OK, Job
@@ -99,14 +99,11 @@ def show(loaded: Loaded, job: Job, as_json: bool = False) -> int:
         job.journal.step(json.dumps([status.as_json() for status in statuses], ensure_ascii=False, indent=1))
     else:
         job.journal.step(describe(statuses))
-        if any(spec.data_volumes for spec in loaded.configuration.containers) or _has_volumes(job, engine):
-            from eole_conteneurs.commands import volumes
-            job.journal.step("\nVolumes de données :\n" + volumes.describe(volumes.collect(loaded, job, engine)))
+        from eole_conteneurs.commands import volumes  # what a status without volumes never needs
+        data = volumes.collect(loaded, job, engine)
+        if data:
+            job.journal.step("\nVolumes de données :\n" + volumes.describe(data))
     return EXIT_OK if all(status.ok for status in statuses) else EXIT_ERROR
-
-
-def _has_volumes(job: Job, engine: Engine) -> bool:
-    return any(volume.labels.get(LABEL_SCOPE) == job.settings.scope for volume in engine.volumes())
 
 
 def describe(statuses: list[ContainerStatus]) -> str:

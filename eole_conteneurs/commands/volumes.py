@@ -133,11 +133,9 @@ def remove(loaded: Loaded, job: Job, name: str) -> int:
         raise VolumeRefused(name, "n'existe pas ou n'est pas un volume d'eole-conteneurs")
     if status.used_by:
         raise VolumeRefused(name, f"utilisé par le(s) conteneur(s) {', '.join(status.used_by)} : non supprimé")
-    if status.declared_by:
+    if status.declared_by:  # a volume made elsewhere and not adopted is listed only while declared: refused here
         raise VolumeRefused(name, f"encore déclaré ({', '.join(status.declared_by)}) : retirer d'abord la "
                                   "déclaration, sinon il serait recréé vide : non supprimé")
-    if status.origin == "autre":
-        raise VolumeRefused(name, "n'a pas été créé par eole-conteneurs : non supprimé")
     job.journal.step(f"Suppression du volume {name} ({human_size(status.size)}) : docker volume rm {name}")
     engine.remove_volume(name)
     registry = Registry(job.settings.adopted_volumes_file)

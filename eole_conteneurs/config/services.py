@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from eole_conteneurs.config import paths
-from eole_conteneurs.config.model import DataVolume, Secret, variable
+from eole_conteneurs.config.model import DataVolume, Health, Secret, variable
 from eole_conteneurs.config.validator import Validator, require_pair
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -57,8 +57,15 @@ def _env_name(value: str) -> str:
     return value
 
 
-def health_command(validator: Validator, index: int) -> str:
-    return validator.checked(variable(index, "sante_commande"), _one_line, ONE_LINE_EXPECTED) or ""
+def health(validator: Validator, index: int) -> Health:
+    command = validator.checked(variable(index, "sante_commande"), _one_line, ONE_LINE_EXPECTED) or ""
+    return Health(command, validator.scalar(variable(index, "sante_delai")) or Health.wait)
+
+
+def dependencies(validator: Validator, index: int) -> tuple[str, ...]:
+    """As declared; checked once every container is known (check_dependencies)."""
+    return tuple(dict.fromkeys(entry for entry in validator.values.entries(variable(index, "dependance"))
+                               if entry is not None))
 
 
 def _one_line(value: str) -> str:

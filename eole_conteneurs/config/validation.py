@@ -12,7 +12,7 @@ import re
 from eole_conteneurs.config import paths
 from eole_conteneurs.errors import InvalidValue
 from eole_conteneurs.config import services
-from eole_conteneurs.config.model import (DOCKER_HUB, Configuration, ContainerSpec, Health, ImageRef, PortMapping,
+from eole_conteneurs.config.model import (DOCKER_HUB, Configuration, ContainerSpec, ImageRef, PortMapping,
                                           VolumeMapping, variable)
 from eole_conteneurs.config.validator import Validator, require_pair
 from eole_conteneurs.creole.values import Values
@@ -80,10 +80,8 @@ def _container(validator: Validator, index: int) -> ContainerSpec | None:
     secrets = services.secrets(validator, index, mounts)
     data_volumes = services.data_volumes(validator, index, mounts)
     private_networks = services.private_networks(validator, index)
-    dependencies = tuple(dict.fromkeys(entry for entry in validator.values.entries(variable(index, "dependance"))
-                                       if entry is not None))
-    health = Health(services.health_command(validator, index), validator.scalar(variable(index, "sante_delai"))
-                    or Health.wait)
+    dependencies = services.dependencies(validator, index)
+    health = services.health(validator, index)
     command = validator.checked(variable(index, "commande"), services.command, services.COMMAND_EXPECTED) or ()
     memory = validator.checked(variable(index, "memoire"), services.memory, services.MEMORY_EXPECTED)
     if len(validator.problems) > before or name is None or image is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence, TypeVar
 
 from eole_conteneurs.config.model import ContainerSpec
@@ -42,10 +42,10 @@ class Converger:
     scope: str
     secrets: SecretStore | None = None  # None: no secret can be written (plan only, tests)
     adopted: frozenset[str] = frozenset()  # volumes made elsewhere that the module may use
-    readiness: Readiness = field(init=False)
+    readiness: Readiness | None = None  # given: another Converger's, shared by parallel creations
 
     def __post_init__(self) -> None:
-        self.readiness = Readiness(self.engine)
+        self.dependencies: Readiness = self.readiness or Readiness(self.engine)
 
     # -- images -----------------------------------------------------------------------
 
@@ -113,7 +113,7 @@ class Converger:
         reported in the plan's order). A level starts once what it depends on is ready.
         """
         failed: set[str] = set()  # names whose action failed: their dependents wait for nothing
-        self.readiness.specs.update((spec.name, spec) for spec in map(declared_spec, plan.actions) if spec)
+        self.dependencies.specs.update((spec.name, spec) for spec in map(declared_spec, plan.actions) if spec)
         for action in plan.actions:
             if declared_spec(action) is None:
                 self._apply_reported(action, plan, failed)
@@ -122,7 +122,7 @@ class Converger:
             self.journal.warn("clé des secrets absente ou illisible, remplacée : les conteneurs qui ont des secrets "
                               "sont recréés (persistants : « eole-conteneurs apply --recreer NOM »)")
         for level in dependency_levels([action for action in plan.actions if declared_spec(action) is not None]):
-            self.readiness.resolve([action for action in level if isinstance(action, STARTING)], failed, self.journal)
+            self.dependencies.resolve([action for action in level if isinstance(action, STARTING)], failed, self.journal)
             for action in level:
                 if not isinstance(action, Create):
                     self._apply_reported(action, plan, failed)
@@ -135,10 +135,9 @@ class Converger:
                 self.journal.warn(f"réseau {network} conservé : {error}")
 
     def _create_side_by_side(self, creations: list[Create], plan: Plan, failed: set[str]) -> None:
-        buffered = [Converger(self.engine, Journal(io.StringIO()), self.scope, self.secrets, self.adopted)
-                    for _ in creations]
-        for converger in buffered:  # what is known of the dependencies is shared (only read from here)
-            converger.readiness = self.readiness
+        # Each its own journal; what is known of the dependencies is shared (only read from here).
+        buffered = [Converger(self.engine, Journal(io.StringIO()), self.scope, self.secrets, self.adopted,
+                              self.dependencies) for _ in creations]
         outcomes = [set(failed) for _ in creations]  # each sees the failures so far, records its own
         try:
             in_parallel(lambda item: item[0]._apply_reported(item[1], plan, item[2]),
@@ -182,7 +181,7 @@ class Converger:
             raise DockerOperationError(action.name, "Création du conteneur",
                                        f"l'image {action.spec.image} n'est pas disponible")
         if isinstance(action, STARTING):  # what starts a container waits for its dependencies
-            self.readiness.check(action.spec, failed)
+            self.dependencies.check(action.spec, failed)
         if isinstance(action, Create):
             self._create(action.spec)
         elif isinstance(action, Recreate):
@@ -203,7 +202,8 @@ class Converger:
     def _create(self, spec: ContainerSpec, carried: tuple[tuple[str, str], ...] = (),
                 secrets: tuple[Digest | None, str] | None = None) -> None:
         self._make_host_dirs(spec)
-        request = create_request(spec, self.scope, *(secrets or self._secrets_for(spec)), carried=carried)
+        digest, secrets_dir = secrets if secrets is not None else self._secrets_for(spec)
+        request = create_request(spec, self.scope, digest, secrets_dir, carried)
         self.journal.step(f"Lancement du conteneur : {request.command_line()}")
         container = self.engine.create(request)
         try:

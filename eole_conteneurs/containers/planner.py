@@ -234,14 +234,24 @@ def make_plan(desired: Sequence[ContainerSpec], observed: Sequence[ObservedConta
     volumes = dict.fromkeys(volume.name for spec in desired for volume in spec.data_volumes)
     existing_networks = {network.name for network in resources.networks}
     existing_volumes = {volume.name for volume in resources.volumes}
-    # Networks of the containers this plan removes or replaces do not count: they go with them.
-    leaving = {action.current.id for action in actions if isinstance(action, (Remove, Recreate))}
-    attached = {network for container in observed if container.id not in leaving for network in container.networks}
-    unused = tuple(network.name for network in resources.networks if network.labels.get(LABEL_SCOPE) == scope
-                   and network.name not in networks and network.name not in attached)
     return Plan(tuple(actions), pulls, tuple(observed),
                 tuple(name for name in networks if name not in existing_networks),
-                tuple(name for name in volumes if name not in existing_volumes), unused)
+                tuple(name for name in volumes if name not in existing_volumes),
+                _unused_networks(set(networks), observed, actions, situation))
+
+
+def _unused_networks(declared: set[str], observed: Sequence[ObservedContainer], actions: list[Action],
+                     situation: Situation) -> tuple[str, ...]:
+    """The module's networks no declared container joins and no remaining container names.
+
+    A stopped container counts (dockerd would remove its network and it could not start again);
+    those this plan removes or replaces do not: they go with it.
+    """
+    leaving = {action.current.id for action in actions if isinstance(action, (Remove, Recreate))}
+    attached = {network for container in observed if container.id not in leaving for network in container.networks}
+    return tuple(network.name for network in situation.resources.networks
+                 if network.labels.get(LABEL_SCOPE) == situation.scope
+                 and network.name not in declared and network.name not in attached)
 
 
 def _set_aside(observed: Sequence[ObservedContainer], scope: str, missing: set[str]) -> dict[str, ObservedContainer]:
@@ -271,8 +281,8 @@ def _foreign_resource(spec: ContainerSpec, situation: Situation) -> str:
 
 def _for_declared(spec: ContainerSpec, current: ObservedContainer | None, situation: Situation) -> Action:
     scope, recreate = situation.scope, situation.recreate
+    foreign = _foreign_resource(spec, situation)
     if current is None:
-        foreign = _foreign_resource(spec, situation)
         return Conflict(spec, None, foreign) if foreign else Create(spec)
     if current.name != spec.name:
         return Restore(spec, current, f"mis de côté par une recréation interrompue ({current.name})")
@@ -281,7 +291,6 @@ def _for_declared(spec: ContainerSpec, current: ObservedContainer | None, situat
                         f"un conteneur « {spec.name} » ({current.short_id}) existe déjà et n'est pas géré par "
                         "eole-conteneurs (étiquettes absentes ou d'une autre instance) : il n'est pas modifié ; "
                         "le renommer, le supprimer ou choisir un autre nom")
-    foreign = _foreign_resource(spec, situation)
     if foreign:
         return Conflict(spec, current, foreign)
     differences = _differences(spec, current, situation)

@@ -93,10 +93,7 @@ class EngineSocket:
             raise EngineSocketError(f"/_ping : HTTP {reply.status}")
 
     def containers(self) -> list[dict[str, Any]]:
-        listed = self._expect_ok(self.get("/containers/json?all=1"), "liste des conteneurs")
-        if not isinstance(listed, list) or not all(isinstance(entry, dict) for entry in listed):
-            raise EngineSocketError("liste des conteneurs : réponse inattendue de Docker")
-        return listed
+        return self.listing("/containers/json?all=1", "liste des conteneurs")
 
     def image(self, ref: str) -> dict[str, Any] | None:
         return self._found(self.get(f"/images/{quote(ref, safe='')}/json"), ref)
@@ -104,11 +101,11 @@ class EngineSocket:
     def disk_usage(self) -> Any:
         return self._expect_ok(self.get("/system/df"), "occupation des volumes")
 
-    def listing(self, path: str, what: str) -> list[dict[str, Any]]:
-        """A list of objects (networks, volumes); {"Volumes": [...]} is unwrapped."""
+    def listing(self, path: str, what: str, key: str | None = None) -> list[dict[str, Any]]:
+        """A list of objects (containers, networks), or the one under key of the answer (volumes)."""
         listed = self._expect_ok(self.get(path), what)
-        if isinstance(listed, dict):
-            listed = listed.get("Volumes") or []
+        if key is not None:
+            listed = (listed.get(key) or []) if isinstance(listed, dict) else None
         if not isinstance(listed, list) or not all(isinstance(entry, dict) for entry in listed):
             raise EngineSocketError(f"{what} : réponse inattendue de Docker")
         return listed
@@ -176,7 +173,8 @@ class SocketReader:
         return [ObservedResource.from_summary(entry) for entry in self._listing("/networks", "liste des réseaux")]
 
     def volumes(self) -> list[ObservedResource]:
-        return [ObservedResource.from_summary(entry) for entry in self._listing("/volumes", "liste des volumes")]
+        listed = self._listing("/volumes", "liste des volumes", "Volumes")
+        return [ObservedResource.from_summary(entry) for entry in listed]
 
     def volume_sizes(self) -> dict[str, int]:
         try:
@@ -185,9 +183,9 @@ class SocketReader:
             raise DockerOperationError("Docker", "occupation des volumes", str(error)) from error
         return volume_sizes(usage)
 
-    def _listing(self, path: str, what: str) -> list[dict[str, Any]]:
+    def _listing(self, path: str, what: str, key: str | None = None) -> list[dict[str, Any]]:
         try:
-            return self.client.listing(path, what)
+            return self.client.listing(path, what, key)
         except EngineSocketError as error:
             raise DockerOperationError("Docker", what, str(error)) from error
 
