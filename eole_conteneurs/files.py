@@ -28,6 +28,16 @@ def write_durably(path: Path, content: bytes, mode: int) -> None:
     fsync_dir(path.parent)
 
 
+def link_durably(path: Path, target: str) -> None:
+    """A symbolic link made under a temporary name then renamed over the destination."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.lien")
+    temp.unlink(missing_ok=True)
+    os.symlink(target, temp)
+    os.replace(temp, path)
+    fsync_dir(path.parent)
+
+
 def remove_durably(path: Path) -> None:
     path.unlink(missing_ok=True)
     fsync_dir(path.parent)

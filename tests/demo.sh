@@ -16,11 +16,14 @@ run "${CMD[@]}" reconfigure --config "$CONFIG"; status=$?
 run "${CMD[@]}" status --config "$CONFIG" || status=1
 echo
 echo "# diagnose"
-EOLE_CONTENEURS_CONFIG=$CONFIG PYTHONPATH=$PWD diagnose/60-conteneurs || status=1
+# EOLE's diagnose scripts always exit 0: an error is a line "=> Erreur".
+diagnosis=$(EOLE_CONTENEURS_CONFIG=$CONFIG PYTHONPATH=$PWD diagnose/60-conteneurs)
+echo "$diagnosis"
+! grep -q "=> Erreur" <<<"$diagnosis" || status=1
 echo
 echo "# curl -k https://127.0.0.1/my-apache-app/"
 curl -fsSk https://127.0.0.1/my-apache-app/ || status=1
 echo
-echo "URL : https://$(/usr/bin/python3 -c 'from eole_conteneurs.publish.certificate import server_name; print(server_name())')/my-apache-app/"
+echo "URL : https://$(/usr/bin/python3 -c 'from eole_conteneurs.publish.names import host_name; print(host_name())')/my-apache-app/"
 [ "$status" -eq 0 ] && echo "État : la démonstration fonctionne." || echo "État : erreur (voir ci-dessus)."
 exit $status

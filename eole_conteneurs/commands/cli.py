@@ -27,7 +27,7 @@ def parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="affiche ce que « apply » ferait, sans rien modifier "
                                             "(sortie 0 : rien à faire, 2 : modifications à appliquer)")
     apply = commands.add_parser("apply", help="récupère les images et fait converger les conteneurs")
-    publish = commands.add_parser("publish", help="génère les fichiers nginx des conteneurs et recharge nginx "
+    publish = commands.add_parser("publish", help="publie les conteneurs par le serveur web de l'hôte "
                                                   "(rien n'est rechargé si rien n'a changé)")
     _configuration_options(publish)
     publish.add_argument("--gabarits", dest="templates", type=Path, metavar="RÉPERTOIRE", help=TEMPLATES_HELP)

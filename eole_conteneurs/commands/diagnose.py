@@ -1,4 +1,10 @@
-"""EOLE diagnose lines for the module: `Label => Ok|Erreur` (diagnose/60-conteneurs is a shim to this)."""
+"""EOLE diagnose lines for the module (diagnose/60-conteneurs is a shim to this).
+
+As EOLE's own diagnose scripts: a header `*** Section`, then one line per check,
+`.  Label                         => Ok|Erreur` (an optional detail in parentheses), and
+always exit 0 — a refused configuration or a Docker that does not answer is an Erreur
+line, never a traceback nor a failing exit code (`eole-conteneurs status` has those).
+"""
 
 from __future__ import annotations
 
@@ -8,24 +14,37 @@ import urllib.error
 import urllib.request
 
 from eole_conteneurs.commands.status import collect
+from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.errors import EoleConteneursError
-from eole_conteneurs.jobs.context import EXIT_ERROR, EXIT_OK, Job, RunMode, Settings, guarded
+from eole_conteneurs.jobs.context import EXIT_OK, Job, RunMode, Settings
+from eole_conteneurs.publish.names import primary_name
 
-LABEL_WIDTH = 40
+HEADER = "*** Conteneurs (eole-conteneurs)"
+LABEL_WIDTH = 30
 
 
 def line(label: str, ok: bool, detail: str = "") -> str:
     suffix = f" ({detail})" if detail else ""
-    return f"{label:<{LABEL_WIDTH}} => {'Ok' if ok else 'Erreur'}{suffix}"
+    return f".  {label:<{LABEL_WIDTH}} => {'Ok' if ok else 'Erreur'}{suffix}"
 
 
-def answers(path: str) -> tuple[bool, str]:
-    """The location answers through nginx on loopback (403 from allow rules still answers)."""
+def one_line(error: BaseException) -> str:
+    """A message on one line (a refused configuration lists its problems on several)."""
+    return " ".join(part.strip() for part in str(error).splitlines() if part.strip())
+
+
+def answers(path: str, host: str | None = None) -> tuple[bool, str]:
+    """The location answers through the web server on loopback (403 from allow rules still answers).
+
+    host: the Host header (the server's own name, so that its server block is the one asked);
+    the connection is to 127.0.0.1 whatever it is, and the certificate is not verified.
+    """
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    request = urllib.request.Request(f"https://127.0.0.1{path}/", headers={"Host": host} if host else {})
     try:
-        with urllib.request.urlopen(f"https://127.0.0.1{path}/", timeout=5, context=context) as response:
+        with urllib.request.urlopen(request, timeout=5, context=context) as response:
             return True, str(response.status)
     except urllib.error.HTTPError as error:
         return error.code < 500, str(error.code)
@@ -34,35 +53,57 @@ def answers(path: str) -> tuple[bool, str]:
 
 
 def diagnose(job: Job) -> list[str]:
-    lines = ["*** Conteneurs (eole-conteneurs)"]
-    loaded = job.load()
+    lines = [HEADER]
+    try:
+        loaded = job.load()
+    except EoleConteneursError as error:
+        return lines + [line("Configuration", False, one_line(error))]
+    lines.append(line("Configuration", True))
     if not loaded.configuration.enabled:
-        return lines + ["Gestion des conteneurs désactivée"]
+        return lines + [line("Gestion des conteneurs", True, "désactivée")]
     try:
         engine = DockerEngine.connect(job.settings.docker_url)
+        statuses = collect(loaded, job.settings.scope, engine)
     except EoleConteneursError as error:
-        return lines + [line("Docker", False, str(error))]
+        return lines + [line("Docker", False, one_line(error))]
     lines.append(line("Docker", True))
-    statuses = collect(loaded, job.settings.scope, engine)
     for status in statuses:
         if status.declared:
             health = f"santé : {status.health}" if status.health != "-" else ""
             lines.append(line(f"Conteneur {status.name}", status.ok, health if status.ok else
                               ", ".join(filter(None, (status.state, health)))))
-    for spec in loaded.configuration.containers:
-        if spec.ports:
-            ok, detail = answers(spec.web_path)
-            lines.append(line(f"Web {spec.web_path}/", ok, "" if ok else detail))
+    return lines + web_lines(loaded)
+
+
+def web_lines(loaded: Loaded) -> list[str]:
+    """Each published location, asked under the server's own name."""
+    published = [spec for spec in loaded.configuration.containers if spec.proxied_port is not None]
+    if not published:
+        return []
+    host = primary_name(loaded)
+    lines = []
+    for spec in published:
+        ok, detail = answers(spec.web_path, host)
+        lines.append(line(f"Web {spec.web_path}/", ok, "" if ok else detail))
     return lines
 
 
 def main() -> int:
-    def run() -> int:
+    """Always 0, as EOLE's diagnose scripts: what went wrong is an Erreur line."""
+    try:
         settings = Settings.from_environment()
         lines = diagnose(Job(settings, RunMode.for_command(settings)))
-        print("\n".join(lines))
-        return EXIT_ERROR if any(text.endswith("Erreur") or "=> Erreur" in text for text in lines) else EXIT_OK
-    return guarded(run)
+    except EoleConteneursError as error:
+        lines = [HEADER, line("Configuration", False, one_line(error))]
+    except KeyboardInterrupt:
+        lines = [HEADER, line("Diagnostic", False, "interrompu")]
+    except Exception as error:  # noqa: BLE001 - last resort, the detail is kept in the message
+        lines = [HEADER, line("Diagnostic", False, f"erreur inattendue : {error.__class__.__name__} : {one_line(error)}")]
+    try:
+        print("\n".join(lines), flush=True)
+    except BrokenPipeError:
+        pass
+    return EXIT_OK
 
 
 if __name__ == "__main__":

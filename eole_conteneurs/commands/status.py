@@ -13,7 +13,7 @@ from eole_conteneurs.containers.labels import finished, is_persistent, managed_b
 from eole_conteneurs.engine.api import Engine, ObservedContainer
 from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.jobs.context import EXIT_ERROR, EXIT_OK, Job
-from eole_conteneurs.publish.certificate import server_name
+from eole_conteneurs.publish.names import primary_name
 
 
 @dataclass(frozen=True)
@@ -47,21 +47,22 @@ def _yes_no(flag: bool) -> str:
 
 def collect(loaded: Loaded, scope: str, engine: Engine) -> list[ContainerStatus]:
     observed = {container.name: container for container in engine.containers()}
-    statuses = [_declared(spec, observed.get(spec.name), engine) for spec in loaded.configuration.containers]
+    host = primary_name(loaded)
+    statuses = [_declared(spec, observed.get(spec.name), engine, host) for spec in loaded.configuration.containers]
     declared = {spec.name for spec in loaded.configuration.containers}
     statuses += [_undeclared(container, engine) for container in observed.values()
                  if managed_by(container, scope) and container.name not in declared]
     return statuses
 
 
-def _declared(spec: ContainerSpec, container: ObservedContainer | None, engine: Engine) -> ContainerStatus:
+def _declared(spec: ContainerSpec, container: ObservedContainer | None, engine: Engine, host: str) -> ContainerStatus:
     details = engine.inspect(container.id) if container else None
     state, health, ok = _state(container, details)
     return ContainerStatus(
         name=spec.name, declared=True, image=str(spec.image),
         digest=_digest(engine, container), state=state, health=health,
         ports=[str(port) for port in spec.ports],
-        url=f"https://{server_name()}{spec.web_path}/" if spec.ports else "",
+        url=f"https://{host}{spec.web_path}/" if spec.proxied_port is not None else "",
         persistent=spec.persistent, ok=ok, volumes=[str(volume) for volume in spec.data_volumes],
         networks=list(spec.private_networks))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from eole_conteneurs.creole.buildtime import DEFAULT_NB_MAX, SOURCE_SUFFIX, build_directory, expand_templates
@@ -10,8 +10,8 @@ from eole_conteneurs.creole.dictionary import Dictionary, dictionary_files, load
 from eole_conteneurs.errors import InvalidConfiguration
 from eole_conteneurs.config.model import Configuration
 from eole_conteneurs.config.validation import build_configuration
-from eole_conteneurs.creole.stored import read_values
-from eole_conteneurs.creole.values import Values, resolve
+from eole_conteneurs.creole.stored import HOST_FACTS, host_facts, read_values
+from eole_conteneurs.creole.values import Values, disabled_variables, resolve
 
 INSTALLED_DICTIONARY = Path("/usr/share/eole/creole/dicos/60_conteneurs.xml")
 INSTALLED_TEMPLATES = Path("/usr/share/eole/creole/distrib")
@@ -66,6 +66,7 @@ class Loaded:
     dictionary: Dictionary
     values: Values
     configuration: Configuration
+    facts: dict[str, str] = field(default_factory=dict)  # other EOLE modules' variables (stored.HOST_FACTS)
 
 
 def load_validated(config: Path | None = None, dicos: Path | None = None,
@@ -75,13 +76,25 @@ def load_validated(config: Path | None = None, dicos: Path | None = None,
     creole_values: read through Creole's client (the run mode decides); config otherwise.
     """
     dictionary = load_dictionary(dicos, cache_dir)
-    values, problems = resolve(dictionary, read_values(config, creole_values))
+    raw = read_values(config, creole_values, _names_to_read(dictionary, creole_values))
+    values, problems = resolve(dictionary, raw)
     configuration, problems = build_configuration(values, problems)
     if problems:
         order = {name: position for position, name in enumerate(dictionary.variables)}
         problems.sort(key=lambda p: (order.get(p.variable, len(order)), -1 if p.index is None else p.index))
         raise InvalidConfiguration(problems)
-    return Loaded(dictionary, values, configuration)
+    return Loaded(dictionary, values, configuration, host_facts(raw))
+
+
+def _names_to_read(dictionary: Dictionary, creole_values: bool) -> list[str]:
+    """Creole's client answers one name per call: the conditions' sources first, then only the
+    variables they leave enabled (a few dozen rather than every family's)."""
+    names = list(dictionary.variables) + list(HOST_FACTS)
+    if not creole_values:
+        return names  # config.eol is read whole anyway
+    sources = read_values(None, True, [condition.source for condition in dictionary.conditions])
+    disabled = disabled_variables(dictionary, sources)
+    return [name for name in names if name not in disabled]
 
 
 def load_configuration(config: Path | None = None, dicos: Path | None = None) -> Configuration:

@@ -83,7 +83,7 @@ class ImageRef:
 
 @dataclass(frozen=True)
 class ContainerSpec:
-    """One declared container (family Conteneur-N), validated and normalised."""
+    """One declared container (family conteneur-N), validated and normalised."""
 
     index: int
     name: str
@@ -102,11 +102,12 @@ class ContainerSpec:
     health: Health = Health()
     command: tuple[str, ...] = ()  # empty: the image's command
     memory: int | None = None  # bytes; None: no limit
+    published: bool = True  # conteneurN_publication: reachable at https://<server><web_path>/
 
     @property
     def proxied_port(self) -> int | None:
-        """nginx proxies to the first host port; a container without ports is not published."""
-        return self.ports[0].host_port if self.ports else None
+        """The web server proxies to the first host port; a container without ports is not published."""
+        return self.ports[0].host_port if self.ports and self.published else None
 
     @property
     def service(self) -> bool:

@@ -48,13 +48,9 @@ def build_configuration(values: Values, problems: list[InvalidValue]) -> tuple[C
     validator = Validator(values, list(problems))
     enabled = values.get("activer_conteneurs") == "oui"
     containers = []
-    for name in ("conteneurs_certificat", "conteneurs_cle"):
-        if values.is_enabled(name) and name not in values.refused and values.get(name) is None:
-            validator.refuse(name, None, NGINX_FILE_EXPECTED, reason="valeur manquante")
-        elif values.is_enabled(name):
-            validator.checked(name, _check_nginx_file, NGINX_FILE_EXPECTED)
+    _certificate_pair(validator)
     if enabled:
-        count = validator.scalar("nombre_conteneurs") or 0
+        count = int(validator.scalar("nombre_conteneurs") or 0)
         for index in range(1, count + 1):
             if not values.is_enabled(variable(index, "nom")):
                 continue
@@ -63,6 +59,16 @@ def build_configuration(values: Values, problems: list[InvalidValue]) -> tuple[C
                 containers.append(spec)
         services.check_dependencies(validator, count)
     return Configuration(values.source, enabled, tuple(containers)), validator.problems
+
+
+def _certificate_pair(validator: Validator) -> None:
+    """Both given, or neither (EOLE's pair, or the module's own): half a pair cannot serve HTTPS."""
+    pair = ("conteneurs_certificat", "conteneurs_cle")
+    given = {name: validator.checked(name, _check_nginx_file, NGINX_FILE_EXPECTED) for name in pair
+             if validator.values.is_enabled(name)}
+    for name, other in (pair, pair[::-1]):
+        if given.get(other) is not None and validator.values.get(name) is None and name not in validator.values.refused:
+            validator.refuse(name, None, NGINX_FILE_EXPECTED, reason=f"valeur manquante alors que {other} est donné")
 
 
 def _container(validator: Validator, index: int) -> ContainerSpec | None:
@@ -75,6 +81,7 @@ def _container(validator: Validator, index: int) -> ContainerSpec | None:
     networks = _allowed_networks(validator, index)
     technology = validator.scalar(variable(index, "technologie"))
     persistent = validator.scalar(variable(index, "persistance")) == "oui"
+    published = validator.scalar(variable(index, "publication")) != "non"
     mounts = {volume.container_dir: variable(index, "rep_conteneur") for volume in volumes}
     environment = services.environment(validator, index)
     secrets = services.secrets(validator, index, mounts)
@@ -87,7 +94,8 @@ def _container(validator: Validator, index: int) -> ContainerSpec | None:
     if len(validator.problems) > before or name is None or image is None:
         return None
     return ContainerSpec(index, name, technology, image, volumes, ports, persistent, web_path, networks,
-                         environment, secrets, data_volumes, private_networks, dependencies, health, command, memory)
+                         environment, secrets, data_volumes, private_networks, dependencies, health, command, memory,
+                         published)
 
 
 def _name(validator: Validator, index: int) -> str | None:
@@ -187,7 +195,7 @@ def _ports(validator: Validator, index: int) -> tuple[PortMapping, ...]:
             continue
         if host_port in NGINX_PORTS:
             validator.refuse(host_var, host_port, "un port de l'hôte autre que 80 et 443", entry,
-                             "port réservé à nginx")
+                             "port réservé au serveur web")
         elif host_port in validator.host_ports:
             validator.refuse(host_var, host_port, "un port de l'hôte différent pour chaque port publié", entry,
                              f"port déjà utilisé par {validator.host_ports[host_port]}")

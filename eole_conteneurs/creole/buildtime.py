@@ -1,4 +1,4 @@
-"""Build-time expansion of the dictionary source into Conteneur-1 ... Conteneur-NB_MAX.
+"""Build-time expansion of the dictionary source into conteneur-1 ... conteneur-NB_MAX.
 
 Creole has no dynamic families, so the families are generated from one Cheetah
 source (dicos/*.xml.in) instead of being copied by hand.

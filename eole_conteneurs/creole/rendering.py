@@ -47,10 +47,11 @@ class TemplateError(EoleConteneursError):
 
 
 class MasterValue:
-    """One entry of a master variable; its slaves' values are attributes."""
+    """One entry of a master variable, as a Creole loop item: .value, .index (its position in the
+    master) and its slaves' values as attributes (%%port.index, %%port.conteneur2_port_hote)."""
 
-    def __init__(self, value: Any, slaves: dict[str, Any]):
-        self.value, self._slaves = value, slaves
+    def __init__(self, value: Any, slaves: dict[str, Any], index: int = 0):
+        self.value, self.index, self._slaves = value, index, slaves
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -79,7 +80,7 @@ def template_namespace(dictionary: Dictionary, values: Values) -> dict[str, Any]
             namespace[name] = values.get(name)
             continue
         namespace[name] = [
-            MasterValue(entry, {slave: values.entries(slave)[index] for slave in slaves})
+            MasterValue(entry, {slave: values.entries(slave)[index] for slave in slaves}, index)
             for index, entry in enumerate(values.entries(name))
         ]
     namespace.update(is_defined=lambda variable: variable in namespace,
@@ -111,20 +112,24 @@ def _read(source: Path) -> str:
         raise TemplateError(str(source), f"lecture impossible ({getattr(error, 'strerror', None) or error})") from error
 
 
-def rendered_files(dictionary: Dictionary, values: Values, templates_dir: Path,
-                   memo_dir: Path | None = None) -> list[tuple[FileDecl, str | None]]:
+def rendered_files(dictionary: Dictionary, values: Values, templates_dir: Path, memo_dir: Path | None = None,
+                   declarations: list[FileDecl] | None = None, facts: dict[str, Any] | None = None,
+                   memo_file: str = MEMO_FILE) -> list[tuple[FileDecl, str | None]]:
     """Each declared file with its content, or None when its file list is disabled.
 
-    With memo_dir, a template whose text and values are those of the previous run is not
-    rendered again (compiling a template costs milliseconds; a one-change run re-renders one).
+    declarations: the dictionary's <files> unless given; facts: values that are no variable (what
+    the host runs), offered to the templates beside the variables. With memo_dir, a template whose
+    text and values are those of the previous run is not rendered again (compiling a template costs
+    milliseconds; a one-change run re-renders one); each set of declarations has its own memo_file.
     """
     namespace = template_namespace(dictionary, values)
+    namespace.update(facts or {})
     stamp = file_stamp(__file__, *_cheetah_files()) if memo_dir is not None else None
-    memo_path = memo_dir / MEMO_FILE if memo_dir is not None and stamp is not None else None
+    memo_path = memo_dir / memo_file if memo_dir is not None and stamp is not None else None
     previous = (read_json(memo_path) or {}) if memo_path else {}
     current: dict[str, str] = {}
     files: list[tuple[FileDecl, str | None]] = []
-    for declaration in dictionary.templates:
+    for declaration in dictionary.templates if declarations is None else declarations:
         if declaration.filelist in values.disabled_filelists:
             files.append((declaration, None))
             continue
@@ -159,7 +164,7 @@ def memo_key(text: str, namespace: dict[str, Any], stamp: list | None) -> str:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, MasterValue):
-        return [value.value, value.__dict__["_slaves"]]
+        return [value.index, value.value, value.__dict__["_slaves"]]
     raise TypeError(f"valeur non sérialisable : {value!r}")
 
 

@@ -1,36 +1,27 @@
 """Where the configuration values come from: Creole's own client, or config.eol.
 
 This is the one adapter that knows about both. Everything after it sees a plain
-mapping of variable name -> RawValue (what Creole stored, not yet typed).
+mapping of variable name -> RawValue (what Creole stored, not yet typed), with the
+values of earlier releases already upgraded (upgrade.py).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
+from eole_conteneurs.creole.raw import RawConfig, RawValue
+from eole_conteneurs.creole.upgrade import upgraded
 from eole_conteneurs.errors import ConfigFileError
+
+__all__ = ["DEFAULT_CONFIG", "HOST_FACTS", "RawConfig", "RawValue", "creole_available", "host_facts",
+           "read_config_eol", "read_creole_client", "read_values"]
 
 DEFAULT_CONFIG = Path("/etc/eole/config.eol")
 VERSION_KEY = "___version___"
-
-
-@dataclass(frozen=True)
-class RawValue:
-    """A stored value: a scalar, a list (multi) or an index-keyed mapping (slave)."""
-
-    val: Any
-    owner: Any = None
-
-
-@dataclass(frozen=True)
-class RawConfig:
-    """The stored values of one source (a config.eol file, or Creole's client)."""
-
-    source: str
-    values: dict[str, RawValue]
+# Variables of other EOLE dictionaries the module reads when the server has them.
+HOST_FACTS = ("nom_machine", "nom_domaine_local", "server_cert", "server_key")
 
 
 def read_config_eol(path: Path) -> RawConfig:
@@ -77,22 +68,44 @@ def creole_available() -> bool:
                for location in locations)
 
 
-def read_creole_client() -> RawConfig:
-    """Values from Creole's daemon on an Eolebase."""
+def read_creole_client(names: Iterable[str]) -> RawConfig:
+    """Values from Creole's daemon on an Eolebase, asked one name at a time.
+
+    CreoleClient().get_creole(name, default) is the attested call: a multi comes back as
+    a list, a slave as a list aligned on its master. A name Creole has no value for
+    (None) is left out, as config.eol leaves out what was never set.
+    """
     try:
         from creole.client import CreoleClient
     except ImportError as error:
         raise ConfigFileError("creole", f"client Creole introuvable ({error})") from error
-    # get_creole() returns {name: value} for every enabled variable, slaves as lists.
+    values: dict[str, RawValue] = {}
     try:
-        values = CreoleClient().get_creole()
+        client = CreoleClient()
+        for name in dict.fromkeys(names):
+            value = client.get_creole(name, None)
+            if value is not None:
+                values[name] = RawValue(value, "creole")
     except Exception as error:  # the client's own errors (creoled down…) are not part of our contract
         raise ConfigFileError("creole", f"lecture des valeurs par le client Creole impossible ({error})") from error
-    return RawConfig("creole", {name: RawValue(value, "creole") for name, value in values.items()})
+    return RawConfig("creole", values)
 
 
-def read_values(config: Path | None, creole: bool) -> RawConfig:
-    """Creole's client on an Eolebase (the run mode says so); otherwise config.eol (DEFAULT_CONFIG if none)."""
-    if creole:
-        return read_creole_client()
-    return read_config_eol(config or DEFAULT_CONFIG)
+def read_values(config: Path | None, creole: bool, names: Iterable[str]) -> RawConfig:
+    """Creole's client on an Eolebase (the run mode says so); otherwise config.eol (DEFAULT_CONFIG if none).
+
+    names: the variables to ask Creole's client for (a config.eol file is read whole).
+    Values saved by an earlier release come back upgraded, whatever the source.
+    """
+    raw = read_creole_client(names) if creole else read_config_eol(config or DEFAULT_CONFIG)
+    return upgraded(raw)
+
+
+def host_facts(raw: RawConfig) -> dict[str, str]:
+    """The HOST_FACTS the source holds, as non-empty text (not validated: the caller does)."""
+    facts = {}
+    for name in HOST_FACTS:
+        stored = raw.values.get(name)
+        if stored is not None and isinstance(stored.val, str) and stored.val.strip():
+            facts[name] = stored.val
+    return facts

@@ -21,6 +21,7 @@ from eole_conteneurs.engine.api import DOCKER_SOCKET
 from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.jobs.lock import DEFAULT_WAIT, LOCK_FILE, Lock
 from eole_conteneurs.journal import Journal
+from eole_conteneurs.publish.apache import Apache
 from eole_conteneurs.publish.nginx import Nginx
 from eole_conteneurs.publish.publication import Publication
 
@@ -74,6 +75,14 @@ class Settings:
         return self.state_dir / "nginx-sauvegarde"
 
     @property
+    def apache_backup(self) -> Path:
+        return self.state_dir / "apache-sauvegarde"
+
+    @property
+    def publication_pending(self) -> Path:
+        return self.state_dir / "publication-en-attente"
+
+    @property
     def certificate_backup(self) -> Path:
         return self.state_dir / "certificat-sauvegarde"
 
@@ -91,11 +100,14 @@ class Settings:
 
 
 class Templates(Enum):
-    """Who writes the module's files between pretemplate and posttemplate."""
+    """Who renders the module's files (into /etc/eole-conteneurs/web) between pretemplate and posttemplate.
 
-    MODULE = "module"  # nobody: posttemplate renders, writes, tests and reloads them itself
-    RUNNER = "runner"  # `eole-conteneurs reconfigure`'s template step; posttemplate tests and reloads
-    CREOLE = "creole"  # Creole's; pretemplate checkpoints them, posttemplate tests and reloads
+    posttemplate always publishes them (copies into the web server's configuration, tests, reloads).
+    """
+
+    MODULE = "module"  # nobody: posttemplate renders them itself first
+    RUNNER = "runner"  # `eole-conteneurs reconfigure`'s template step
+    CREOLE = "creole"  # Creole's template step
 
 
 @dataclass(frozen=True)
@@ -152,15 +164,13 @@ def locked(job: Job, wait: float = DEFAULT_WAIT) -> Lock:
     return Lock(job.settings.lock_file, wait, job.journal)
 
 
-def nginx(job: Job) -> Nginx:
-    return Nginx(job.journal, backup_dir=job.settings.nginx_backup)
-
-
 def publication(job: Job, loaded: Loaded) -> Publication:
-    """The module's files for this configuration, through the job's nginx transaction."""
+    """The module's files for this configuration, through the job's web server transactions."""
     settings = job.settings
-    return Publication(loaded, settings.templates or default_sources().templates, nginx(job), job.journal,
-                       settings.certificate_backup, memo_dir=settings.cache_dir)
+    return Publication(loaded, settings.templates or default_sources().templates,
+                       Nginx(job.journal, backup_dir=settings.nginx_backup),
+                       Apache(job.journal, backup_dir=settings.apache_backup), job.journal,
+                       settings.certificate_backup, settings.publication_pending, memo_dir=settings.cache_dir)
 
 
 def guarded(job: Callable[[], int]) -> int:

@@ -2,7 +2,7 @@
 
 Each returns an exit status: 0 done (or nothing to do), 1 error, 2 (plan only) changes pending.
 Nothing is touched when the configuration is refused: it is loaded and validated first. Who
-writes the nginx files is the run mode's business (RunMode.templates), read here only.
+renders the module's files is the run mode's business (RunMode.templates), read here only.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from eole_conteneurs.engine.api import DockerUnavailable, Engine
 from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.engine.prefetch import PrefetchingEngine
 from eole_conteneurs.errors import EoleConteneursError
-from eole_conteneurs.jobs.context import (EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Job, Templates, nginx,
-                                          publication)
+from eole_conteneurs.jobs.context import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Job, Templates, publication
 from eole_conteneurs.jobs.host import connect_or_start_docker, enable_ip_forward
 from eole_conteneurs.jobs.memory import remember_images
 from eole_conteneurs.journal import Journal
@@ -32,33 +31,22 @@ def _status(journal: Journal) -> int:
 def pretemplate(job: Job, loaded: Loaded | None = None) -> int:
     """Docker running, forwarding on, every image pulled; no container touched.
 
-    Where Creole renders the templates itself, the nginx files are saved first so that
-    posttemplate can put them back if nginx refuses what was generated.
+    The template step that follows renders only the module's own files (/etc/eole-conteneurs/web):
+    no web server reads them before posttemplate has tested them.
     """
-    loaded = loaded or job.load()
-    if job.mode.templates is Templates.CREOLE:
-        publication(job, loaded).expect()
-    return pull_images(loaded, job)
+    return pull_images(loaded or job.load(), job)
 
 
 def posttemplate(job: Job, loaded: Loaded | None = None) -> int:
-    """Containers converged, then nginx published (or, after the template step, tested and reloaded)."""
-    try:
-        loaded = loaded or job.load()
-    except EoleConteneursError:
-        # Files rendered from refused values must not stay for nginx's next start (reconfigure
-        # restores them itself; Creole and a run by hand rely on this).
-        if job.mode.templates is not Templates.RUNNER:
-            nginx(job).abandon()
-        raise
+    """Containers converged, then published through the host's web server (tested, reloaded or put back)."""
+    loaded = loaded or job.load()
     files = publication(job, loaded)
     try:
         status = converge(loaded, job, pull_all=False)
     finally:
         if job.mode.templates is Templates.MODULE:
-            files.publish()
-        else:
-            files.commit()
+            files.stage()
+        files.publish()
     return max(status, _status(job.journal))
 
 
@@ -130,8 +118,10 @@ def _with_prefetch(job: Job, engine: Engine) -> Engine:
 
 
 def publish(loaded: Loaded, job: Job) -> int:
-    """Render the nginx files from the validated configuration and swap them in as a transaction."""
-    publication(job, loaded).publish()
+    """Render the files from the validated configuration and swap them into the web server as a transaction."""
+    files = publication(job, loaded)
+    files.stage()
+    files.publish()
     return _status(job.journal)
 
 

@@ -1,7 +1,8 @@
 """`eole-conteneurs reconfigure`: Creole's reconfigure sequence for this module, on hosts without Creole.
 
-load and check → pretemplate hooks → files generated (checkpointed) → posttemplate hooks
-(containers converge, nginx validated and reloaded) → postservice hooks. One run at a time;
+load and check → pretemplate hooks → files generated (into the module's own directory) → posttemplate
+hooks (containers converge, then published: the web server tested and reloaded) → postservice hooks.
+One run at a time;
 every line also goes to /var/log/reconfigure.log.
 """
 
@@ -70,19 +71,13 @@ class Runner:
             self.journal.step(f"Configuration valide ({loaded.configuration.source}) : {count} conteneur(s) actif(s)")
             files = publication(job, loaded)
             files.abandon()  # a killed run's files go back before any script sees them
-            try:
-                job = self._phase("pretemplate", job, loaded)
-                self.journal.step("Génération des fichiers de configuration")
-                files.stage()
-                self._phase("posttemplate", job, loaded)
-            except EoleConteneursError:
-                # Files written but not validated by posttemplate: put the previous ones back.
-                files.abandon()
-                raise
-            if files.pending:  # no posttemplate hook tested and reloaded them
-                files.commit()
+            job = self._phase("pretemplate", job, loaded)
+            self.journal.step("Génération des fichiers de configuration")
+            files.stage()
+            self._phase("posttemplate", job, loaded)
+            if files.pending:  # no posttemplate hook published them
+                files.publish()
             self._phase("postservice", replace(job, prefetch=None), loaded)
-            files.report_urls()
         failed = self.journal.failed
         self.journal.step("Reconfiguration terminée" + (" avec des erreurs" if failed else ""))
         return EXIT_ERROR if failed else EXIT_OK

@@ -21,8 +21,8 @@ SHIMS = {
     "posttemplate": (
         "#!/bin/sh\n"
         "# reconfigure, posttemplate phase (argument: instance or reconfigure): the containers converge to\n"
-        "# the configuration (what did not change is not touched), then nginx publishes them: the files are\n"
-        "# validated with `nginx -t` and nginx reloaded only when they changed, the previous ones restored otherwise.\n"
+        "# the configuration (what did not change is not touched), then the host's web server publishes them:\n"
+        "# its configuration is tested and it is reloaded only when they changed, the previous files restored otherwise.\n"
         f'exec {INTERPRETER} -m eole_conteneurs.jobs.hooks posttemplate "$@"\n'
     ),
 }

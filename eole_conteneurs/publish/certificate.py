@@ -1,17 +1,27 @@
-"""The HTTPS certificate the module's site names: the configured pair, or a self-signed one made for it.
+"""The HTTPS certificate of the module's nginx server: the configured pair, EOLE's, or the module's own.
 
-The pair is written as one file transaction: a run killed between the key and the certificate
-leaves nothing half made (the next run rolls the half back and creates both).
+EOLE creates its certificate itself (after the pretemplate phase): the module never writes at
+EOLE's paths. When no pair is given or found, a self-signed pair is made under the module's own
+directory, as one file transaction: a run killed between the key and the certificate leaves
+nothing half made (the next run rolls the half back and creates both).
 """
 
 from __future__ import annotations
 
-import socket
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
+from eole_conteneurs.config.validation import NGINX_FILE
+from eole_conteneurs.creole.values import Values
 from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.journal import Journal
+from eole_conteneurs.publish.names import host_name
 from eole_conteneurs.publish.transaction import FileChange, FileTransaction
+
+OWN_CERTIFICATE = Path("/etc/eole-conteneurs/ssl/eole-conteneurs.crt")
+OWN_KEY = Path("/etc/eole-conteneurs/ssl/private/eole-conteneurs.key")
+EOLE_DEFAULT = (Path("/etc/ssl/certs/eole.crt"), Path("/etc/ssl/private/eole.key"))
 
 
 class CertificateError(EoleConteneursError):
@@ -20,14 +30,32 @@ class CertificateError(EoleConteneursError):
         super().__init__(f"{variable} : « {path} » : {detail}")
 
 
-def server_name() -> str:
-    """The host's name for URLs: its FQDN, unless the resolver only knows it as localhost."""
-    fqdn = socket.getfqdn()
-    return socket.gethostname() if fqdn.startswith("localhost") else fqdn
+@dataclass(frozen=True)
+class CertificatePair:
+    certificate: Path
+    key: Path
+
+
+def certificate_pair(values: Values, facts: Mapping[str, str], journal: Journal, backup_dir: Path,
+                     own: CertificatePair = CertificatePair(OWN_CERTIFICATE, OWN_KEY)) -> CertificatePair:
+    """conteneurs_certificat/_cle when given; else EOLE's (server_cert/server_key, or its default paths)
+    when both files exist; else the module's own pair, self-signed and created when missing."""
+    given = [values.get(name) if values.is_enabled(name) else None for name in ("conteneurs_certificat", "conteneurs_cle")]
+    if given[0] and given[1]:
+        for variable, path in zip(("conteneurs_certificat", "conteneurs_cle"), given):
+            if not Path(path).is_file():
+                raise CertificateError(variable, path, "fichier absent (vide : certificat d'EOLE ou du module)")
+        return CertificatePair(Path(given[0]), Path(given[1]))
+    eole = (facts.get("server_cert"), facts.get("server_key"))
+    for certificate, key in ((eole[0], eole[1]), (str(EOLE_DEFAULT[0]), str(EOLE_DEFAULT[1]))):
+        if certificate and key and all(NGINX_FILE.fullmatch(path) and Path(path).is_file() for path in (certificate, key)):
+            return CertificatePair(Path(certificate), Path(key))
+    ensure_certificate(str(own.certificate), str(own.key), journal, backup_dir)
+    return own
 
 
 def ensure_certificate(certificate: str, key: str, journal: Journal, backup_dir: Path) -> None:
-    """The configured certificate, or a self-signed one created where it is expected."""
+    """The module's own pair, self-signed, created where it is expected when missing."""
     cert_path, key_path = Path(certificate), Path(key)
     try:
         _ensure(cert_path, key_path, journal, FileTransaction(backup_dir, journal, "du certificat", "paire certificat/clé"))
@@ -39,9 +67,8 @@ def _ensure(cert_path: Path, key_path: Path, journal: Journal, transaction: File
     transaction.recover()
     if cert_path.exists() and key_path.exists():
         return
-    if cert_path.exists() != key_path.exists():
-        missing, variable = (key_path, "conteneurs_cle") if cert_path.exists() else (cert_path, "conteneurs_certificat")
-        raise CertificateError(variable, str(missing), "fichier absent alors que l'autre moitié de la paire existe")
+    # Half a pair of the module's own is remade whole: nobody else writes there.
+    key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     journal.step(f"Création d'un certificat autosigné : {cert_path} ({key_path})")
     cert, private_key = _self_signed(cert_path)
     transaction.write([FileChange(key_path, private_key, 0o600), FileChange(cert_path, cert, 0o644)])
@@ -56,7 +83,7 @@ def _self_signed(cert_path: Path) -> tuple[bytes, bytes]:
     with tempfile.TemporaryDirectory(prefix="eole-conteneurs-") as work:
         out, keyout = Path(work) / "cert.pem", Path(work) / "key.pem"
         command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-                   "-subj", f"/CN={server_name()}", "-keyout", str(keyout), "-out", str(out)]
+                   "-subj", f"/CN={host_name()}", "-keyout", str(keyout), "-out", str(out)]
         try:
             result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
         except subprocess.TimeoutExpired as error:

@@ -9,12 +9,13 @@ every opening of a transaction calls it first.
 from __future__ import annotations
 
 import json
+import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
-from eole_conteneurs.files import fsync_dir, remove_durably, remove_tree, write_durably
+from eole_conteneurs.files import fsync_dir, link_durably, remove_durably, remove_tree, write_durably
 from eole_conteneurs.journal import Journal
 
 MANIFEST = "manifest.json"
@@ -23,15 +24,18 @@ COMPLETE = "sauvegarde-complete"
 
 @dataclass(frozen=True)
 class FileChange:
-    """What one file must become (its bytes and mode), or that it must not exist."""
+    """What one file must become (its bytes and mode, or a symbolic link), or that it must not exist."""
 
     path: Path             # absolute destination
-    content: bytes | None  # None: the file must not exist
+    content: bytes | None  # None (and no link): the file must not exist
     mode: int = 0o644
+    link: str | None = None  # a symbolic link to this target (Debian's conf-enabled → conf-available)
 
     @property
     def applied(self) -> bool:
         """The destination already is what this change asks for."""
+        if self.link is not None:
+            return self.path.is_symlink() and os.readlink(self.path) == self.link
         if self.content is None:
             return not self.path.exists() and not self.path.is_symlink()
         try:
@@ -47,6 +51,7 @@ class SavedFile(TypedDict):
     existed: bool
     mode: int | None  # of the saved file
     copy: str | None  # its copy's name in the backup directory
+    link: str | None  # the target, when it was a symbolic link (absent from older manifests)
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,8 +90,9 @@ class FileTransaction:
         self.backup_dir.mkdir(parents=True, mode=0o700)
         entries: list[SavedFile] = []
         for number, path in enumerate(paths):
-            entry = SavedFile(path=str(path), existed=path.exists(), mode=None, copy=None)
-            if entry["existed"]:
+            entry = SavedFile(path=str(path), existed=path.exists() or path.is_symlink(), mode=None, copy=None,
+                              link=os.readlink(path) if path.is_symlink() else None)
+            if entry["existed"] and entry["link"] is None:
                 entry["mode"], entry["copy"] = stat.S_IMODE(path.stat().st_mode), f"fichier-{number}"
                 write_durably(self.backup_dir / f"fichier-{number}", path.read_bytes(), 0o600)
             entries.append(entry)
@@ -103,21 +109,15 @@ class FileTransaction:
         self.checkpoint([change.path for change in changes])
         try:
             for change in changes:
-                if change.content is None:
+                if change.link is not None:
+                    link_durably(change.path, change.link)
+                elif change.content is None:
                     remove_durably(change.path)
                 else:
                     write_durably(change.path, change.content, change.mode)
         except OSError:
             self.rollback()
             raise
-
-    def changed(self) -> bool:
-        """The files differ from the checkpoint."""
-        for entry in self._manifest():
-            saved = None if entry["copy"] is None else (self.backup_dir / entry["copy"]).read_bytes()
-            if not FileChange(Path(entry["path"]), saved, entry["mode"] or 0o644).applied:
-                return True
-        return False
 
     def commit(self) -> None:
         """Keep the new files: the backup goes."""
@@ -128,7 +128,10 @@ class FileTransaction:
         entries = self._manifest()
         for entry in entries:
             path = Path(entry["path"])
-            if entry["copy"] is not None and entry["mode"] is not None:
+            link = entry.get("link")
+            if link is not None:
+                link_durably(path, link)
+            elif entry["copy"] is not None and entry["mode"] is not None:
                 write_durably(path, (self.backup_dir / entry["copy"]).read_bytes(), entry["mode"])
             else:
                 remove_durably(path)

@@ -1,8 +1,8 @@
 """Creole's own reconfigure: values come from Creole's client and Creole renders the templates.
 
-Creole is not installable here: a stand-in `creole.client` module (its one call, get_creole())
+Creole is not installable here: a stand-in `creole.client` module (its one call, get_creole(name, default))
 serves the values; everything else is real (hooks, dockerd, nginx). Between the two hooks the
-test writes the nginx files as Creole's template step would.
+test renders the module's files (into /etc/eole-conteneurs/web) as Creole's template step would.
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ import json, os
 
 
 class CreoleClient:
-    def get_creole(self):
+    """EOLE's attested call only: one name at a time, with its default (no form without a name)."""
+
+    def get_creole(self, name, default):
         with open(os.environ["FAKE_CREOLE_VALUES"]) as stream:
-            return json.load(stream)
+            return json.load(stream).get(name, default)
 '''
 
 
@@ -68,56 +70,67 @@ def render_as_creole(bench, values: dict) -> None:
             path.write_text(content)
 
 
-def test_creole_flow_checkpoint_then_commit(bench, creole):
+STAGED = Path("/etc/eole-conteneurs/web/nginx/conteneur1.conf")
+
+
+def live_files() -> dict[Path, bytes]:
+    return {path: path.read_bytes() for path in [*(WEB_D.iterdir() if WEB_D.exists() else []), SITE]
+            if path.exists()}
+
+
+def test_creole_renders_then_posttemplate_publishes(bench, creole):
     serve, env = creole
     values = enabled(1, httpd(bench, 1, "web", free_port()))
     serve(values)
     (bench.root / "www-web").mkdir()
     (bench.root / "www-web" / "index.html").write_text("rendu par Creole")
+    before = live_files()
 
     pre = hook(bench, "pretemplate", env)
     assert pre.returncode == 0, pre.stdout + pre.stderr
-    assert (BACKUP / "sauvegarde-complete").exists(), "pretemplate saved the module's nginx files"
     render_as_creole(bench, values)
+    assert f"location /{bench.name('web')}/" in STAGED.read_text()
+    assert live_files() == before, "Creole's template step writes only the module's own directory"
 
     post = hook(bench, "posttemplate", env)
     assert post.returncode == 0, post.stdout + post.stderr
     assert "Configuration nginx rechargée" in post.stdout
     assert not BACKUP.exists()
+    assert (WEB_D / "conteneur1.conf").read_bytes() == STAGED.read_bytes()
     assert https(f"/{bench.name('web')}/")[:2] == (200, "rendu par Creole")
 
 
-def test_creole_flow_restores_what_nginx_refuses(bench, creole):
+def test_creole_flow_keeps_what_nginx_refuses_out(bench, creole):
     serve, env = creole
     values = enabled(1, httpd(bench, 1, "web", free_port()))
     serve(values)
     render_as_creole(bench, values)  # a previous, valid generation
     assert hook(bench, "pretemplate", env).returncode == 0
     assert hook(bench, "posttemplate", env).returncode == 0
-    before = {path: path.read_bytes() for path in [*WEB_D.iterdir(), SITE]}
+    before = live_files()
     assert hook(bench, "pretemplate", env).returncode == 0
-    (WEB_D / "conteneur1.conf").write_bytes(b"location /casse/ { directive_inconnue; }\n")
+    STAGED.write_bytes(b"location /casse/ { directive_inconnue; }\n")
 
     post = hook(bench, "posttemplate", env)
     assert post.returncode == 1
     assert "directive_inconnue" in post.stderr
-    assert {path: path.read_bytes() for path in [*WEB_D.iterdir(), SITE]} == before
+    assert live_files() == before
     assert sh("nginx", "-t", check=False).returncode == 0
 
 
-def test_creole_flow_refused_values_are_not_left_in_nginx(bench, creole):
-    """Creole renders raw values: when ours refuse them, posttemplate puts the saved files back."""
+def test_creole_flow_refused_values_never_reach_nginx(bench, creole):
+    """Creole renders raw values into the module's directory: when ours refuse them, nothing is published."""
     serve, env = creole
     values = enabled(1, httpd(bench, 1, "web", free_port()))
     serve(values)
-    before = {path: path.read_bytes() for path in WEB_D.iterdir()} if WEB_D.exists() else {}
+    before = live_files()
     assert hook(bench, "pretemplate", env).returncode == 0
     values["conteneur1_nom"] = "x { } location / { return 200; } location /y"
     serve(values)
-    WEB_D.mkdir(exist_ok=True)
-    (WEB_D / "conteneur1.conf").write_bytes(b"location = /x { } location / { return 200; } location /y/ {}\n")
+    STAGED.parent.mkdir(parents=True, exist_ok=True)
+    STAGED.write_bytes(b"location = /x { } location / { return 200; } location /y/ {}\n")
 
     post = hook(bench, "posttemplate", env)
     assert post.returncode == 1
     assert "conteneur1_nom" in post.stderr
-    assert {path: path.read_bytes() for path in WEB_D.iterdir()} == before
+    assert live_files() == before

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from eole_conteneurs.journal import Journal
-from eole_conteneurs.publish.nginx import Nginx, NginxAlreadyBroken, NginxError, NginxRejected, NginxReloadFailed
+from eole_conteneurs.publish.nginx import Nginx
+from eole_conteneurs.publish.webserver import AlreadyBroken, Rejected, ReloadFailed, WebServerError
 from eole_conteneurs.publish.transaction import FileChange
 from tests.conftest import CHECKOUT
 from tests.integration.conftest import free_port
@@ -174,7 +175,7 @@ def test_rejected_snippet_restores_previous_files(server):
     old_x = (server.web / "x.conf").read_bytes()
     before = server.workers()
     bad = b"location /y/ { bogus_directive; }\n"
-    with pytest.raises(NginxRejected) as raised:
+    with pytest.raises(Rejected) as raised:
         server.nginx().publish([change(server, "x.conf", snippet("x", "nouveau")), change(server, "y.conf", bad),
                                 change(server, "z.conf", None)])
     message = str(raised.value)
@@ -191,7 +192,7 @@ def test_rejected_snippet_restores_previous_files(server):
 
 def test_already_broken_configuration_writes_nothing(server):
     (server.web / "broken.conf").write_bytes(b"bogus_directive;\n")
-    with pytest.raises(NginxAlreadyBroken) as raised:
+    with pytest.raises(AlreadyBroken) as raised:
         server.nginx().publish([change(server, "x.conf", snippet("x"))])
     assert "déjà invalide avant modification" in str(raised.value)
     assert "bogus_directive" in str(raised.value)
@@ -206,7 +207,7 @@ def test_real_reload_failure_restores_and_reloads(server):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         listen = f"listen 127.0.0.1:{busy.getsockname()[1]};\n".encode()
-        with pytest.raises(NginxReloadFailed) as raised:
+        with pytest.raises(ReloadFailed) as raised:
             server.nginx(reload_timeout=4).publish([change(server, "busy.conf", listen),
                                                     change(server, "x.conf", snippet("x", "nouveau"))])
     assert "Rechargement de nginx en échec" in str(raised.value)
@@ -222,7 +223,7 @@ class FailingOnce(Nginx):
     def reload(self) -> None:
         if self.failures:
             self.failures -= 1
-            raise NginxError("échec simulé", "nginx: [emerg] simulated")
+            raise WebServerError("échec simulé", "nginx: [emerg] simulated")
         super().reload()
 
 
@@ -230,7 +231,7 @@ def test_reload_exception_restores_and_reloads_again(server):
     settled(server, [change(server, "x.conf", snippet("x"))])
     old = (server.web / "x.conf").read_bytes()
     before = server.workers()
-    with pytest.raises(NginxReloadFailed) as raised:
+    with pytest.raises(ReloadFailed) as raised:
         server.nginx(FailingOnce).publish([change(server, "x.conf", snippet("x", "v2"))])
     assert "simulated" in str(raised.value)
     assert (server.web / "x.conf").read_bytes() == old
@@ -330,46 +331,3 @@ def test_incomplete_backup_is_discarded_and_files_untouched(server):
     assert "Sauvegarde nginx incomplète supprimée" in server.journal()
     assert (server.web / "x.conf").read_bytes() == snippet("x")
     assert not (server.web / "y.conf").exists()
-
-
-# -- Creole's flow: files written by Creole between the checkpoint and the commit ------------------
-
-
-def test_commit_keeps_files_written_after_the_checkpoint(server):
-    settled(server, [change(server, "x.conf", snippet("x", "ancien"))])
-    nginx = server.nginx()
-    nginx.expect([server.web / "x.conf", server.web / "y.conf"])
-    before = server.workers()
-    (server.web / "x.conf").write_bytes(snippet("x", "nouveau"))  # as Creole's template step would
-    (server.web / "y.conf").write_bytes(snippet("y"))
-    assert nginx.commit() is True
-    server.wait_reloaded(before)
-    assert server.get("/x/") == (200, "nouveau") and server.get("/y/") == (200, "y")
-    assert not (server.root / "sauvegarde").exists()
-
-
-def test_commit_restores_the_checkpoint_when_nginx_refuses(server):
-    settled(server, [change(server, "x.conf", snippet("x", "ancien"))])
-    old = (server.web / "x.conf").read_bytes()
-    nginx = server.nginx()
-    nginx.expect([server.web / "x.conf", server.web / "y.conf"])
-    before = server.workers()
-    (server.web / "x.conf").write_bytes(b"location /x/ { directive_inconnue; }\n")
-    (server.web / "y.conf").write_bytes(snippet("y"))
-    with pytest.raises(NginxRejected) as caught:
-        nginx.commit()
-    assert "directive_inconnue" in str(caught.value)
-    assert (server.web / "x.conf").read_bytes() == old
-    assert not (server.web / "y.conf").exists()
-    assert server.workers() == before
-    assert server.get("/x/") == (200, "ancien")
-
-
-def test_commit_without_change_does_not_reload(server):
-    settled(server, [change(server, "x.conf", snippet("x"))])
-    nginx = server.nginx()
-    nginx.expect([server.web / "x.conf"])
-    before = server.workers()
-    assert nginx.commit() is False
-    time.sleep(0.3)
-    assert server.workers() == before

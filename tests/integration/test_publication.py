@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import WEB_D, enabled, free_port, hello, https, httpd, sh
+from eole_conteneurs.publish.names import server_names
+from tests.integration.conftest import SITE, WEB_D, enabled, free_port, hello, https, httpd, sh
 
 PID_FILE = Path("/run/nginx.pid")
 
@@ -50,11 +51,15 @@ def test_https_reaches_the_container(bench, published):
     assert status == 301 and location == f"https://127.0.0.1/{name}/"
 
 
-def test_plain_http_redirects_to_https(bench, published):
-    name = bench.name("my-apache-app")
-    out = sh("curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
-             f"http://127.0.0.1/{name}/").stdout
-    assert out == f"301 https://127.0.0.1/{name}/"
+def test_plain_http_redirects_to_https_for_the_servers_name_only(bench, published):
+    name, host = bench.name("my-apache-app"), server_names({})[0]
+    out = sh("curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "--resolve", f"{host}:80:127.0.0.1",
+             f"http://{host}/{name}/").stdout
+    assert out == f"301 https://{host}/{name}/"
+    # No catch-all: another name on port 80 stays with the host's default site (Debian's).
+    other = sh("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"http://127.0.0.1/{name}/").stdout
+    assert other == "404"
+    assert "~" not in SITE.read_text()
 
 
 def test_forwarded_headers_reach_the_container(bench, published):

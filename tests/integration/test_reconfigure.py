@@ -156,14 +156,18 @@ def test_status_and_diagnose(bench, site):
 
     diagnose = sh(CHECKOUT / "diagnose" / "60-conteneurs", check=False, env=bench.env)
     assert diagnose.returncode == 0, diagnose.stdout + diagnose.stderr
-    assert "Docker" in diagnose.stdout and "=> Ok" in diagnose.stdout
+    header, *checks = diagnose.stdout.splitlines()
+    assert header == "*** Conteneurs (eole-conteneurs)", diagnose.stdout
+    assert checks and all(text.startswith(".  ") and " => " in text for text in checks), diagnose.stdout
+    assert any(text.startswith(".  Docker ") and text.endswith(" => Ok") for text in checks), diagnose.stdout
     assert f"Conteneur {bench.name('web')}" in diagnose.stdout
     assert f"Web /{bench.name('web')}/" in diagnose.stdout and "Erreur" not in diagnose.stdout
 
     docker("stop", "-t", "1", bench.name("web"))
     assert bench.command("status").returncode == 1
     broken = sh(CHECKOUT / "diagnose" / "60-conteneurs", check=False, env=bench.env)
-    assert f"Conteneur {bench.name('web')}" in broken.stdout and "=> Erreur" in broken.stdout
+    assert broken.returncode == 0, "EOLE's diagnose scripts always exit 0: the problem is an Erreur line"
+    assert f".  Conteneur {bench.name('web')}" in broken.stdout and "=> Erreur" in broken.stdout
 
 
 def image_pulls_during(action) -> list[str]:

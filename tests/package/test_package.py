@@ -59,8 +59,8 @@ def test_command_is_executable(installed):
 def test_installed_dictionary_has_nb_max_families(installed):
     names = family_names(Path("/", DICTIONARY))
     for index in range(1, NB_MAX + 1):
-        assert f"Conteneur-{index}" in names
-    assert f"Conteneur-{NB_MAX + 1}" not in names
+        assert f"conteneur-{index}" in names
+    assert f"conteneur-{NB_MAX + 1}" not in names
 
 
 @needs_root
@@ -103,7 +103,7 @@ def test_make_install_uses_the_same_locations(deb: Path, tmp_path: Path):
     for path in EOLE_FILES:
         assert (destdir / path).is_file(), path
     names = family_names(destdir / DICTIONARY)
-    assert f"Conteneur-{NB_MAX}" in names and f"Conteneur-{NB_MAX + 1}" not in names
+    assert f"conteneur-{NB_MAX}" in names and f"conteneur-{NB_MAX + 1}" not in names
 
     # Every file of the package's EOLE part and Python package, at the same place.
     in_deb = {path for path in _deb_files(deb)

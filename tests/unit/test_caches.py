@@ -95,8 +95,8 @@ def test_one_changed_value_renders_its_template_only(write_config, dicos, templa
     render_all(write_config, dicos, templates, seed, tmp_path)
     counter = CountingRender(monkeypatch)
     changed = render_all(write_config, dicos, templates, {**seed, "conteneur2_port_hote": {"0": "8099"}}, tmp_path)
-    assert [name.rsplit("/", 1)[-1] for name in counter.names] == ["conteneur2.conf"]
-    assert "127.0.0.1:8099" in changed["/etc/nginx/web.d/conteneur2.conf"]
+    assert sorted(name.rsplit("/", 1)[-1] for name in counter.names) == ["apache-conteneur2.conf", "conteneur2.conf"]
+    assert "127.0.0.1:8099" in changed["/etc/eole-conteneurs/web/nginx/conteneur2.conf"]
 
 
 def test_changed_template_text_is_rendered_again(write_config, dicos, templates, seed, tmp_path, monkeypatch):
@@ -107,15 +107,15 @@ def test_changed_template_text_is_rendered_again(write_config, dicos, templates,
     target.write_text("# édité\n" + target.read_text())
     counter = CountingRender(monkeypatch)
     files = render_all(write_config, dicos, edited, seed, tmp_path)
-    assert [name.rsplit("/", 1)[-1] for name in counter.names] == ["conteneur2.conf"]
-    assert files["/etc/nginx/web.d/conteneur2.conf"].startswith("# édité\n")
+    assert sorted(name.rsplit("/", 1)[-1] for name in counter.names) == ["conteneur2.conf"]
+    assert files["/etc/eole-conteneurs/web/nginx/conteneur2.conf"].startswith("# édité\n")
 
 
 def test_a_disabled_variable_changes_the_key(write_config, dicos, templates, seed, tmp_path):
     """A template asking is_defined('x') renders differently when x is enabled or not."""
     render_all(write_config, dicos, templates, seed, tmp_path)
-    off = render_all(write_config, dicos, templates, {**seed, "conteneurs_serveur_web": "non"}, tmp_path)
-    assert off == render_all(write_config, dicos, templates, {**seed, "conteneurs_serveur_web": "non"}, None)
+    off = render_all(write_config, dicos, templates, {**seed, "conteneurs_serveur_web": "aucun"}, tmp_path)
+    assert off == render_all(write_config, dicos, templates, {**seed, "conteneurs_serveur_web": "aucun"}, None)
 
 
 def test_dictionary_model_round_trips_through_the_cache(dicos, tmp_path, monkeypatch):
@@ -166,7 +166,7 @@ def test_template_reaching_values_by_computed_name_is_always_rendered(write_conf
     target.write_text("# %%getVar('conteneur' + '1_nom')\n" + target.read_text())
     render_all(write_config, dicos, edited, seed, tmp_path / "memo")
     renamed = render_all(write_config, dicos, edited, {**seed, "conteneur1_nom": "autre"}, tmp_path / "memo")
-    assert renamed["/etc/nginx/web.d/conteneur2.conf"].startswith("# autre\n")
+    assert renamed["/etc/eole-conteneurs/web/nginx/conteneur2.conf"].startswith("# autre\n")
 
 
 def test_code_of_the_module_is_part_of_the_stamps(dicos, tmp_path):

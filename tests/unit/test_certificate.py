@@ -8,7 +8,8 @@ import stat
 import pytest
 
 from eole_conteneurs.journal import Journal
-from eole_conteneurs.publish.certificate import CertificateError, ensure_certificate
+from eole_conteneurs.publish import certificate
+from eole_conteneurs.publish.certificate import CertificateError, CertificatePair, certificate_pair, ensure_certificate
 from eole_conteneurs.publish.transaction import FileChange, FileTransaction
 
 
@@ -47,10 +48,67 @@ def test_an_existing_pair_is_left_alone(tmp_path):
     assert cert.read_bytes() == key.read_bytes() == b"fourni par l'administrateur"
 
 
-def test_half_a_pair_given_by_the_administrator_is_refused(tmp_path):
+def test_half_of_the_modules_own_pair_is_made_again_whole(tmp_path):
     cert, key, backup = paths(tmp_path)
     cert.parent.mkdir(parents=True)
     cert.write_bytes(b"certificat seul")
-    with pytest.raises(CertificateError, match="conteneurs_cle"):
-        ensure_certificate(str(cert), str(key), Journal(io.StringIO()), backup)
-    assert not key.exists()
+    ensure_certificate(str(cert), str(key), Journal(io.StringIO()), backup)
+    assert b"PRIVATE KEY" in key.read_bytes() and cert.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+
+
+class StubValues:
+    def __init__(self, **values):
+        self.values = values
+
+    def get(self, name):
+        return self.values.get(name)
+
+    def is_enabled(self, name):
+        return name in self.values
+
+
+@pytest.fixture
+def eole_default(tmp_path, monkeypatch):
+    """EOLE's default paths, moved under the test's directory (never the host's)."""
+    default = (tmp_path / "eole" / "eole.crt", tmp_path / "eole" / "eole.key")
+    monkeypatch.setattr(certificate, "EOLE_DEFAULT", default)
+    return default
+
+
+def own_pair(tmp_path):
+    return CertificatePair(tmp_path / "module" / "module.crt", tmp_path / "module" / "private" / "module.key")
+
+
+def made(*files):
+    for path in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"existe")
+
+
+def test_a_given_pair_is_used_and_must_exist(tmp_path, eole_default):
+    cert, key, backup = paths(tmp_path)
+    values = StubValues(conteneurs_certificat=str(cert), conteneurs_cle=str(key))
+    with pytest.raises(CertificateError, match="conteneurs_certificat"):
+        certificate_pair(values, {}, Journal(io.StringIO()), backup, own_pair(tmp_path))
+    assert not cert.exists() and not key.exists(), "never created where the administrator points"
+    made(cert, key)
+    assert certificate_pair(values, {}, Journal(io.StringIO()), backup, own_pair(tmp_path)) == CertificatePair(cert, key)
+
+
+def test_eoles_pair_is_used_never_created(tmp_path, eole_default):
+    server_cert, server_key = tmp_path / "ssl" / "serveur.crt", tmp_path / "ssl" / "serveur.key"
+    facts = {"server_cert": str(server_cert), "server_key": str(server_key)}
+    own = own_pair(tmp_path)
+    # Not there yet (EOLE makes it after pretemplate): the module's own pair, at its own path.
+    assert certificate_pair(StubValues(), facts, Journal(io.StringIO()), tmp_path / "s", own) == own
+    assert not server_cert.exists() and not eole_default[0].exists()
+    assert own.certificate.exists() and stat.S_IMODE(own.key.stat().st_mode) == 0o600
+    made(server_cert, server_key)
+    assert certificate_pair(StubValues(), facts, Journal(io.StringIO()), tmp_path / "s", own) == \
+        CertificatePair(server_cert, server_key)
+
+
+def test_eoles_default_paths_are_found_without_the_variables(tmp_path, eole_default):
+    made(*eole_default)
+    assert certificate_pair(StubValues(), {}, Journal(io.StringIO()), tmp_path / "s", own_pair(tmp_path)) == \
+        CertificatePair(*eole_default)

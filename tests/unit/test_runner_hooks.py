@@ -100,9 +100,9 @@ def test_a_killed_runs_files_go_back_before_any_script_runs(tmp_path, monkeypatc
     events: list[str] = []
     loaded = Loaded(None, None, Configuration("test", False))
     monkeypatch.setattr(Job, "load", lambda job: loaded)
-    for method in ("abandon", "stage", "commit", "report_urls"):
+    for method in ("abandon", "stage", "publish"):
         monkeypatch.setattr(Publication, method, lambda self, method=method: events.append(method))
-    monkeypatch.setattr(Publication, "pending", property(lambda self: "commit" not in events))
+    monkeypatch.setattr(Publication, "pending", property(lambda self: "publish" not in events))
 
     def phase(self, name, job, loaded):
         events.append(name)
@@ -110,4 +110,4 @@ def test_a_killed_runs_files_go_back_before_any_script_runs(tmp_path, monkeypatc
     monkeypatch.setattr(Runner, "_phase", phase)
     settings = Settings(templates=tmp_path, lock_file=tmp_path / "verrou", state_dir=tmp_path)
     assert Runner(settings, Journal(io.StringIO()), tmp_path).run() == 0
-    assert events == ["abandon", "pretemplate", "stage", "posttemplate", "commit", "postservice", "report_urls"]
+    assert events == ["abandon", "pretemplate", "stage", "posttemplate", "publish", "postservice"]

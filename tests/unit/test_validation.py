@@ -208,7 +208,7 @@ def test_bad_container_ports_are_refused(write_config, dicos, port):
 def test_nginx_ports_are_refused(write_config, dicos, port):
     error = refuse(write_config, dicos, ports("80", port))
     assert_only(error, "conteneur1_port_hote", 0)
-    assert "nginx" in str(error.problems[0])
+    assert "serveur web" in str(error.problems[0])
 
 
 def test_host_port_used_twice_in_one_container_is_refused(write_config, dicos):
@@ -273,11 +273,23 @@ def test_bad_hub_does_not_hide_other_image_errors(write_config, dicos):
 
 
 @pytest.mark.parametrize("name", ["conteneurs_certificat", "conteneurs_cle"])
-@pytest.mark.parametrize("value", ["", "relatif.crt", "/etc/ssl/a b.crt", "/etc/ssl/a;b", "/etc/../x", "/etc/ssl/"])
+@pytest.mark.parametrize("value", ["relatif.crt", "/etc/ssl/a b.crt", "/etc/ssl/a;b", "/etc/../x", "/etc/ssl/"])
 def test_bad_certificate_paths_are_refused(write_config, dicos, name, value):
     assert_only(refuse(write_config, dicos, one_container(**{name: value})), name)
 
 
+@pytest.mark.parametrize("given, missing", [("conteneurs_certificat", "conteneurs_cle"),
+                                            ("conteneurs_cle", "conteneurs_certificat")])
+def test_half_a_certificate_pair_is_refused(write_config, dicos, given, missing):
+    error = refuse(write_config, dicos, one_container(**{given: "/etc/ssl/moitie.pem"}))
+    assert_only(error, missing)
+    assert given in str(error.problems[0])
+
+
+def test_no_certificate_given_means_eoles_or_the_modules_own(write_config, dicos):
+    assert load_configuration(write_config(one_container()), dicos).containers[0].name == "service"
+
+
 def test_certificate_paths_are_not_checked_without_the_module_site(write_config, dicos):
-    values = one_container(conteneurs_serveur_web="non", conteneurs_certificat="")
+    values = one_container(conteneurs_serveur_web="apache", conteneurs_certificat="relatif")
     assert load_configuration(write_config(values), dicos).containers[0].name == "service"
