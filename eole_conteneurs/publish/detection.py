@@ -23,6 +23,8 @@ NGINX_PID_FILE = Path("/run/nginx.pid")
 NGINX_BINARY = Path("/usr/sbin/nginx")
 NGINX_ROOT = Path("/etc/nginx")
 NGINX_MAIN = NGINX_ROOT / "nginx.conf"
+NGINX_TITLE = b"nginx: master process"  # what nginx's master calls itself
+APACHE_TITLE = b"apache2"  # Apache's program
 
 
 class Owner:
@@ -46,8 +48,8 @@ class Listeners:
 
 def listeners(proc: Path = Path("/proc")) -> Listeners:
     sockets = _listening_sockets(proc)
-    apache, nginx = _sockets_of(_master(APACHE_PID_FILE, b"apache2", proc), proc), \
-        _sockets_of(_master(NGINX_PID_FILE, b"nginx: master", proc), proc)
+    apache = _sockets_of(server_master(APACHE_PID_FILE, APACHE_TITLE, proc), proc)
+    nginx = _sockets_of(server_master(NGINX_PID_FILE, NGINX_TITLE, proc), proc)
     owners: dict[int, str | None] = {}
     for port in WEB_PORTS:
         held = sockets.get(port, set())
@@ -80,7 +82,7 @@ def _listening_sockets(proc: Path) -> dict[int, set[str]]:
     return found
 
 
-def _master(pid_file: Path, title: bytes, proc: Path) -> int | None:
+def server_master(pid_file: Path, title: bytes, proc: Path = Path("/proc")) -> int | None:
     """The pid in the file, if that process is the server's: its title (nginx) or program (apache2)."""
     try:
         pid = int(pid_file.read_text().strip())

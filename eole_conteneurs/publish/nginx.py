@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from eole_conteneurs.publish.webserver import WebServer, WebServerError, children, process_title, run_tool
+from eole_conteneurs.publish.detection import NGINX_TITLE, server_master
+from eole_conteneurs.publish.webserver import WebServer, WebServerError, children, run_tool
 
 if TYPE_CHECKING:
     import subprocess
@@ -27,47 +28,33 @@ class Nginx(WebServer):
 
     binary: str = BINARY
     args: tuple[str, ...] = ()
-    # `nginx -s reload` only sends SIGHUP and exits 0 even when the master then fails to apply the
-    # configuration (e.g. a port already in use): new workers appearing is the proof it worked.
     reload_timeout: float = 10.0
 
     label = "nginx"
     check_command = "nginx -t"
     output_label = "de nginx"
+    check_args = ("-t",)
+    # `nginx -s reload` only sends SIGHUP and exits 0 even when the master then fails to apply the
+    # configuration (e.g. a port already in use): new workers appearing is the proof it worked.
+    reload_args = ("-s", "reload")
 
-    def check(self) -> tuple[bool, str]:
-        result = self._run("-t")
-        return result.returncode == 0, result.stdout
+    def command(self, *arguments: str) -> list[str]:
+        return [self.binary, *self.args, *arguments]
 
-    def running(self) -> bool:
-        return self._master() is not None
+    def master(self) -> int | None:
+        return server_master(self._pid_file(), NGINX_TITLE)
 
-    def reload(self) -> None:
-        master = self._master()
-        if master is None:
-            self.journal.step("nginx n'est pas démarré : la configuration sera utilisée à son prochain démarrage")
-            return
-        before = children(master)
-        result = self._run("-s", "reload")
-        if result.returncode != 0:
-            raise WebServerError("Rechargement de nginx impossible", result.stdout)
+    def confirm_reload(self, master: int, before: set[int]) -> None:
         deadline = time.monotonic() + self.reload_timeout
         while not (children(master) - before):
             if time.monotonic() > deadline:
-                raise WebServerError("nginx n'a pas appliqué la nouvelle configuration (voir son journal d'erreurs)")
+                raise self._error(WebServerError, "nginx n'a pas appliqué la nouvelle configuration "
+                                                  "(voir son journal d'erreurs)")
             time.sleep(0.05)
         # Old workers accept connections until the master tells them to quit: wait for that, so
         # that the next request sees the new configuration (a long connection may keep one alive).
         while any(_serving(worker) for worker in before) and time.monotonic() < deadline:
             time.sleep(0.05)
-
-    def _master(self) -> int | None:
-        try:
-            pid = int(self._pid_file().read_text().strip())
-        except (OSError, ValueError):
-            return None
-        # A stale pid file may name a recycled pid: require nginx's own master title.
-        return pid if process_title(pid).startswith(b"nginx: master process") else None
 
     def _pid_file(self) -> Path:
         dump = self._run("-T")
@@ -80,7 +67,7 @@ class Nginx(WebServer):
         return path if path.is_absolute() else prefix / path
 
     def _run(self, *extra: str) -> subprocess.CompletedProcess[str]:
-        return run_tool([self.binary, *self.args, *extra], "nginx")
+        return run_tool(self.command(*extra), "nginx")
 
 
 def _serving(worker: int) -> bool:

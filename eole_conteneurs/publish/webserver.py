@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.journal import Journal
@@ -53,21 +53,45 @@ class WebServer(ABC):
     backup_dir: Path  # the caller says where (under the module's state directory)
     binary: str = ""  # the server's own tool
 
-    label = "serveur web"      # « Configuration nginx rechargée »
-    check_command = "test"     # « refusée par « nginx -t » »
-    output_label = "du serveur web"
+    # What each server says and runs (class constants, not fields).
+    label: ClassVar[str] = "serveur web"      # « Configuration nginx rechargée »
+    check_command: ClassVar[str] = "test"     # « refusée par « nginx -t » »
+    output_label: ClassVar[str] = "du serveur web"
+    check_args: ClassVar[tuple[str, ...]] = ()   # the tool's arguments to test the configuration
+    reload_args: ClassVar[tuple[str, ...]] = ()  # … and to have the running server read it again
 
     @abstractmethod
+    def master(self) -> int | None:
+        """The running server's master process, None when it does not run."""
+
+    @abstractmethod
+    def confirm_reload(self, master: int, before: set[int]) -> None:
+        """Wait for the proof that the master (whose children were `before`) read the new configuration,
+        or raise WebServerError."""
+
+    def command(self, *arguments: str) -> list[str]:
+        return [self.binary, *arguments]
+
     def check(self) -> tuple[bool, str]:
         """The server's own configuration test: (accepted, its output)."""
+        result = run_tool(self.command(*self.check_args), self.label)
+        return result.returncode == 0, result.stdout
 
-    @abstractmethod
     def running(self) -> bool:
         """A master process serves the configuration (else files are only written)."""
+        return self.master() is not None
 
-    @abstractmethod
     def reload(self) -> None:
         """Make the running server use the files now, or raise WebServerError."""
+        master = self.master()
+        if master is None:
+            self.journal.step(f"{self.label} n'est pas démarré : la configuration sera utilisée à son prochain démarrage")
+            return
+        before = children(master)
+        result = run_tool(self.command(*self.reload_args), self.label)
+        if result.returncode != 0:
+            raise self._error(WebServerError, f"Rechargement de la configuration {self.label} impossible", result.stdout)
+        self.confirm_reload(master, before)
 
     @property
     def installed(self) -> bool:
@@ -150,13 +174,6 @@ def run_tool(command: list[str], what: str) -> subprocess.CompletedProcess[str]:
                               errors="replace", timeout=60)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise WebServerError(f"{what} ne peut pas être exécuté ({command[0]} : {error})") from error
-
-
-def process_title(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 def children(parent: int) -> set[int]:
