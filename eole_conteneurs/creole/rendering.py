@@ -113,21 +113,24 @@ def _read(source: Path) -> str:
 
 
 def rendered_files(dictionary: Dictionary, values: Values, templates_dir: Path, memo_dir: Path | None = None,
-                   declarations: list[FileDecl] | None = None, facts: dict[str, Any] | None = None,
+                   declarations: list[FileDecl] | None = None, namespace: dict[str, Any] | None = None,
                    memo_file: str = MEMO_FILE) -> list[tuple[FileDecl, str | None]]:
     """Each declared file with its content, or None when its file list is disabled.
 
-    declarations: the dictionary's <files> unless given; facts: values that are no variable (what
-    the host runs), offered to the templates beside the variables. With memo_dir, a template whose
-    text and values are those of the previous run is not rendered again (compiling a template costs
-    milliseconds; a one-change run re-renders one); each set of declarations has its own memo_file.
+    declarations: the dictionary's <files> unless given; namespace: the variables (as Creole gives
+    them) unless given — the module's own files about the host get what the host runs instead. With
+    memo_dir, a template whose text and values are those of the previous run is not rendered again
+    (compiling a template costs milliseconds; a one-change run re-renders one); each set of
+    declarations has its own memo_file.
     """
-    namespace = template_namespace(dictionary, values)
-    namespace.update(facts or {})
+    if namespace is None:
+        namespace = template_namespace(dictionary, values)
     stamp = file_stamp(__file__, *_cheetah_files()) if memo_dir is not None else None
     memo_path = memo_dir / memo_file if memo_dir is not None and stamp is not None else None
     previous = (read_json(memo_path) or {}) if memo_path else {}
+    rendered, names = _memo_part(previous, "rendus"), _memo_part(previous, "noms")
     current: dict[str, str] = {}
+    keys = MemoKeys(namespace, stamp, names)
     files: list[tuple[FileDecl, str | None]] = []
     for declaration in dictionary.templates if declarations is None else declarations:
         if declaration.filelist in values.disabled_filelists:
@@ -135,31 +138,78 @@ def rendered_files(dictionary: Dictionary, values: Values, templates_dir: Path, 
             continue
         source = templates_dir / declaration.source
         text = _read(source)
-        if DYNAMIC.search(text):
+        key = keys.key(text)
+        if key is None:  # not memoised
             files.append((declaration, render_text(str(source), text, namespace)))
             continue
-        key = memo_key(text, namespace, stamp)
-        content = previous.get(key)
+        content = rendered.get(key)
         if not isinstance(content, str):
             content = render_text(str(source), text, namespace)
         current[key] = content
         files.append((declaration, content))
-    if memo_path is not None and current != previous:
-        write_json(memo_path, current)
+    if memo_path is not None and (current != rendered or keys.names != names):
+        write_json(memo_path, {"rendus": current, "noms": keys.names})
     return files
 
 
-def memo_key(text: str, namespace: dict[str, Any], stamp: list | None) -> str:
-    """The template's text, every value it names, and what renders them.
+def memo_key(text: str, namespace: dict[str, Any], stamp: list | None) -> str | None:
+    return MemoKeys(namespace, stamp).key(text)
 
-    Creole templates name their variables literally (%%name, is_defined('name')); a name
-    that is not a variable only costs nothing. Templates that look values up by computed
-    names or include other files are not memoised (DYNAMIC).
-    """
-    named = sorted((name, namespace[name]) for name in set(IDENTIFIER.findall(text)) & namespace.keys()
-                   if not callable(namespace[name]))
-    material = json.dumps([__version__, stamp, text, named], default=_plain, ensure_ascii=False)
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+_ABSENT = object()
+
+
+def _memo_part(memo: dict[str, Any], part: str) -> dict[str, Any]:
+    found = memo.get(part)
+    return found if isinstance(found, dict) else {}
+
+
+class MemoKeys:
+    """Memo keys for one namespace: each value serialised once, however many templates name it, and
+    the names a template's text holds found once per text (kept with the renderings: `noms`)."""
+
+    def __init__(self, namespace: dict[str, Any], stamp: list | None, names: dict[str, Any] | None = None):
+        self.namespace = namespace
+        self.prefix = json.dumps([__version__, stamp]).encode("utf-8")
+        self.serialized: dict[str, bytes] = {}
+        self.known = names or {}
+        # text digest → the identifiers in it (None: not memoised), for this run's texts
+        self.names: dict[str, list[str] | None] = {}
+
+    def key(self, text: str) -> str | None:
+        """The template's text, every value it names, and what renders them.
+
+        Creole templates name their variables literally (%%name, is_defined('name')); a name
+        that is not a variable only costs nothing. Templates that look values up by computed
+        names or include other files are not memoised (DYNAMIC): None.
+        """
+        encoded = text.encode("utf-8")
+        text_digest = hashlib.sha256(encoded).hexdigest()
+        names = self._names(text_digest, text)
+        if names is None:
+            return None
+        digest = hashlib.sha256(self.prefix)
+        digest.update(text_digest.encode("ascii"))
+        for name in names:
+            # (`set & keys()` would copy every key, per template; a name is text unless the memo was altered)
+            value = self.namespace.get(name, _ABSENT) if isinstance(name, str) else _ABSENT
+            if value is _ABSENT or callable(value):
+                continue
+            if name not in self.serialized:
+                self.serialized[name] = json.dumps([name, value], default=_plain, ensure_ascii=False).encode("utf-8")
+            digest.update(b"\0%b" % self.serialized[name])
+        return digest.hexdigest()
+
+    def _names(self, text_digest: str, text: str) -> list[str] | None:
+        """Found once per text: the regular expressions cost more than all the rest of a key."""
+        known = self.known.get(text_digest, _ABSENT)
+        names: list[str] | None
+        if known is None or isinstance(known, list):
+            names = known
+        else:
+            names = None if DYNAMIC.search(text) else sorted(set(IDENTIFIER.findall(text)))
+        self.names[text_digest] = names
+        return names
 
 
 def _plain(value: Any) -> Any:

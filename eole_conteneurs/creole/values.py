@@ -8,6 +8,7 @@ variable is checked against its declared type and the dictionary's checks.
 from __future__ import annotations
 
 import ast
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
@@ -159,13 +160,16 @@ def _disabled(dictionary: Dictionary, merged: dict[str, Any]) -> tuple[set[str],
     """
     disabled: set[str] = set()
     filelists: set[str] = set()
+    compared: dict[str, Any] = {}  # one typing per source: nombre_conteneurs is the source of a condition per family
     changed = True
     while changed:
         changed = False
         for condition in dictionary.conditions:
             if condition.name not in ("disabled_if_in", "disabled_if_not_in") or condition.source in disabled:
                 continue
-            source = _comparable(dictionary, condition.source, merged.get(condition.source))
+            if condition.source not in compared:
+                compared[condition.source] = _comparable(dictionary, condition.source, merged.get(condition.source))
+            source = compared[condition.source]
             # A refused source (reported on its own) cannot enable anything.
             found = source in condition.params
             if source is not _REFUSED and found != (condition.name == "disabled_if_in"):
@@ -306,6 +310,12 @@ def _range(check: Check) -> str:
     return "un nombre entier"
 
 
+@functools.lru_cache(maxsize=64)
+def _choices(literal: str) -> tuple[str, ...]:
+    """valid_enum's Python list, parsed once per distinct text."""
+    return tuple(str(choice) for choice in ast.literal_eval(literal))
+
+
 def _bounds(check: Check) -> tuple[int, int]:
     return int(check.param("mini") or -(2**63)), int(check.param("maxi") or 2**63)
 
@@ -314,7 +324,7 @@ def _apply_check(check: Check, value: Any, index: int | None) -> InvalidValue | 
     if value is None:
         return None
     if check.name == "valid_enum":
-        accepted = [str(choice) for choice in ast.literal_eval(check.params[0][1])]
+        accepted = _choices(check.params[0][1])
         if str(value) not in accepted:
             return InvalidValue(check.target, value, "une valeur parmi " + ", ".join(accepted), index)
     elif check.name == "valid_entier":

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Iterator
 
 WEB_PORTS = (443, 80)  # HTTPS first: whoever serves it is the host's web server
-LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
+# A line of /proc/net/tcp{,6}: "sl: local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode";
+# st 0A is TCP_LISTEN, ports are hexadecimal (01BB = 443, 0050 = 80).
+WEB_LISTENER = re.compile(r"^\s*\d+: [0-9A-F]+:(01BB|0050) [0-9A-F]+:[0-9A-F]+ 0A (?:\S+ +){5}(\d+)", re.MULTILINE)
 APACHE_PID_FILE = Path("/run/apache2/apache2.pid")
 APACHE_CTL = Path("/usr/sbin/apache2ctl")
 APACHE_SSL = Path("/etc/apache2/mods-enabled/ssl.load")
@@ -35,7 +37,7 @@ class Owner:
 
 @dataclass(frozen=True)
 class Listeners:
-    """The web ports' owners (None: free) and which servers are installed."""
+    """The web ports' owners (None or absent: free, or not looked up) and which servers are installed."""
 
     owners: dict[int, str | None]
     nginx_installed: bool
@@ -47,15 +49,22 @@ class Listeners:
 
 
 def listeners(proc: Path = Path("/proc")) -> Listeners:
+    """Who holds 443 and 80, looked up only where Apache runs: without it the choice is nginx anyway
+    (and an nginx that cannot bind fails its reload, rolled back with nginx's own words). The socket
+    tables cost milliseconds on a host with many containers; a no-op reconfigure does not pay them."""
+    installed = (NGINX_BINARY.exists(), APACHE_CTL.exists())
+    apache_master = server_master(APACHE_PID_FILE, APACHE_TITLE, proc)
+    if apache_master is None:
+        return Listeners({}, *installed)
     sockets = _listening_sockets(proc)
-    apache = _sockets_of(server_master(APACHE_PID_FILE, APACHE_TITLE, proc), proc)
+    apache = _sockets_of(apache_master, proc)
     nginx = _sockets_of(server_master(NGINX_PID_FILE, NGINX_TITLE, proc), proc)
     owners: dict[int, str | None] = {}
     for port in WEB_PORTS:
         held = sockets.get(port, set())
         owners[port] = (None if not held else Owner.APACHE if held & apache else Owner.NGINX if held & nginx
                         else Owner.OTHER)
-    return Listeners(owners, NGINX_BINARY.exists(), APACHE_CTL.exists())
+    return Listeners(owners, *installed)
 
 
 def apache_serves_https(found: Listeners) -> bool:
@@ -66,19 +75,18 @@ def apache_serves_https(found: Listeners) -> bool:
 
 
 def _listening_sockets(proc: Path) -> dict[int, set[str]]:
-    """Port → inodes of the listening TCP sockets (IPv4 and IPv6)."""
+    """Port → inodes of the listening TCP sockets (IPv4 and IPv6) on the web ports.
+
+    A host running many containers lists thousands of sockets: one expression finds the few wanted.
+    """
     found: dict[int, set[str]] = {}
     for table in ("tcp", "tcp6"):
         try:
-            lines = (proc / "net" / table).read_text().splitlines()[1:]
+            text = (proc / "net" / table).read_text()
         except OSError:
             continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) > 9 and fields[3] == LISTEN:
-                port = int(fields[1].rsplit(":", 1)[1], 16)
-                if port in WEB_PORTS:
-                    found.setdefault(port, set()).add(fields[9])
+        for port, inode in WEB_LISTENER.findall(text):
+            found.setdefault(int(port, 16), set()).add(inode)
     return found
 
 

@@ -7,8 +7,8 @@ host name syntax before it may reach a web server's configuration.
 
 from __future__ import annotations
 
+import functools
 import re
-import socket
 from typing import TYPE_CHECKING, Mapping
 
 if TYPE_CHECKING:
@@ -19,8 +19,11 @@ HOST_NAME = re.compile(rf"{LABEL}(?:\.{LABEL})*")
 MAX_NAME = 253
 
 
+@functools.lru_cache(maxsize=1)
 def host_name() -> str:
-    """The host's name for URLs: its FQDN, unless the resolver only knows it as localhost."""
+    """The host's name for URLs: its FQDN, unless the resolver only knows it as localhost (asked once)."""
+    import socket  # only where EOLE's names are not known
+
     fqdn = socket.getfqdn()
     return socket.gethostname() if fqdn.startswith("localhost") else fqdn
 

@@ -11,6 +11,7 @@ the whole configuration has been validated (load_validated).
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,8 +77,9 @@ class Publication:
                 remove_durably(change.path)
             else:
                 write_durably(change.path, change.content, change.mode)
-        if not self.pending_marker.exists():
-            write_durably(self.pending_marker, b"", 0o600)
+        # A mark, not data: it need not survive a crash (the next run stages and publishes anyway).
+        self.pending_marker.parent.mkdir(parents=True, exist_ok=True)
+        self.pending_marker.touch(mode=0o600)
 
     @property
     def pending(self) -> bool:
@@ -158,20 +160,20 @@ class Publication:
 
     def _staged(self, kind: str) -> list[tuple[int, Path]]:
         """(container number, staged path) of the dictionary's snippets in that syntax."""
+        directory = f"{STAGED / kind}/"
         found = []
         for declaration in self.loaded.dictionary.templates:
-            path = Path(declaration.name)
-            match = SNIPPET.fullmatch(path.name)
-            if path.parent == STAGED / kind and match:
-                found.append((int(match.group(1)), path))
+            match = SNIPPET.fullmatch(declaration.name[len(directory):]) if declaration.name.startswith(directory) \
+                else None
+            if match:
+                found.append((int(match.group(1)), Path(declaration.name)))
         return found
 
     def _nginx_paths(self) -> list[Path]:
-        return [NGINX_SITE, *(WEB_D / staged.name for _, staged in self._staged("nginx"))]
+        return [NGINX_SITE, *_module_files(WEB_D)]
 
     def _apache_paths(self) -> list[Path]:
-        return [apache_files.CONF_ENABLED, apache_files.CONF_AVAILABLE,
-                *(apache_files.SITE_DIR / staged.name for _, staged in self._staged("apache"))]
+        return [apache_files.CONF_ENABLED, apache_files.CONF_AVAILABLE, *_module_files(apache_files.SITE_DIR)]
 
     def _nginx_changes(self) -> list[FileChange]:
         site: bytes | None = None
@@ -212,14 +214,15 @@ class Publication:
                 FileChange(apache_files.CONF_AVAILABLE, wrapper, DEFAULT_MODE), enabled]
 
     def _render(self, template: str, destination: Path, facts: dict[str, object], memo: str) -> bytes:
+        """One of the module's files about the host: its template sees the facts, no variable."""
         loaded = self.loaded
         [(_, content)] = rendered_files(loaded.dictionary, loaded.values, self.templates, self.memo_dir,
-                                        [FileDecl(str(destination), template)], facts, memo)
+                                        [FileDecl(str(destination), template)], dict(facts), memo)
         return (content or "").encode("utf-8")
 
     def _withdraw(self, server: WebServer, paths: list[Path]) -> None:
         """The module's files out of a server it does not publish through (tested and reloaded if it runs)."""
-        changes = [FileChange(path, None) for path in paths if path.exists() or path.is_symlink()]
+        changes = [FileChange(path, None) for path in paths if path.is_symlink() or path.exists()]
         if not changes:
             return
         self.journal.step(f"Retrait des fichiers du module de la configuration {server.label}")
@@ -228,6 +231,14 @@ class Publication:
         else:  # nothing reads them any more
             for change in changes:
                 remove_durably(change.path)
+
+
+def _module_files(directory: Path) -> list[Path]:
+    """The module's snippets (conteneurN.conf) in a server's directory, listed once rather than tried one by one."""
+    try:
+        return [Path(entry.path) for entry in os.scandir(directory) if SNIPPET.fullmatch(entry.name)]
+    except OSError:  # no such directory: no file
+        return []
 
 
 def _change(declaration: FileDecl, content: str | None) -> FileChange:
