@@ -80,6 +80,8 @@ def web_lines(loaded: Loaded) -> list[str]:
     published = [spec for spec in loaded.configuration.containers if spec.proxied_port is not None]
     if not published:
         return []
+    if loaded.values.get("conteneurs_serveur_web") == "aucun":  # the administrator's own server: not ours to ask
+        return [line("Web", True, "publication laissée à l'administrateur (conteneurs_serveur_web = aucun)")]
     host = primary_name(loaded)
     lines = []
     for spec in published:

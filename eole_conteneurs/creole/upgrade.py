@@ -14,8 +14,10 @@ from eole_conteneurs.creole.raw import RawConfig, RawValue
 UPGRADE_OWNER = "upgrade"
 # variable -> {old value: new value}
 LEGACY_VALUES: dict[str, dict[str, str]] = {
-    # Up to 0.3.0 the variable was oui/non: "oui" meant the module's own nginx site, "non" none.
-    "conteneurs_serveur_web": {"oui": "nginx", "non": "aucun"},
+    # Up to 0.3.0 the variable was oui/non: "oui" meant the module's own nginx site, "non" a site of
+    # another module's that includes /etc/nginx/web.d/*.conf. automatique does both: its own site on a
+    # bare host, none beside a site that includes the module's locations (and Apache where it serves).
+    "conteneurs_serveur_web": {"oui": "automatique", "non": "automatique"},
 }
 
 

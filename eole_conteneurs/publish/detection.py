@@ -123,69 +123,94 @@ class NginxServer:
     """One `server { }` of another site: the ports it listens on, the names it gives, what it includes."""
 
     file: str
-    ports: dict[int, bool] = field(default_factory=dict)  # port → default_server
+    ports: set[int] = field(default_factory=set)
     names: set[str] = field(default_factory=set)
     includes: list[str] = field(default_factory=list)
 
+    def claims(self, name: str) -> bool:
+        """nginx would give this server the requests for that name (exact, wildcard or regular expression)."""
+        return any(_matches(pattern, name) for pattern in self.names)
+
+
+def _matches(pattern: str, name: str) -> bool:
+    if pattern.startswith("~"):
+        try:
+            return re.search(pattern[1:], name) is not None
+        except re.error:  # a PCRE feature Python lacks: assume the worst, the name is taken
+            return True
+    if pattern.startswith("*."):
+        return name.endswith(pattern[1:])
+    if pattern.endswith(".*"):
+        return name.startswith(pattern[:-1])
+    if pattern.startswith("."):
+        return name == pattern[1:] or name.endswith(pattern)
+    return pattern == name
+
 
 def other_nginx_servers(own: set[Path], main: Path = NGINX_MAIN) -> list[NginxServer]:
-    """The servers of nginx's configuration, following its includes, except those of the module's own files."""
+    """The HTTP servers of nginx's configuration, includes followed where they stand (as nginx reads
+    them), except those of the module's own files."""
     servers: list[NginxServer] = []
-    _read_servers(main, own, servers, depth=0)
+    stack: list[str] = []  # the enclosing blocks: http, server, location… (stream and mail are not HTTP)
+    statement: list[str] = []
+    current: NginxServer | None = None
+    level = 0  # the stack depth inside the current server's own block
+    for token, path in _expanded(main, own, 0):
+        if token == "{":
+            stack.append(statement[0] if statement else "")
+            if stack[-1] == "server" and current is None and not {"stream", "mail"} & set(stack):
+                current, level = NginxServer(str(path)), len(stack)
+            statement = []
+        elif token == "}":
+            if current is not None and len(stack) == level:
+                current.ports = current.ports or {80}  # nginx's default: listen *:80
+                servers.append(current)
+                current = None
+            stack = stack[:-1]
+            statement = []
+        elif token == ";":
+            if current is not None and len(stack) == level and statement:
+                _server_statement(current, statement[0], statement[1:])
+            statement = []
+        else:
+            statement.append(token)
     return servers
 
 
-def _read_servers(path: Path, own: set[Path], servers: list[NginxServer], depth: int) -> None:
+def _server_statement(server: NginxServer, directive: str, arguments: list[str]) -> None:
+    if directive == "listen" and arguments:
+        port = _port(arguments[0])
+        if port is not None:
+            server.ports.add(port)
+    elif directive == "server_name":
+        server.names |= {name.lower() for name in arguments}
+    elif directive == "include" and arguments:
+        server.includes.append(_absolute(arguments[0]))
+
+
+def _expanded(path: Path, own: set[Path], depth: int) -> Iterator[tuple[str, Path]]:
+    """The file's tokens, each `include` statement followed by the included files' tokens."""
     if depth > 8 or path in own:
         return
     try:
         tokens = list(_tokens(path.read_text(encoding="utf-8", errors="replace")))
     except OSError:
         return
-    stack: list[str] = []
-    statement: list[str] = []
-    current: NginxServer | None = None
-    for token in tokens:
-        if token == "{":
-            stack.append(statement[0] if statement else "")
-            if stack == ["http", "server"] or stack == ["server"]:
-                current = NginxServer(str(path))
-            statement = []
-        elif token == "}":
-            if stack and stack[-1] == "server" and current is not None:
-                current.ports = current.ports or {80: False}  # nginx's default: listen *:80
-                servers.append(current)
-                current = None
-            stack = stack[:-1]
-            statement = []
-        elif token == ";":
-            _statement(statement, current, stack, path, own, servers, depth)
-            statement = []
-        else:
-            statement.append(token)
+    position, previous = 0, ";"
+    while position < len(tokens):
+        token = tokens[position]
+        yield token, path
+        if token == "include" and previous in (";", "{", "}") and tokens[position + 2:position + 3] == [";"]:
+            yield tokens[position + 1], path
+            yield ";", path
+            for included in sorted(glob.glob(_absolute(tokens[position + 1]))):
+                yield from _expanded(Path(included), own, depth + 1)
+            position, token = position + 2, ";"
+        position, previous = position + 1, token
 
 
-def _statement(words: list[str], current: NginxServer | None, stack: list[str], path: Path, own: set[Path],
-               servers: list[NginxServer], depth: int) -> None:
-    if not words:
-        return
-    directive, arguments = words[0], words[1:]
-    if directive == "include" and arguments:
-        pattern = arguments[0] if arguments[0].startswith("/") else str(NGINX_ROOT / arguments[0])
-        if current is not None and len(stack) <= 2:
-            current.includes.append(pattern)
-            return
-        if current is None:
-            for included in sorted(glob.glob(pattern)):
-                _read_servers(Path(included), own, servers, depth + 1)
-    elif current is not None and len(stack) in (1, 2) and stack[-1] == "server":
-        if directive == "listen" and arguments:
-            port = _port(arguments[0])
-            if port is not None:
-                current.ports[port] = current.ports.get(port, False) or bool(
-                    {"default_server", "default"} & set(arguments[1:]))
-        elif directive == "server_name":
-            current.names |= {name.lower() for name in arguments}
+def _absolute(pattern: str) -> str:
+    return pattern if pattern.startswith("/") else str(NGINX_ROOT / pattern)
 
 
 def _port(address: str) -> int | None:
@@ -197,7 +222,8 @@ def _port(address: str) -> int | None:
     return 80  # an address without a port listens on 80
 
 
-TOKEN = re.compile(r"""#[^\n]*|"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|[{};]|[^\s{};"'#]+""")
+# A comment starts only where a token does ("foo#bar" is one word, as nginx reads it).
+TOKEN = re.compile(r"""#[^\n]*|"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|[{};]|[^\s{};"']+""")
 
 
 def _tokens(text: str) -> Iterator[str]:

@@ -11,6 +11,7 @@ the whole configuration has been validated (load_validated).
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from dataclasses import dataclass
@@ -25,11 +26,12 @@ from eole_conteneurs.journal import Journal
 from eole_conteneurs.publish import apache as apache_files
 from eole_conteneurs.publish.apache import Apache
 from eole_conteneurs.publish.certificate import certificate_pair
-from eole_conteneurs.publish.detection import Listeners, Owner, apache_serves_https, listeners, other_nginx_servers
+from eole_conteneurs.publish.detection import (Listeners, NginxServer, Owner, apache_serves_https, listeners,
+                                               other_nginx_servers)
 from eole_conteneurs.publish.names import primary_name, server_names
 from eole_conteneurs.publish.nginx import Nginx
 from eole_conteneurs.publish.transaction import FileChange
-from eole_conteneurs.publish.webserver import WebServer
+from eole_conteneurs.publish.webserver import WebServer, WebServerError
 
 STAGED = Path("/etc/eole-conteneurs/web")  # <files> of the dictionary: nginx/conteneurN.conf, apache/conteneurN.conf
 WEB_D = Path("/etc/nginx/web.d")
@@ -92,7 +94,8 @@ class Publication:
         """The chosen server gets the files (tested, reloaded); the other loses the module's. True: reloaded."""
         try:
             found = listeners()
-            choice = self.choose(found)
+            # Containers disabled: nothing to publish, whatever serves the web; the module's files go.
+            choice = self.choose(found) if self.loaded.configuration.enabled else NONE
             if choice == NGINX:
                 reloaded = self.nginx.publish(self._nginx_changes())
                 self._withdraw(self.apache, self._apache_paths())
@@ -108,10 +111,14 @@ class Publication:
         self.report_urls(choice)
         return reloaded
 
+    @property
+    def setting(self) -> str:
+        values = self.loaded.values
+        return (values.get(VARIABLE) if values.is_enabled(VARIABLE) else None) or AUTOMATIC
+
     def choose(self, found: Listeners) -> str:
         """conteneurs_serveur_web, automatique resolved from what holds 443 (else 80) on the host."""
-        values = self.loaded.values
-        value = (values.get(VARIABLE) if values.is_enabled(VARIABLE) else None) or AUTOMATIC
+        value = self.setting
         installed = {NGINX: found.nginx_installed, APACHE: found.apache_installed}
         if value in installed and not installed[value]:
             raise PublicationError(value, f"{'nginx' if value == NGINX else 'Apache (apache2)'} n'est pas installé")
@@ -176,30 +183,37 @@ class Publication:
         return [apache_files.CONF_ENABLED, apache_files.CONF_AVAILABLE, *_module_files(apache_files.SITE_DIR)]
 
     def _nginx_changes(self) -> list[FileChange]:
+        others = other_nginx_servers({NGINX_SITE})
+        # Another HTTPS site that includes the module's locations (a web module of EOLE's, or the
+        # administrator's) publishes them itself: the module's own site is not wanted beside it.
+        includers = sorted({server.file for server in others if 443 in server.ports and
+                            any(fnmatch.fnmatch(str(WEB_D / "conteneur1.conf"), pattern) for pattern in server.includes)})
         site: bytes | None = None
-        if self.loaded.configuration.enabled:
-            site = self._render(SITE_TEMPLATE, NGINX_SITE, self._site_facts(), "rendus-nginx.json")
+        if includers:
+            self.journal.step(f"Conteneurs publiés par le site nginx {', '.join(includers)}, qui inclut {WEB_D}/*.conf")
+        else:
+            site = self._render(SITE_TEMPLATE, NGINX_SITE, self._site_facts(others), "rendus-nginx.json")
         return [*self._snippets("nginx", WEB_D), FileChange(NGINX_SITE, site, DEFAULT_MODE)]
 
-    def _site_facts(self) -> dict[str, object]:
-        """Per port, the server's names that no other nginx site names, and whether the module's server
-        is the port's default one (only when no other site listens on it)."""
+    def _site_facts(self, others: list[NginxServer]) -> dict[str, object]:
+        """Per port, the server's names that no other nginx site answers for (by name, wildcard or regular
+        expression), and whether the module's server is the port's default one (only when no other site
+        listens on it)."""
         names = server_names(self.loaded.facts)
         if not names:
-            raise PublicationError(NGINX, "aucun nom de serveur valide (nom_machine, nom_domaine_local ou nom "
-                                          "de l'hôte) : le site nginx du module ne répondrait à aucun nom")
-        others = other_nginx_servers({NGINX_SITE})
+            raise PublicationError(self.setting, "aucun nom de serveur valide (nom_machine, nom_domaine_local ou "
+                                                 "nom de l'hôte) : le site nginx du module ne répondrait à aucun nom")
         facts: dict[str, object] = {}
         for port in (80, 443):
             listening = [server for server in others if port in server.ports]
-            claimed = set().union(*(server.names for server in listening))
-            facts[f"noms_{port}"] = " ".join(name for name in names if name not in claimed)
+            facts[f"noms_{port}"] = " ".join(name for name in names
+                                             if not any(server.claims(name) for server in listening))
             facts[f"defaut_{port}"] = "" if listening else " default_server"
         if not facts["noms_443"]:
             sites = ", ".join(sorted({server.file for server in others if 443 in server.ports}))
-            raise PublicationError(NGINX, f"les noms du serveur ({', '.join(names)}) sont déjà servis en HTTPS par "
-                                          f"un autre site nginx ({sites}) : y inclure {WEB_D}/*.conf, ou choisir "
-                                          "« aucun »")
+            raise PublicationError(self.setting, f"les noms du serveur ({', '.join(names)}) sont déjà servis en "
+                                                 f"HTTPS par un autre site nginx ({sites}) : inclure {WEB_D}/*.conf "
+                                                 f"dans ce site, ou choisir « aucun » et y inclure {STAGED}/nginx/*.conf")
         pair = certificate_pair(self.loaded.values, self.loaded.facts, self.journal, self.certificate_backup)
         facts.update(certificat=str(pair.certificate), cle=str(pair.key))
         return facts
@@ -226,11 +240,15 @@ class Publication:
         if not changes:
             return
         self.journal.step(f"Retrait des fichiers du module de la configuration {server.label}")
-        if server.installed:
-            server.publish(changes)
-        else:  # nothing reads them any more
+        if not server.installed:  # nothing reads them any more
             for change in changes:
                 remove_durably(change.path)
+            return
+        try:
+            server.publish(changes)
+        except WebServerError as error:
+            # The publication itself is done: a server the module no longer uses does not fail the run.
+            self.journal.warn(f"fichiers du module laissés dans la configuration {server.label} : {error}")
 
 
 def _module_files(directory: Path) -> list[Path]:

@@ -463,6 +463,27 @@ def test_names_another_server_names_are_left_to_it(bench, other_nginx_site):
     assert test.returncode == 0 and "conflicting server name" not in test.stderr, test.stderr
 
 
+def test_a_site_that_includes_the_modules_locations_publishes_them(bench, other_nginx_site):
+    """Like 0.3.0's `conteneurs_serveur_web = non`: another site includes /etc/nginx/web.d/*.conf, so the
+    module adds no site of its own and that site serves the containers (the old value still works)."""
+    OTHER_SITE.write_text(OTHER_SITE.read_text().replace(
+        f'    return 200 "{OTHER_MARKER}\\n";\n',
+        f'    location = / {{ return 200 "{OTHER_MARKER}\\n"; }}\n    include {WEB_D}/*.conf;\n'))
+    sh("nginx", "-s", "reload")
+    wait_until(lambda: by_name("https", OTHER_NAME, "/")[1].strip() == OTHER_MARKER, "l'autre site rechargé")
+    name = bench.name("web")
+    values = other_nginx_site.values(bench, container(bench))
+    values["conteneurs_serveur_web"] = "non"  # as saved by 0.3.0
+    result = reconfigure(bench, values)
+    succeeded(result)
+    assert "qui inclut /etc/nginx/web.d/*.conf" in result.stdout, result.stdout
+    assert not SITE.exists()
+    for host in (OTHER_NAME, other_nginx_site.fqdn):
+        assert by_name("https", host, f"/{name}/")[:2] == (200, f"page du conteneur {name}\n"), host
+    assert by_name("https", OTHER_NAME, "/")[:2] == (200, f"{OTHER_MARKER}\n")
+    assert sh("nginx", "-t", check=False).returncode == 0
+
+
 def test_other_nginx_site_second_run_reloads_nothing(bench, other_nginx_site):
     values = other_nginx_site.values(bench, container(bench))
     succeeded(reconfigure(bench, values))

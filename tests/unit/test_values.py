@@ -272,7 +272,7 @@ def test_creole_client_errors_are_config_file_errors(monkeypatch, tmp_path):
 def test_creole_values_are_upgraded_too(monkeypatch, tmp_path):
     creole_client(monkeypatch, tmp_path, {"conteneurs_serveur_web": "non"})
     raw = read_values(None, True, ["conteneurs_serveur_web"])
-    assert raw.values["conteneurs_serveur_web"] == RawValue("aucun", "upgrade")
+    assert raw.values["conteneurs_serveur_web"] == RawValue("automatique", "upgrade")
 
 
 @pytest.mark.parametrize("index", ["²", "-1", "10000", "5000000"])
@@ -342,7 +342,7 @@ def test_old_types_stay_known_to_other_dictionaries(tmp_path):
 
 # -- values saved by 0.3.0 ------------------------------------------------------------------
 
-@pytest.mark.parametrize("old, new", [("oui", "nginx"), ("non", "aucun")])
+@pytest.mark.parametrize("old, new", [("oui", "automatique"), ("non", "automatique")])
 def test_legacy_web_server_values_are_upgraded(write_config, dicos, seed, old, new):
     seed.update(conteneurs_serveur_web=old, conteneurs_certificat="/etc/ssl/certs/eole.crt",
                 conteneurs_cle="/etc/ssl/private/eole.key")
@@ -384,7 +384,7 @@ def test_upgrade_changes_only_the_legacy_value():
                                    "activer_conteneurs": RawValue("oui", "gen_config")})
     result = upgraded(raw)
     assert result.source == "config.eol"
-    assert result.values == {"conteneurs_serveur_web": RawValue("nginx", "upgrade"),
+    assert result.values == {"conteneurs_serveur_web": RawValue("automatique", "upgrade"),
                              "activer_conteneurs": RawValue("oui", "gen_config")}
     assert raw.values["conteneurs_serveur_web"] == RawValue("oui", "gen_config"), "the source is not changed"
 
