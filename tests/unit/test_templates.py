@@ -76,7 +76,8 @@ def test_apache_snippet_has_the_same_redirect_headers_and_networks(write_config,
     assert 'ProxyPass "http://127.0.0.1:8081/" upgrade=websocket' in rendered
     assert 'RequestHeader set X-Forwarded-Prefix "/my-apache-app"' in rendered
     assert 'RequestHeader set X-Forwarded-Proto "expr=%{REQUEST_SCHEME}"' in rendered
-    assert re.findall(r"^\s*Require (.+)$", rendered, re.MULTILINE) == ["ip 192.168.10.0/24", "ip 10.0.0.0/8"]
+    assert '<If "-R \'192.168.10.0/24\' || -R \'10.0.0.0/8\'">' in rendered
+    assert re.findall(r"^\s*Require (.+)$", rendered, re.MULTILINE) == ["all granted", "all denied"]
     assert "<If \"%{HTTPS} != 'on'\">" in rendered
     seed.update(conteneur2_reseau_autorise=[], conteneur2_masque_autorise={})
     rendered = files_for(write_config, dicos, templates, seed)[APACHE.format(2)]
