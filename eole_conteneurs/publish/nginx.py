@@ -11,22 +11,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from eole_conteneurs.publish.detection import NGINX_TITLE, server_master
+from eole_conteneurs.publish.detection import NGINX_BINARY, NGINX_PID_FILE, NGINX_TITLE, server_master
 from eole_conteneurs.publish.webserver import WebServer, WebServerError, children, run_tool
 
 if TYPE_CHECKING:
     import subprocess
 
-DEFAULT_PID_FILE = Path("/run/nginx.pid")
 DEFAULT_PREFIX = Path("/usr/share/nginx")  # Debian's compiled-in prefix, for relative pid paths
-BINARY = "/usr/sbin/nginx"
 
 
 @dataclass(eq=False)
 class Nginx(WebServer):
     """The nginx binary, its running master, and the module's files changed as a transaction."""
 
-    binary: str = BINARY
+    binary: str = str(NGINX_BINARY)
     args: tuple[str, ...] = ()
     reload_timeout: float = 10.0
 
@@ -60,7 +58,7 @@ class Nginx(WebServer):
         dump = self._run("-T")
         match = re.search(r"^\s*pid\s+([^;\s]+)\s*;", dump.stdout, re.MULTILINE) if dump.returncode == 0 else None
         if match is None:
-            return DEFAULT_PID_FILE
+            return NGINX_PID_FILE
         path = Path(match.group(1))
         args = list(self.args)
         prefix = Path(args[args.index("-p") + 1]) if "-p" in args[:-1] else DEFAULT_PREFIX

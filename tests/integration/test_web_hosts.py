@@ -362,22 +362,15 @@ def test_apache_forwards_the_client(bench, apache_host):
     assert environment.get("HTTP_X_REAL_IP") == "127.0.0.1", body
 
 
-def test_apache_allowed_networks_refuse_other_clients(bench, apache_host):
-    name = bench.name("web")
-    values = apache_host.values(bench, container(bench, reseau_autorise=["127.0.0.1"],
-                                                 masque_autorise={"0": "255.255.255.255"}))
-    succeeded(reconfigure(bench, values))
-    assert by_name("https", apache_host.fqdn, f"/{name}/")[0] == 200
-    assert by_name("https", apache_host.fqdn, f"/{name}/", source="127.0.0.2")[0] == 403
-    assert by_name("https", apache_host.fqdn, f"/{APACHE_MARKER_FILE.name}", source="127.0.0.2")[0] == 200
-
-
-def test_a_sites_own_location_does_not_open_allowed_networks(bench, apache_host):
-    """Apache merges a site's <Location /> after the main server's: the restriction must hold anyway."""
-    site = APACHE_DIR / "sites-enabled" / "default-ssl.conf"
-    site.write_text(site.read_text().replace("</VirtualHost>", "<Location />\n Require all granted\n</Location>\n"
-                                                               "</VirtualHost>", 1))
-    sh("apache2ctl", "graceful")
+@pytest.mark.parametrize("site_location", [False, True], ids=["seul", "location-du-site"])
+def test_apache_allowed_networks_refuse_other_clients(bench, apache_host, site_location):
+    """With site_location, the site has its own <Location /> granting all, merged by Apache after the
+    main server's sections: the restriction must hold anyway."""
+    if site_location:
+        site = APACHE_DIR / "sites-enabled" / "default-ssl.conf"
+        site.write_text(site.read_text().replace("</VirtualHost>", "<Location />\n Require all granted\n</Location>\n"
+                                                                   "</VirtualHost>", 1))
+        sh("apache2ctl", "graceful")
     name = bench.name("web")
     values = apache_host.values(bench, container(bench, reseau_autorise=["127.0.0.1"],
                                                  masque_autorise={"0": "255.255.255.255"}))
