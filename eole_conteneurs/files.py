@@ -13,7 +13,7 @@ def write_durably(path: Path, content: bytes, mode: int) -> None:
     """
     import tempfile  # only when a file changes
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_directories(path.parent)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "wb") as stream:
@@ -30,7 +30,7 @@ def write_durably(path: Path, content: bytes, mode: int) -> None:
 
 def link_durably(path: Path, target: str) -> None:
     """A symbolic link made under a temporary name then renamed over the destination."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_directories(path.parent)
     temp = path.with_name(f".{path.name}.lien")
     temp.unlink(missing_ok=True)
     os.symlink(target, temp)
@@ -47,6 +47,20 @@ def remove_tree(path: Path) -> None:
     import shutil  # only when there is a tree to remove
 
     shutil.rmtree(path)
+
+
+def make_directories(directory: Path) -> None:
+    """mkdir -p, each directory it creates made durable in its parent: a file written into a new
+    directory is not lost with it at a crash (an entry is durable once the directory holding it is)."""
+    missing = []
+    while not directory.is_dir():
+        missing.append(directory)
+        if directory.parent == directory:
+            break
+        directory = directory.parent
+    for created in reversed(missing):
+        created.mkdir(exist_ok=True)
+        fsync_dir(created.parent)
 
 
 def fsync_dir(directory: Path) -> None:

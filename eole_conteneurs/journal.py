@@ -6,6 +6,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from eole_conteneurs.errors import visible
+
 
 class Stream(Protocol):
     """Where the lines go: a terminal, a log, both (jobs.runner.Tee), a buffer (io.StringIO)."""
@@ -24,7 +26,8 @@ class Journal:
     warnings: list[str] = field(default_factory=list)
 
     def step(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
+        """A line may quote a value (a reason, a container's name): its control characters are escaped."""
+        print(visible(text, keep="\n\t"), file=self.out, flush=True)
 
     def warn(self, text: str) -> None:
         self.warnings.append(text)

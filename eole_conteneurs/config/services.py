@@ -29,7 +29,8 @@ COMMAND_EXPECTED = "une commande et ses arguments, les guillemets équilibrés (
 MEMORY = re.compile(r"([0-9]+(?:[.,][0-9]+)?)\s*([kKmMgGtT]?)[oObB]?")
 MEMORY_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 MEMORY_MIN = 6 * 1024**2  # Docker refuses less
-MEMORY_EXPECTED = "une taille comme 512M ou 2G (unités K, M, G, T), d'au moins 6M"
+MEMORY_MAX = 1024**5  # 1024T: far beyond any host, well within Docker's 64-bit limit
+MEMORY_EXPECTED = "une taille comme 512M ou 2G (unités K, M, G, T), de 6M à 1024T"
 DEPENDENCY_EXPECTED = "le nom d'un autre conteneur déclaré, sans cycle de dépendances"
 
 
@@ -164,7 +165,12 @@ def memory(value: str) -> int:
     match = MEMORY.fullmatch(value.strip())
     if not match:
         raise ValueError("taille invalide")
-    size = int(float(match[1].replace(",", ".")) * MEMORY_UNITS[match[2].lower()])
+    from decimal import Decimal  # only when a memory limit is declared
+
+    # Decimal, not float: exact, and a huge literal stays a number that is simply too large.
+    size = int(Decimal(match[1].replace(",", ".")) * MEMORY_UNITS[match[2].lower()])
+    if size > MEMORY_MAX:
+        raise ValueError("taille trop grande")
     if size < MEMORY_MIN:
         raise ValueError("taille trop petite")
     return size

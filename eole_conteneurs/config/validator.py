@@ -36,7 +36,9 @@ class Validator:
             return check(value)
         except ValueError as error:
             self.refuse(name, value, expected, index, str(error) or "valeur refusée", secret)
-            return None
+        except OverflowError:  # a rule's arithmetic on a huge number (float("9" * 400) is inf)
+            self.refuse(name, value, expected, index, "nombre trop grand", secret)
+        return None
 
 
 def require_pair(validator: Validator, master_var: str, master_value: Any, slave_var: str, entry: int) -> None:

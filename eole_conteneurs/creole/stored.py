@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from eole_conteneurs.creole.raw import RawConfig, RawValue
 from eole_conteneurs.creole.upgrade import upgraded
-from eole_conteneurs.errors import ConfigFileError
+from eole_conteneurs.errors import ConfigFileError, decode_reason, os_reason, show_value
 
 __all__ = ["DEFAULT_CONFIG", "HOST_FACTS", "RawConfig", "RawValue", "creole_available", "host_facts",
            "read_config_eol", "read_creole_client", "read_values"]
@@ -22,6 +22,9 @@ DEFAULT_CONFIG = Path("/etc/eole/config.eol")
 VERSION_KEY = "___version___"
 # Variables of other EOLE dictionaries the module reads when the server has them.
 HOST_FACTS = ("nom_machine", "nom_domaine_local", "server_cert", "server_key")
+# Creole stores a scalar, a list or an index-keyed mapping: anything nested deeper is refused whole,
+# before a recursive step (the upgrade, a message quoting the value) could exhaust Python's stack.
+NESTING_MAX = 16
 
 
 def read_config_eol(path: Path) -> RawConfig:
@@ -29,14 +32,40 @@ def read_config_eol(path: Path) -> RawConfig:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as error:
         raise ConfigFileError(str(path), "fichier introuvable") from error
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigFileError(str(path), f"lecture impossible ({error})") from error
+    except OSError as error:
+        raise ConfigFileError(str(path), f"lecture impossible ({os_reason(error)})") from error
+    except UnicodeDecodeError as error:
+        raise ConfigFileError(str(path), decode_reason(error)) from error
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_int=_integer)
     except json.JSONDecodeError as error:
         reason = f"JSON invalide : {error.msg}"
         raise ConfigFileError(str(path), reason, error.lineno, error.colno) from error
+    except RecursionError as error:
+        raise ConfigFileError(str(path), "JSON invalide : listes ou objets imbriqués trop profondément "
+                                         f"(au plus {NESTING_MAX} niveaux)") from error
     return RawConfig(str(path), _entries(str(path), document))
+
+
+def _integer(literal: str) -> int | str:
+    """A JSON integer; kept as its digits when Python refuses to convert it (over 4300 digits)."""
+    try:
+        return int(literal)
+    except ValueError:
+        return literal
+
+
+def _too_deep(value: Any) -> bool:
+    """Nested beyond NESTING_MAX lists or objects (walked without recursion)."""
+    pending = [(value, 0)]
+    while pending:
+        current, depth = pending.pop()
+        if isinstance(current, (list, dict)):
+            if depth >= NESTING_MAX:
+                return True
+            children = current.values() if isinstance(current, dict) else current
+            pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _entries(path: str, document: Any) -> dict[str, RawValue]:
@@ -47,7 +76,12 @@ def _entries(path: str, document: Any) -> dict[str, RawValue]:
         if name == VERSION_KEY:
             continue
         if not isinstance(entry, dict) or "val" not in entry:
-            raise ConfigFileError(path, f"entrée « {name} » sans clé \"val\" (attendu : {{\"owner\": …, \"val\": …}})")
+            raise ConfigFileError(path, f"entrée {show_value(name)} sans clé \"val\" "
+                                        "(attendu : {\"owner\": …, \"val\": …})")
+        if _too_deep(entry):
+            raise ConfigFileError(path, f"entrée {show_value(name)} : listes ou objets imbriqués sur plus de "
+                                        f"{NESTING_MAX} niveaux (attendu : un texte, une liste ou un objet "
+                                        "{\"0\": …})")
         entries[name] = RawValue(entry["val"], entry.get("owner"))
     return entries
 

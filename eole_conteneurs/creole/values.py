@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import functools
 import ipaddress
+import math
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
@@ -131,11 +132,21 @@ def _text(val: Any) -> Any:
     """Numbers may be stored as numbers or as strings: keep one form, text."""
     if val is None or isinstance(val, str):
         return val
-    if isinstance(val, bool):
-        return "oui" if val else "non"
-    if isinstance(val, (int, float)):
-        return str(int(val)) if float(val).is_integer() else str(val)
+    if isinstance(val, bool):  # JSON true/false: kept for typing, which knows whether a yes/no is expected
+        return val
+    if isinstance(val, int):  # never through float: 10**400 has no float
+        return _digits(val)
+    if isinstance(val, float):  # NaN and Infinity (Python's JSON reads them) are kept for typing to refuse
+        return val if not math.isfinite(val) else _digits(int(val)) if val.is_integer() else str(val)
     return val  # anything else is refused by typing
+
+
+def _digits(val: int) -> Any:
+    """The integer as text; itself when Python will not write it (over 4300 digits): refused by typing."""
+    try:
+        return str(val)
+    except ValueError:
+        return val
 
 
 def _longer_than_master(dictionary: Dictionary, name: str, values: Values, problems: list[InvalidValue]) -> bool:
@@ -229,6 +240,13 @@ def _type_variable(dictionary: Dictionary, definition: VariableDef, values: Valu
 
 
 def _typed_entry(definition: VariableDef, entry: Any) -> Any:
+    if isinstance(entry, bool):  # true/false: a yes/no variable reads it in its own words; any other refuses it
+        words = BOOLEANS.get(definition.type)
+        if words is None:
+            raise ValueError("un texte ou un nombre, pas un booléen (true/false)")
+        entry = words[0] if entry else words[1]
+    if isinstance(entry, float):
+        raise ValueError("un nombre fini (NaN et Infinity ne sont pas du JSON)")
     if entry is None or entry == "":
         return None
     if not isinstance(entry, str):
@@ -277,6 +295,7 @@ def _netmask(entry: str) -> str:
         raise ValueError("un masque de réseau IPv4 (ex. 255.255.255.0)") from None
 
 
+BOOLEANS = {"oui/non": ("oui", "non"), "on/off": ("on", "off"), "yes/no": ("yes", "no")}
 # EOLE's own dictionaries use string, number, oui/non, ip, netmask…; port, network and filename
 # were found in none (design §4): still typed here for dictionaries that declare them.
 TYPES: dict[str, Callable[[str], Any]] = {

@@ -18,7 +18,7 @@ from eole_conteneurs.config.loading import Loaded, default_sources, load_validat
 from eole_conteneurs.containers.labels import DEFAULT_SCOPE
 from eole_conteneurs.creole.stored import creole_available
 from eole_conteneurs.engine.api import DOCKER_SOCKET
-from eole_conteneurs.errors import EoleConteneursError
+from eole_conteneurs.errors import EoleConteneursError, visible
 from eole_conteneurs.jobs.lock import DEFAULT_WAIT, LOCK_FILE, Lock
 from eole_conteneurs.journal import Journal
 from eole_conteneurs.publish.apache import Apache
@@ -184,5 +184,5 @@ def guarded(job: Callable[[], int]) -> int:
     except BrokenPipeError:
         pass
     except Exception as error:  # noqa: BLE001 - last resort, the detail is kept in the message
-        print(f"Erreur inattendue : {error.__class__.__name__} : {error}", file=sys.stderr)
+        print(visible(f"Erreur inattendue : {error.__class__.__name__} : {error}", keep="\n"), file=sys.stderr)
     return EXIT_ERROR

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from eole_conteneurs.config.model import ContainerSpec, ImageRef, PortMapping, VolumeMapping
 from eole_conteneurs.containers.labels import LABEL_PERSISTENT, labels_for
 from eole_conteneurs.engine.api import ObservedContainer
@@ -52,3 +54,25 @@ def observed_for(spec: ContainerSpec, scope: str = SCOPE, image_id: str = IMAGE_
 
 def images_for(*specs: ContainerSpec, image_id: str | None = IMAGE_ID) -> dict[str, str | None]:
     return {str(spec.image): image_id for spec in specs}
+
+
+# -- the fuzzer's count (test_fuzz.py), shown at the end of every run (make test included) ----------
+
+FUZZ_RUNS: dict[str, dict[str, float]] = {}  # test → cases, accepted, start, seconds
+
+
+@pytest.fixture(scope="session")
+def fuzz_runs() -> dict[str, dict[str, float]]:
+    """Where test_fuzz.py counts its cases (session-scoped: Hypothesis runs each example in one call)."""
+    return FUZZ_RUNS
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not FUZZ_RUNS:
+        return
+    terminalreporter.write_sep("-", "fuzzer (tests/unit/test_fuzz.py)")
+    for name, run in FUZZ_RUNS.items():
+        terminalreporter.write_line(f"{name} : {int(run['cases'])} cas, dont {int(run['accepted'])} configuration(s) "
+                                    f"acceptée(s), en {run['seconds']:.1f} s")
+    cases, seconds = sum(run["cases"] for run in FUZZ_RUNS.values()), sum(run["seconds"] for run in FUZZ_RUNS.values())
+    terminalreporter.write_line(f"Fuzzer : {int(cases)} cas au total en {seconds:.1f} s")

@@ -183,7 +183,7 @@ def test_health_delay_range(write_config, dicos, delay):
     assert refused_variable(write_config, dicos, service(conteneur1_sante_delai=delay)) == "conteneur1_sante_delai"
 
 
-@pytest.mark.parametrize("size", ["12xb", "G", "2 Go de plus", "1K", "-5M", "5M"])
+@pytest.mark.parametrize("size", ["12xb", "G", "2 Go de plus", "1K", "-5M", "5M", "99999999999T", "1025T", "9" * 5000])
 def test_bad_memory(write_config, dicos, size):
     assert refused_variable(write_config, dicos, service(conteneur1_memoire=size)) == "conteneur1_memoire"
 
