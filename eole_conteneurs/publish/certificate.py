@@ -1,5 +1,8 @@
 """The HTTPS certificate of the module's nginx server: the configured pair, EOLE's, or the module's own.
 
+nginx's master reads them as root: every pair used is checked again here, as it is on disk now
+(config.validation.check_certificate_file: certificate trees only, links included; a private key).
+
 EOLE creates its certificate itself (after the pretemplate phase): the module never writes at
 EOLE's paths. When no pair is given or found, a self-signed pair is made under the module's own
 directory, as one file transaction: a run killed between the key and the certificate leaves
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from eole_conteneurs.config.validation import NGINX_FILE
+from eole_conteneurs.config.validation import CertificateFileRefused, check_certificate_file
 from eole_conteneurs.creole.values import Values
 from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.journal import Journal
@@ -43,15 +46,32 @@ def certificate_pair(values: Values, facts: Mapping[str, str], journal: Journal,
     given = [values.get(name) if values.is_enabled(name) else None for name in ("conteneurs_certificat", "conteneurs_cle")]
     if given[0] and given[1]:
         for variable, path in zip(("conteneurs_certificat", "conteneurs_cle"), given):
-            if not Path(path).is_file():
-                raise CertificateError(variable, path, "fichier absent (vide : certificat d'EOLE ou du module)")
+            try:
+                check_certificate_file(variable, path, key=variable == "conteneurs_cle", must_exist=True)
+            except CertificateFileRefused as refused:
+                raise CertificateError(variable, path, f"{refused.reason} ; attendu : {refused.expected}") from None
         return CertificatePair(Path(given[0]), Path(given[1]))
     eole = (facts.get("server_cert"), facts.get("server_key"))
     for certificate, key in ((eole[0], eole[1]), (str(EOLE_DEFAULT[0]), str(EOLE_DEFAULT[1]))):
-        if certificate and key and all(NGINX_FILE.fullmatch(path) and Path(path).is_file() for path in (certificate, key)):
+        if certificate and key and _usable(certificate, key, journal):
             return CertificatePair(Path(certificate), Path(key))
     ensure_certificate(str(own.certificate), str(own.key), journal, backup_dir)
     return own
+
+
+def _usable(certificate: str, key: str, journal: Journal) -> bool:
+    """EOLE's pair when both files are there and pass the same rules as the variables; a pair that is
+    there but refused (a key readable by all…) is named, and the next choice is used."""
+    if not (Path(certificate).is_file() and Path(key).is_file()):
+        return False  # not made yet: EOLE makes it after pretemplate
+    for variable, path in (("server_cert", certificate), ("server_key", key)):
+        try:
+            check_certificate_file(variable, path, key=variable == "server_key", must_exist=True)
+        except CertificateFileRefused as refused:
+            journal.warn(f"certificat d'EOLE non utilisé : {variable} : « {path} » : {refused.reason} ; "
+                         f"attendu : {refused.expected}")
+            return False
+    return True
 
 
 def ensure_certificate(certificate: str, key: str, journal: Journal, backup_dir: Path) -> None:

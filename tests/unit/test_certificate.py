@@ -1,12 +1,16 @@
-"""The self-signed pair is written as one file transaction (openssl runs for real, on files of the test's own)."""
+"""The certificate pair nginx uses: where it may come from (checked again at publication), and the self-signed
+pair written as one file transaction (openssl runs for real, on files of the test's own)."""
 
 from __future__ import annotations
 
+import grp
 import io
+import os
 import stat
 
 import pytest
 
+from eole_conteneurs.config import validation
 from eole_conteneurs.journal import Journal
 from eole_conteneurs.publish import certificate
 from eole_conteneurs.publish.certificate import CertificateError, CertificatePair, certificate_pair, ensure_certificate
@@ -68,21 +72,29 @@ class StubValues:
 
 
 @pytest.fixture
-def eole_default(tmp_path, monkeypatch):
+def eole_default(tmp_path, monkeypatch, certificate_trees):
     """EOLE's default paths, moved under the test's directory (never the host's)."""
     default = (tmp_path / "eole" / "eole.crt", tmp_path / "eole" / "eole.key")
     monkeypatch.setattr(certificate, "EOLE_DEFAULT", default)
     return default
 
 
+@pytest.fixture
+def certificate_trees(tmp_path, monkeypatch):
+    """The allowed certificate trees, moved under the test's directory: ssl/, eole/, module/."""
+    trees = tuple(str(tmp_path / tree) for tree in ("ssl", "eole", "module"))
+    monkeypatch.setattr(validation, "CERTIFICATE_ROOTS", trees)
+
+
 def own_pair(tmp_path):
     return CertificatePair(tmp_path / "module" / "module.crt", tmp_path / "module" / "private" / "module.key")
 
 
-def made(*files):
+def made(*files, mode=0o600):
     for path in files:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"existe")
+        path.chmod(mode)
 
 
 def test_a_given_pair_is_used_and_must_exist(tmp_path, eole_default):
@@ -112,3 +124,54 @@ def test_eoles_default_paths_are_found_without_the_variables(tmp_path, eole_defa
     made(*eole_default)
     assert certificate_pair(StubValues(), {}, Journal(io.StringIO()), tmp_path / "s", own_pair(tmp_path)) == \
         CertificatePair(*eole_default)
+
+
+def test_a_given_key_readable_by_all_is_refused_at_publication(tmp_path, eole_default):
+    cert, key, backup = paths(tmp_path)
+    made(cert, key)
+    key.chmod(0o644)
+    values = StubValues(conteneurs_certificat=str(cert), conteneurs_cle=str(key))
+    with pytest.raises(CertificateError) as caught:
+        certificate_pair(values, {}, Journal(io.StringIO()), backup, own_pair(tmp_path))
+    assert caught.value.variable == "conteneurs_cle"
+    assert str(key) in str(caught.value) and f"chmod 600 {key}" in str(caught.value)
+
+
+def test_a_key_readable_by_the_ssl_cert_group_is_debians_convention(tmp_path, eole_default):
+    cert, key, backup = paths(tmp_path)
+    made(cert, key, mode=0o640)
+    values = StubValues(conteneurs_certificat=str(cert), conteneurs_cle=str(key))
+    try:
+        os.chown(key, -1, grp.getgrnam("ssl-cert").gr_gid)
+    except KeyError:
+        pytest.skip("pas de groupe ssl-cert sur cet hôte")
+    assert certificate_pair(values, {}, Journal(io.StringIO()), backup, own_pair(tmp_path)) == \
+        CertificatePair(cert, key)
+    os.chown(key, -1, 0)
+    with pytest.raises(CertificateError, match="conteneurs_cle.*lisible par le groupe root"):
+        certificate_pair(values, {}, Journal(io.StringIO()), backup, own_pair(tmp_path))
+
+
+@pytest.mark.parametrize("leaves", ["link", "path"])
+def test_a_given_pair_outside_the_certificate_trees_is_refused_at_publication(tmp_path, eole_default, leaves):
+    """Checked again when used: a link made after validation, or a file outside the trees."""
+    cert, key, backup = paths(tmp_path)
+    secret = tmp_path / "ailleurs" / "id_rsa"
+    made(cert, secret)
+    if leaves == "link":
+        key.parent.mkdir(parents=True)
+        key.symlink_to(secret)
+    else:
+        key = secret
+    values = StubValues(conteneurs_certificat=str(cert), conteneurs_cle=str(key))
+    with pytest.raises(CertificateError) as caught:
+        certificate_pair(values, {}, Journal(io.StringIO()), backup, own_pair(tmp_path))
+    assert caught.value.variable == "conteneurs_cle" and "attendu" in str(caught.value)
+
+
+def test_eoles_pair_with_a_key_readable_by_all_is_not_used(tmp_path, eole_default):
+    made(*eole_default)
+    eole_default[1].chmod(0o644)
+    journal, own = Journal(io.StringIO()), own_pair(tmp_path)
+    assert certificate_pair(StubValues(), {}, journal, tmp_path / "s", own) == own
+    assert any("server_key" in line and "chmod 600" in line for line in journal.warnings), journal.warnings

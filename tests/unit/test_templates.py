@@ -198,3 +198,16 @@ def test_the_memo_key_includes_the_index():
     second = {"ports": [MasterValue(80, {"port_hote": 8081}, 1)]}
     assert memo_key(text, first, None) != memo_key(text, second, None)
     assert memo_key(text, first, None) == memo_key(text, {"ports": [MasterValue(80, {"port_hote": 8081}, 0)]}, None)
+
+
+def test_upgrade_headers_are_forwarded_for_websocket_only(write_config, dicos, templates, seed):
+    """The client's Upgrade/Connection never pass as they are; an if holding only set decides, with no map
+    (the file may be included by another site, whose http block the module does not write)."""
+    rendered = files_for(write_config, dicos, templates, seed)[NGINX.format(2)]
+    assert "$http_connection" not in rendered and "$connection_upgrade" not in rendered
+    assert re.findall(r"^\s*proxy_set_header\s+(Upgrade|Connection) (\S+);", rendered, re.MULTILINE) == [
+        ("Upgrade", "$eole_conteneurs_upgrade"), ("Connection", "$eole_conteneurs_connection")]
+    [(condition, body)] = re.findall(r"^\s*if \((.*)\) \{\n(.*?)^\s*\}", rendered, re.MULTILINE | re.DOTALL)
+    assert condition == '$http_upgrade ~* "^websocket$"'
+    assert [line.split()[0] for line in body.splitlines()] == ["set", "set"]
+    assert 'set $eole_conteneurs_upgrade "";' in rendered and 'set $eole_conteneurs_connection "";' in rendered

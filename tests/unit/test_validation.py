@@ -293,3 +293,85 @@ def test_no_certificate_given_means_eoles_or_the_modules_own(write_config, dicos
 def test_certificate_paths_are_not_checked_without_the_module_site(write_config, dicos):
     values = one_container(conteneurs_serveur_web="apache", conteneurs_certificat="relatif")
     assert load_configuration(write_config(values), dicos).containers[0].name == "service"
+
+
+@pytest.mark.parametrize("name", ["conteneurs_certificat", "conteneurs_cle"])
+@pytest.mark.parametrize("value", ["/etc/cron.d/x", "/root/.ssh/id_rsa", "/proc/self/environ", "/etc/shadow",
+                                   "/etc/ssh/ssh_host_rsa_key", "/usr/local/share/ca-certificates/x.crt",
+                                   "/etc/eole-conteneurs/web/x.pem", "/etc/ssl", "/etc/sslx/a.pem",
+                                   "/etc/ssl/certs/../../shadow"])
+def test_certificate_paths_outside_the_certificate_trees_are_refused(write_config, dicos, name, value):
+    error = refuse(write_config, dicos, one_container(**{name: value}))
+    assert_only(error, name, value_shown=value)
+    assert "/etc/ssl/" in str(error.problems[0]) and "/etc/letsencrypt/" in str(error.problems[0])
+
+
+@pytest.mark.parametrize("certificate, key", [
+    ("/etc/ssl/certs/eole.crt", "/etc/ssl/private/eole.key"),
+    ("/etc/letsencrypt/live/scribe.ac-test.lan/fullchain.pem", "/etc/letsencrypt/live/scribe.ac-test.lan/privkey.pem"),
+    ("/etc/eole-conteneurs/ssl/site.crt", "/etc/eole-conteneurs/ssl/private/site.key"),
+])
+def test_certificate_paths_in_the_certificate_trees_are_accepted(write_config, dicos, certificate, key):
+    values = one_container(conteneurs_certificat=certificate, conteneurs_cle=key)
+    assert load_configuration(write_config(values), dicos).containers[0].name == "service"
+
+
+@pytest.fixture
+def certificate_tree(monkeypatch):
+    """A certificate tree of the test's own, standing for /etc/ssl (never the host's); a short path, so
+    that messages show it whole."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+    from eole_conteneurs.config import validation
+    tree = Path(tempfile.mkdtemp(prefix="cert-")) / "ssl"
+    (tree / "certs").mkdir(parents=True)
+    (tree / "private").mkdir(mode=0o710)
+    monkeypatch.setattr(validation, "CERTIFICATE_ROOTS", (str(tree),))
+    yield tree
+    shutil.rmtree(tree.parent)
+
+
+def certificate_files(tree, key_mode=0o600):
+    cert, key = tree / "certs" / "site.crt", tree / "private" / "site.key"
+    cert.write_text("certificat")
+    key.write_text("clé")
+    key.chmod(key_mode)
+    return one_container(conteneurs_certificat=str(cert), conteneurs_cle=str(key)), cert, key
+
+
+def test_a_link_out_of_the_certificate_trees_is_refused(write_config, dicos, certificate_tree):
+    values, cert, key = certificate_files(certificate_tree)
+    secret = certificate_tree.parent / "id_rsa"
+    secret.write_text("clé SSH")
+    key.unlink()
+    key.symlink_to(secret)
+    error = refuse(write_config, dicos, values)
+    assert_only(error, "conteneurs_cle", value_shown=str(key))
+    assert str(secret) in str(error.problems[0])
+
+
+def test_a_key_readable_by_everyone_is_refused_with_the_fix(write_config, dicos, certificate_tree):
+    values, cert, key = certificate_files(certificate_tree, key_mode=0o644)
+    error = refuse(write_config, dicos, values)
+    assert_only(error, "conteneurs_cle", value_shown=str(key))
+    assert "lisible par tous" in str(error.problems[0]) and f"chmod 600 {key}" in str(error.problems[0])
+
+
+def test_a_key_readable_by_its_group_needs_debians_ssl_cert_group(write_config, dicos, certificate_tree):
+    import grp
+    values, cert, key = certificate_files(certificate_tree, key_mode=0o640)
+    os.chown(key, -1, 0)
+    assert_only(refuse(write_config, dicos, values), "conteneurs_cle", value_shown=str(key))
+    try:
+        os.chown(key, -1, grp.getgrnam("ssl-cert").gr_gid)
+    except KeyError:
+        pytest.skip("pas de groupe ssl-cert sur cet hôte")
+    assert load_configuration(write_config(values), dicos).containers[0].name == "service"
+
+
+def test_a_certificate_that_is_not_a_regular_file_is_refused(write_config, dicos, certificate_tree):
+    values, cert, key = certificate_files(certificate_tree)
+    cert.unlink()
+    cert.mkdir()
+    assert_only(refuse(write_config, dicos, values), "conteneurs_certificat", value_shown=str(cert))
