@@ -1,40 +1,39 @@
 """Applying a plan with the Docker adapter: pull first, then touch containers one by one.
 
 A failure on one container is reported and leaves it as it was; the others go on.
-A container is replaced as a transaction: the old one is stopped and set aside
-under another name, and put back (renamed, restarted) if the new one cannot start.
+A container is replaced as a transaction (replacement.py): the old one is stopped and set aside
+under another name, and put back (renamed, restarted) if the new one cannot start; containers that
+take each other's host ports are replaced together.
 Containers are handled in dependency order: one whose dependency is not ready is left as it was.
 """
 
 from __future__ import annotations
 
 import io
-import os
-import re
 from dataclasses import dataclass
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Sequence
 
 from eole_conteneurs.config.model import ContainerSpec
-from eole_conteneurs.containers.labels import Digest, create_request, finished, resource_labels
-from eole_conteneurs.containers.planner import (Action, Conflict, Create, Keep, Plan, Recreate, Remove, Resources,
-                                                Restore, Start, Stop, declared_spec, make_plan)
+from eole_conteneurs.containers.labels import Digest, create_request, resource_labels
+from eole_conteneurs.containers.planner import (Action, Conflict, Create, Finish, Keep, Plan, Recreate, Remove,
+                                                Resources, Restore, Resume, Start, Stop, Undo, declared_spec,
+                                                make_plan)
+from eole_conteneurs.containers.parallel import in_parallel
+from eole_conteneurs.containers.hostdirs import check_bound_dirs, check_unchanged, resolved_host_dirs
 from eole_conteneurs.containers.readiness import Readiness, dependency_levels
+from eole_conteneurs.containers.replacement import Replacing
 from eole_conteneurs.containers.secrets import SecretStore
-from eole_conteneurs.engine.api import DockerOperationError, Engine, ObservedContainer, PullResult
+from eole_conteneurs.engine.api import DockerOperationError, Engine, PullResult
 from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.journal import Journal
 
-SET_ASIDE_SUFFIX = "--ancien"
 PULL_WORKERS = 4
 CREATE_WORKERS = 8  # dockerd serialises part of each creation: more threads stop paying beyond this
-ANONYMOUS_VOLUME = re.compile(r"[0-9a-f]{64}")
-STARTING = (Create, Recreate, Start, Restore)  # the actions that start a container: after its dependencies
-T = TypeVar("T")
-R = TypeVar("R")
+STARTING = (Create, Recreate, Start, Restore, Resume)  # the actions that start a container: after its dependencies
 
 
 @dataclass(eq=False)
-class Converger:
+class Converger(Replacing):
     """Carries out plans through an engine, reporting each step in the journal."""
 
     engine: Engine
@@ -109,11 +108,15 @@ class Converger:
         """Undeclared containers first, then networks and volumes, then the declared ones by dependency level.
 
         Removals free the host ports new containers may take. In each level, everything but
-        creations goes in the plan's order, then the creations side by side (their lines
-        reported in the plan's order). A level starts once what it depends on is ready.
+        creations goes in the plan's order (what a killed recreation left put back before any is
+        resumed), then the creations side by side (their lines reported in the plan's order). A level
+        starts once what it depends on is ready. Recreations carried out together go at the level
+        of the last of them, in the order of the levels.
         """
         failed: set[str] = set()  # names whose action failed: their dependents wait for nothing
         self.dependencies.specs.update((spec.name, spec) for spec in map(declared_spec, plan.actions) if spec)
+        levels = dependency_levels([action for action in plan.actions if declared_spec(action) is not None])
+        groups = _groups(levels)
         for action in plan.actions:
             if declared_spec(action) is None:
                 self._apply_reported(action, plan, failed)
@@ -121,11 +124,14 @@ class Converger:
         if self.secrets is not None and self.secrets.renewed_key:
             self.journal.warn("clé des secrets absente ou illisible, remplacée : les conteneurs qui ont des secrets "
                               "sont recréés (persistants : « eole-conteneurs apply --recreer NOM »)")
-        for level in dependency_levels([action for action in plan.actions if declared_spec(action) is not None]):
+        for level in levels:
             self.dependencies.resolve([action for action in level if isinstance(action, STARTING)], failed, self.journal)
-            for action in level:
-                if not isinstance(action, Create):
+            for action in sorted((action for action in level if not isinstance(action, Create)),
+                                 key=lambda action: isinstance(action, Resume)):
+                if not isinstance(action, Recreate) or not action.together:
                     self._apply_reported(action, plan, failed)
+                elif action.name in groups:
+                    self._apply_together(groups[action.name], plan, failed)
             self._create_side_by_side([action for action in level if isinstance(action, Create)], plan, failed)
         for network in plan.unused_networks:
             self.journal.step(f"Suppression du réseau {network}, plus utilisé : docker network rm {network}")
@@ -176,6 +182,18 @@ class Converger:
         if spec is not None:
             self._report_port(spec)
 
+    def _apply_together(self, group: list[Recreate], plan: Plan, failed: set[str]) -> None:
+        for action in group:
+            self.journal.step(f"Traitement du conteneur {action.name} (conteneur-{action.spec.index})")
+        try:
+            self._recreate_together(group, plan, failed)
+        except EoleConteneursError as error:
+            self.journal.fail(f"conteneurs {', '.join(action.name for action in group)} : {error}")
+            failed.update(action.name for action in group)
+            return
+        for action in group:
+            self._report_port(action.spec)
+
     def _apply(self, action: Action, plan: Plan, failed: set[str]) -> None:
         if isinstance(action, (Create, Recreate)) and str(action.spec.image) in plan.pulls:
             raise DockerOperationError(action.name, "Création du conteneur",
@@ -196,17 +214,24 @@ class Converger:
             self._stop_persistent(action)
         elif isinstance(action, Conflict):
             raise DockerOperationError(action.name, "Gestion du conteneur", action.reason)
+        elif isinstance(action, Resume):
+            self._resume(action)
+        elif isinstance(action, Finish):
+            self._finish(action)
+        elif isinstance(action, Undo):
+            self._undo(action)
         else:
             self._restore_set_aside(action)
 
     def _create(self, spec: ContainerSpec, carried: tuple[tuple[str, str], ...] = (),
-                secrets: tuple[Digest | None, str] | None = None) -> None:
-        self._make_host_dirs(spec)
+                secrets: tuple[Digest | None, str] | None = None) -> str:
+        host_dirs = resolved_host_dirs(spec, self.journal.step)  # checked now, bound as resolved
         digest, secrets_dir = secrets if secrets is not None else self._secrets_for(spec)
-        request = create_request(spec, self.scope, digest, secrets_dir, carried)
+        request = create_request(spec, self.scope, digest, secrets_dir, carried, host_dirs)
         self.journal.step(f"Lancement du conteneur : {request.command_line()}")
         container = self.engine.create(request)
         try:
+            check_unchanged(spec, host_dirs)
             self.engine.start(container)
         except DockerOperationError:
             try:
@@ -215,6 +240,7 @@ class Converger:
                 self.journal.fail(f"conteneur {container[:12]} créé mais non supprimé : {cleanup}")
             raise
         self.journal.step(f"Conteneur {spec.name} lancé : {container[:12]}")
+        return container
 
     def _secrets_for(self, spec: ContainerSpec) -> tuple[Digest | None, str]:
         """The digest and the directory of spec's secrets, their files written as declared."""
@@ -224,68 +250,10 @@ class Converger:
             raise DockerOperationError(spec.name, "Écriture des secrets", "pas de répertoire des secrets")
         return self.secrets.digest, str(self.secrets.write(spec))
 
-    def _recreate(self, action: Recreate) -> None:
-        spec, old = action.spec, action.current
-        self.journal.step(f"Recréation du conteneur {spec.name} : {action.reason}")
-        carried = self._anonymous_volumes(spec, old)
-        secrets = self._secrets_for(spec)  # before the old one stops: a failure here leaves it running
-        self._stop(old)
-        renamed = False
-        try:
-            self.engine.rename(old.id, f"{spec.name}{SET_ASIDE_SUFFIX}-{old.short_id}")
-            renamed = True
-            self._create(spec, carried, secrets)
-        except EoleConteneursError as error:
-            self._put_back(old, spec.name if renamed else None)
-            detail = error.detail if isinstance(error, DockerOperationError) else str(error)
-            raise DockerOperationError(spec.name, "Recréation du conteneur",
-                                       f"{detail} ; l'ancien conteneur est remis en service") from error
-        self._delete(old)
-        if self.secrets is not None:
-            self.secrets.forget_others(spec)  # the old container's generation went with it
-
-    def _anonymous_volumes(self, spec: ContainerSpec, old: ObservedContainer) -> tuple[tuple[str, str], ...]:
-        """The image's anonymous volumes of the old container, mounted again where nothing declared goes.
-
-        They hold what the service wrote where its image asked for a volume; a new container would
-        otherwise start with new, empty ones (docker-compose carries them over the same way).
-        """
-        declared = {volume.container_dir for volume in spec.volumes}
-        declared |= {volume.container_dir for volume in spec.data_volumes}
-        declared |= {secret.container_path for secret in spec.secrets}
-        carried = tuple((mount.name, mount.destination) for mount in old.mounts
-                        if mount.kind == "volume" and ANONYMOUS_VOLUME.fullmatch(mount.name)
-                        and mount.destination not in declared)
-        for name, destination in carried:
-            self.journal.step(f"Volume anonyme {name[:12]} repris sur {destination}")
-        return carried
-
-    def _put_back(self, old: ObservedContainer, name: str | None) -> None:
-        """Best effort, step by step: the caller reports the original failure whatever happens here."""
-        steps: list[Callable[[], None]] = []
-        if name is not None:
-            original = name
-            steps.append(lambda: self.engine.rename(old.id, original))
-        if old.running:
-            steps.append(lambda: self.engine.start(old.id))
-        for step in steps:
-            try:
-                step()
-            except DockerOperationError as error:
-                self.journal.fail(f"remise en service de {old.short_id} : {error}")
-                return
-
-    def _restore_set_aside(self, action: Restore) -> None:
-        container = action.current
-        self.journal.step(f"Conteneur {action.name} : {action.reason}, renommé {action.name}")
-        self.engine.rename(container.id, action.name)
-        if not finished(container):
-            self.journal.step(f"Démarrage du conteneur : docker start {action.name}")
-            self.engine.start(container.id)
-
     def _start(self, action: Start) -> None:
         self._report_pending(action)
         self._secrets_for(action.spec)  # the engine reads them again at each start
+        check_bound_dirs(action.spec, action.current)  # the engine resolves the shared directories again
         self.journal.step(f"Démarrage du conteneur : docker start {action.name}")
         self.engine.start(action.current.id)
 
@@ -312,25 +280,6 @@ class Converger:
         self._stop(action.current)
         self.journal.step("Image persistante pas de suppression du conteneur")
 
-    def _stop(self, container: ObservedContainer) -> None:
-        if container.running:
-            self.journal.step(f"Extinction du conteneur {container.short_id} : docker stop {container.short_id}")
-            self.engine.stop(container.id)
-
-    def _delete(self, container: ObservedContainer) -> None:
-        self.journal.step(f"Suppression du conteneur {container.short_id} : docker rm {container.short_id}")
-        self.engine.remove(container.id)
-
-    def _make_host_dirs(self, spec: ContainerSpec) -> None:
-        for volume in spec.volumes:
-            if not os.path.isdir(volume.host_dir):
-                self.journal.step(f"Création du répertoire de l'hôte {volume.host_dir}")
-                try:
-                    os.makedirs(volume.host_dir, mode=0o755, exist_ok=True)
-                except OSError as error:
-                    raise DockerOperationError(spec.name, "Création du répertoire de l'hôte",
-                                               f"{volume.host_dir} : {error.strerror}") from error
-
     def _report_port(self, spec: ContainerSpec) -> None:
         if spec.proxied_port is None:
             self.journal.step("Pas de port de sortie")
@@ -338,13 +287,13 @@ class Converger:
             self.journal.step(f"Numéro de port de sortie à configurer : {spec.proxied_port}")
 
 
-def in_parallel(function: Callable[[T], R], items: list[T], workers: int) -> list[R]:
-    """Results in the items' order; no thread for a single item (the usual no-op case)."""
-    if len(items) <= 1:
-        return [function(item) for item in items]
-    from concurrent.futures import ThreadPoolExecutor  # only here: its import is not free
-    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
-        return list(pool.map(function, items))
+def _groups(levels: list[list[Action]]) -> dict[str, list[Recreate]]:
+    """Recreations carried out together, in the order they are applied, by the name of the last one."""
+    groups: dict[tuple[str, ...], list[Recreate]] = {}
+    for action in (action for level in levels for action in level):
+        if isinstance(action, Recreate) and action.together:
+            groups.setdefault(action.together, []).append(action)
+    return {group[-1].name: group for group in groups.values()}
 
 
 def docker_run_command(spec: ContainerSpec, secrets_root: str = "") -> str:

@@ -7,176 +7,20 @@ so that the decisions are unit-tested without a daemon.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from enum import Enum
-from typing import ClassVar, Mapping, Sequence, Union
+from dataclasses import dataclass, replace
+from typing import Mapping, Sequence
 
 from eole_conteneurs.config.model import ContainerSpec, variable
+# The actions, read from here by the modules that use plans (planner.Plan, planner.Kind…).
+from eole_conteneurs.containers.actions import (Action, Conflict, Create, Finish, Keep, Kind, Plan,  # noqa: F401
+                                                Recreate, Remove, Restore, Resume, Start, Stop, Undo,
+                                                declared_spec, pending_change)
 from eole_conteneurs.containers.labels import (LABEL_SCOPE, Digest, declared_parameters, finished, fingerprint,
                                                is_persistent, managed_by, stored_fingerprint, stored_parameters)
 from eole_conteneurs.engine.api import ObservedContainer, ObservedResource
 
-
-class Kind(Enum):
-    CREATE = "créer"
-    RECREATE = "recréer"
-    START = "démarrer"
-    KEEP = "conserver"
-    REMOVE = "supprimer"
-    STOP = "arrêter"  # a persistent container no longer declared: stopped, never removed
-    CONFLICT = "conflit"
-    RESTORE = "remettre en place"  # set aside by an interrupted recreation: renamed back
-
-
 SET_ASIDE = re.compile(r"(?P<name>.+)--ancien-[0-9a-f]{12}")
-
-
-class _NamedBySpec:
-    """Named after the declaration the action serves."""
-
-    spec: ContainerSpec
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-
-class _NamedByContainer:
-    """Named after the container: the declaration is gone."""
-
-    current: ObservedContainer
-
-    @property
-    def name(self) -> str:
-        return self.current.name
-
-
-# eq=False: an action is one step of one plan, equal to itself only (and the class is cheaper to make:
-# the module is imported by every reconfigure).
-
-@dataclass(frozen=True, eq=False)
-class Create(_NamedBySpec):
-    """A declared container that does not exist yet."""
-
-    kind: ClassVar[Kind] = Kind.CREATE
-    changes: ClassVar[bool] = True
-    spec: ContainerSpec
-    reason: str = "conteneur absent"
-
-
-@dataclass(frozen=True, eq=False)
-class Recreate(_NamedBySpec):
-    """A new container from spec replaces current (non-persistent, or asked with --recreer)."""
-
-    kind: ClassVar[Kind] = Kind.RECREATE
-    changes: ClassVar[bool] = True
-    spec: ContainerSpec
-    current: ObservedContainer
-    reason: str
-
-
-@dataclass(frozen=True, eq=False)
-class Restore(_NamedBySpec):
-    """current was set aside by an interrupted recreation: renamed back (then planned again)."""
-
-    kind: ClassVar[Kind] = Kind.RESTORE
-    changes: ClassVar[bool] = True
-    spec: ContainerSpec
-    current: ObservedContainer
-    reason: str
-
-
-@dataclass(frozen=True, eq=False)
-class Conflict(_NamedBySpec):
-    """Something of that name exists and is not the module's (the container, or a network or volume it
-    needs): never touched, reported; the container stays as it is (current, None when absent)."""
-
-    kind: ClassVar[Kind] = Kind.CONFLICT
-    changes: ClassVar[bool] = True
-    spec: ContainerSpec
-    current: ObservedContainer | None
-    reason: str
-
-
-@dataclass(frozen=True, eq=False)
-class Start(_NamedBySpec):
-    """A declared container that is stopped (a persistent one may have a pending change)."""
-
-    kind: ClassVar[Kind] = Kind.START
-    changes: ClassVar[bool] = True
-    spec: ContainerSpec
-    current: ObservedContainer
-    reason: str
-    pending: str | None = None  # a change of a persistent container, waiting for --recreer
-
-
-@dataclass(frozen=True, eq=False)
-class Keep:
-    """Nothing to do; spec is None for a persistent container no longer declared."""
-
-    kind: ClassVar[Kind] = Kind.KEEP
-    changes: ClassVar[bool] = False  # a pending change is shown, not made: no change
-    current: ObservedContainer
-    reason: str
-    spec: ContainerSpec | None = None
-    pending: str | None = None  # apply cannot make it without --recreer
-
-    @property
-    def name(self) -> str:
-        return self.spec.name if self.spec is not None else self.current.name
-
-
-@dataclass(frozen=True, eq=False)
-class Remove(_NamedByContainer):
-    """A disposable container no longer declared: removed."""
-
-    kind: ClassVar[Kind] = Kind.REMOVE
-    changes: ClassVar[bool] = True
-    current: ObservedContainer
-    reason: str
-
-
-@dataclass(frozen=True, eq=False)
-class Stop(_NamedByContainer):
-    """A persistent container no longer declared: stopped, never removed."""
-
-    kind: ClassVar[Kind] = Kind.STOP
-    changes: ClassVar[bool] = True
-    current: ObservedContainer
-    reason: str
-
-
-Action = Union[Create, Recreate, Restore, Conflict, Start, Keep, Remove, Stop]
-
-
-def declared_spec(action: Action) -> ContainerSpec | None:
-    """The declaration an action serves (None: an undeclared container)."""
-    return None if isinstance(action, (Remove, Stop)) else action.spec
-
-
-def pending_change(action: Action) -> str | None:
-    return action.pending if isinstance(action, (Start, Keep)) else None
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Every action, in the order they are applied, and the images to pull first."""
-
-    actions: tuple[Action, ...]
-    pulls: tuple[str, ...] = ()  # images absent locally
-    observed: tuple[ObservedContainer, ...] = ()  # the containers it was computed from
-    new_networks: tuple[str, ...] = ()  # created before the containers
-    new_volumes: tuple[str, ...] = ()
-    unused_networks: tuple[str, ...] = ()  # the module's, used by no container any more: removed last
-
-    @property
-    def changes(self) -> bool:
-        return bool(self.pulls or self.new_networks or self.new_volumes or self.unused_networks) or any(
-            action.changes for action in self.actions)
-
-    @property
-    def conflicts(self) -> tuple[Conflict, ...]:
-        return tuple(action for action in self.actions if isinstance(action, Conflict))
+ANY_ADDRESS = ("", "0.0.0.0", "::")  # a port published on every address of the host
 
 
 @dataclass(frozen=True)
@@ -222,13 +66,15 @@ def make_plan(desired: Sequence[ContainerSpec], observed: Sequence[ObservedConta
     situation = Situation(images, scope, recreate, protected, resources, digest)
     by_name = {container.name: container for container in observed}
     declared = {spec.name for spec in desired}
-    set_aside = _set_aside(observed, scope, declared - set(by_name))
-    restoring = {container.id for container in set_aside.values()}
+    interrupted = _interrupted(desired, observed, by_name, situation)
+    handled = {container.id for action in interrupted.values()
+               for container in (action.set_aside if isinstance(action, (Resume, Finish, Undo)) else (action.current,))}
     # Undeclared containers first: removing them frees host ports the declared ones may take.
     actions = [_for_undeclared(container, situation) for container in observed
-               if managed_by(container, scope) and container.name not in declared and container.id not in restoring]
-    actions += [_for_declared(spec, by_name.get(spec.name) or set_aside.get(spec.name), situation)
+               if managed_by(container, scope) and container.name not in declared and container.id not in handled]
+    actions += [interrupted.get(spec.name) or _for_declared(spec, by_name.get(spec.name), situation)
                 for spec in desired]
+    actions = _together(actions)
     pulls = tuple(dict.fromkeys(str(spec.image) for spec in desired if images.get(str(spec.image)) is None))
     networks = dict.fromkeys(network for spec in desired for network in spec.private_networks)
     volumes = dict.fromkeys(volume.name for spec in desired for volume in spec.data_volumes)
@@ -254,14 +100,109 @@ def _unused_networks(declared: set[str], observed: Sequence[ObservedContainer], 
                  and network.name not in declared and network.name not in attached)
 
 
-def _set_aside(observed: Sequence[ObservedContainer], scope: str, missing: set[str]) -> dict[str, ObservedContainer]:
-    """Containers a killed recreation left under their set-aside name while the new one is missing."""
-    found = {}
+def _interrupted(desired: Sequence[ContainerSpec], observed: Sequence[ObservedContainer],
+                 by_name: dict[str, ObservedContainer], situation: Situation) -> dict[str, Restore | Resume]:
+    """What a killed recreation left, by declared name: the old container under its set-aside name and,
+    when it got that far, the new one under the name (a container of another owner there: left as before)."""
+    specs = {spec.name: spec for spec in desired}
+    set_aside: dict[str, list[ObservedContainer]] = {}
     for container in observed:
         match = SET_ASIDE.fullmatch(container.name)
-        if match and managed_by(container, scope) and match["name"] in missing:
-            found[match["name"]] = container
+        if match and match["name"] in specs and managed_by(container, situation.scope):
+            set_aside.setdefault(match["name"], []).append(container)
+    found: dict[str, Restore | Resume] = {}
+    for name, olds in set_aside.items():
+        new = by_name.get(name)
+        if new is None:
+            found[name] = Restore(specs[name], olds[-1],
+                                  f"mis de côté par une recréation interrompue ({olds[-1].name})")
+        elif managed_by(new, situation.scope):
+            found[name] = _resume(specs[name], new, tuple(olds), situation)
+    for name, action in found.items():  # an old container put back is started, unless a port of it is taken
+        if isinstance(action, Restore) and not isinstance(action, Finish):
+            taken = _declared_elsewhere(action.set_aside[0] if isinstance(action, Undo) else action.current, name,
+                                        desired)
+            if taken:
+                found[name] = replace(action, start=False,
+                                      reason=f"{action.reason} ; laissé arrêté : {taken}, il est recréé ensuite")
     return found
+
+
+def _declared_elsewhere(old: ObservedContainer, name: str, desired: Sequence[ContainerSpec]) -> str:
+    """A host port of old declared for another container (a killed swap of ports): "" when none."""
+    for spec in desired:
+        for port in spec.ports:
+            wanted = (port.host_ip, port.host_port)
+            if spec.name != name and any(_same_port(wanted, held) for held in _held_ports(old)):
+                return f"son port {wanted[0]}:{wanted[1]} est déclaré pour {spec.name}"
+    return ""
+
+
+def _resume(spec: ContainerSpec, new: ObservedContainer, olds: tuple[ObservedContainer, ...],
+            situation: Situation) -> Restore | Resume:
+    """The old container is deleted only once the new one has started; otherwise it is put back."""
+    old = f"l'ancien ({', '.join(container.name for container in olds)})"
+    what = f"recréation interrompue : le nouveau conteneur ({new.short_id})"
+    if new.running or finished(new):
+        return Finish(spec, new, f"{what} a démarré ; {old}, mis de côté, est supprimé", set_aside=olds)
+    why = _no_longer_fits(spec, new, situation)
+    if why:
+        return Undo(spec, new, f"{what} n'a pas été démarré et {why} : il est supprimé, {old} est remis en place",
+                    set_aside=olds)
+    return Resume(spec, new, olds, f"{what} n'a pas été démarré : il est démarré, puis {old} est supprimé ; s'il "
+                  "ne démarre pas, il est supprimé et l'ancien remis en service")
+
+
+def _no_longer_fits(spec: ContainerSpec, new: ObservedContainer, situation: Situation) -> str:
+    """Why the new container of an interrupted recreation is not the one to start now ("" when it is)."""
+    if spec.name in situation.recreate:
+        return "une nouvelle recréation est demandée (--recreer)"
+    if _foreign_resource(spec, situation):
+        return "un réseau ou un volume qu'il utilise n'est pas à eole-conteneurs"
+    differences = _differences(spec, new, situation)
+    return f"ne correspond plus à la déclaration ({'; '.join(differences)})" if differences else ""
+
+
+def _together(actions: list[Action]) -> list[Action]:
+    """Recreations whose new host ports an old container of another recreation holds (two containers swapping
+    their ports): one after the other, each would fail on the other's port; they are carried out together."""
+    recreations = {action.name: action for action in actions if isinstance(action, Recreate)}
+    held = {name: _held_ports(action.current) for name, action in recreations.items()}
+    takes = [(taker, f"{port[0]}:{port[1]}", holder) for taker, action in recreations.items()
+             for port in ((mapping.host_ip, mapping.host_port) for mapping in action.spec.ports)
+             for holder in recreations if holder != taker and any(_same_port(port, other) for other in held[holder])]
+    if not takes:
+        return actions
+    group = {name: {name} for name in recreations}
+    for taker, _, holder in takes:  # the connected recreations share one set
+        merged = group[taker] | group[holder]
+        for name in merged:
+            group[name] = merged
+    grouped = []
+    for action in actions:
+        members = group.get(action.name, set())
+        if isinstance(action, Recreate) and len(members) > 1:
+            moves = ", ".join(f"{taker} prend le port {port} de {holder}" for taker, port, holder in takes
+                              if taker in members)
+            action = replace(action, reason=f"{action.reason} ; recréés ensemble ({moves})",
+                             together=tuple(name for name in recreations if name in members))
+        grouped.append(action)
+    return grouped
+
+
+def _held_ports(container: ObservedContainer) -> list[tuple[str, int]]:
+    """(address, port) of the host the container publishes, as its labels say ("127.0.0.1:8081→80")."""
+    held: list[tuple[str, int]] = []
+    ports = stored_parameters(container).get("ports")
+    for entry in ports if isinstance(ports, list) else ():  # unreadable labels: no port known
+        address, _, port = str(entry).rpartition("→")[0].rpartition(":")
+        if port.isdigit():
+            held.append((address, int(port)))
+    return held
+
+
+def _same_port(one: tuple[str, int], other: tuple[str, int]) -> bool:
+    return one[1] == other[1] and (one[0] == other[0] or one[0] in ANY_ADDRESS or other[0] in ANY_ADDRESS)
 
 
 def _foreign_resource(spec: ContainerSpec, situation: Situation) -> str:
@@ -284,8 +225,6 @@ def _for_declared(spec: ContainerSpec, current: ObservedContainer | None, situat
     foreign = _foreign_resource(spec, situation)
     if current is None:
         return Conflict(spec, None, foreign) if foreign else Create(spec)
-    if current.name != spec.name:
-        return Restore(spec, current, f"mis de côté par une recréation interrompue ({current.name})")
     if not managed_by(current, scope):
         return Conflict(spec, current,
                         f"un conteneur « {spec.name} » ({current.short_id}) existe déjà et n'est pas géré par "
@@ -299,7 +238,7 @@ def _for_declared(spec: ContainerSpec, current: ObservedContainer | None, situat
     # Declared persistent now, or ever: its writable layer is never dropped implicitly.
     if differences and not (spec.persistent or situation.persistent(current)):
         return Recreate(spec, current, "; ".join(differences))
-    pending = _pending(spec, current, differences)
+    pending = _pending(spec, current, differences, situation)
     if current.running or finished(current):
         state = "en cours d'exécution" if current.running else "exécuté, terminé normalement"
         return Keep(current, f"inchangé, {state}" if not pending else state, spec, pending)
@@ -308,7 +247,7 @@ def _for_declared(spec: ContainerSpec, current: ObservedContainer | None, situat
 
 LABELS = {"image": "image", "ports": "ports", "volumes": "répertoires", "restart": "redémarrage",
           "env": "environnement", "data_volumes": "volumes", "networks": "réseaux privés", "health": "santé",
-          "command": "commande", "memory": "mémoire"}
+          "command": "commande", "memory": "mémoire", "capabilities": "capacités", "pids": "processus"}
 
 
 def _differences(spec: ContainerSpec, current: ObservedContainer, situation: Situation) -> list[str]:
@@ -332,19 +271,22 @@ def _changed_secrets(stored: object, wanted: object) -> list[str]:
     return sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
 
 
-def _pending(spec: ContainerSpec, current: ObservedContainer, differences: list[str]) -> str | None:
-    """A change that would need a new container, not applied to a persistent one."""
+def _pending(spec: ContainerSpec, current: ObservedContainer, differences: list[str],
+             situation: Situation) -> str | None:
+    """A change that would need a new container, not applied to a persistent one.
+
+    Persistence is the label, or the id remembered (Situation.protected): either lasts as long as the
+    container, a declaration switched to non holds from its next creation.
+    """
     how = f"pour l'appliquer : « eole-conteneurs apply --recreer {spec.name} »"
+    switched_off = situation.persistent(current) and not spec.persistent
+    if switched_off:
+        differences = differences + ["persistance : oui → non, prise en compte à la prochaine recréation"]
+        if len(differences) == 1:
+            return f"{differences[0]} ; {how}"
     if differences:
         return "; ".join(differences) + f" ; conteneur persistant non recréé, {how}"
-    labelled = is_persistent(current)
-    if spec.persistent and not labelled:
-        return None  # remembered by id (Situation.protected) from this run on
-    if spec.persistent != labelled:
-        # Labels cannot change on a container: the new setting holds from its next creation.
-        old, new = ("oui" if labelled else "non"), ("oui" if spec.persistent else "non")
-        return f"persistance : {old} → {new}, prise en compte à la prochaine recréation ; {how}"
-    return None
+    return None  # switched on: remembered by id (Situation.protected) from this run on
 
 
 def _show(value: object) -> str:

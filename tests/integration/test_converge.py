@@ -325,3 +325,96 @@ def test_docker_down_is_a_clear_error(bench):
     assert "le service Docker ne répond pas" in result.stderr
     assert "service docker start" in result.stdout
     assert time.monotonic() - started < 200
+
+
+def test_two_containers_swapping_host_ports_converge_in_one_run(bench):
+    """Issue 14, item 6: recreated together, both on the other's port; the next run changes nothing."""
+    ports = [free_port(), free_port()]
+    values = enabled(2, httpd(bench, 1, "a", ports[0]), httpd(bench, 2, "b", ports[1]))
+    bench.write(values)
+    assert bench.apply().returncode == 0
+    for short in ("a", "b"):
+        (bench.root / f"www-{short}" / "index.html").write_text(short)
+    before = {name: bench.identity(name) for name in bench.managed()}
+
+    values["conteneur1_port_hote"], values["conteneur2_port_hote"] = {"0": str(ports[1])}, {"0": str(ports[0])}
+    bench.write(values)
+    plan = bench.plan()
+    started = time.monotonic()
+    result = bench.apply()
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert bench.managed() == sorted(before), "no set-aside container left"
+    assert all(bench.identity(name)[0] != before[name][0] for name in before)
+    assert (http_get(ports[0]), http_get(ports[1])) == ("b", "a")
+    assert result.stdout.count("Extinction du conteneur") == 2, "each old one stopped once"
+    assert f"recréés ensemble ({bench.name('a')} prend le port 127.0.0.1:{ports[1]} de {bench.name('b')}" \
+        in plan.stdout, plan.stdout
+    print(f"échange de ports : {elapsed:.1f} s")
+
+    after = {name: bench.identity(name) for name in bench.managed()}
+    again = bench.apply()
+    assert again.returncode == 0 and {name: bench.identity(name) for name in bench.managed()} == after
+    assert "Extinction" not in again.stdout and "Rien à faire." in bench.plan().stdout
+
+
+def test_swapping_onto_a_port_another_program_holds_puts_both_containers_back(bench):
+    ports = [free_port(), free_port()]
+    values = enabled(2, httpd(bench, 1, "a", ports[0]), httpd(bench, 2, "b", ports[1]))
+    bench.write(values)
+    assert bench.apply().returncode == 0
+    for short in ("a", "b"):
+        (bench.root / f"www-{short}" / "index.html").write_text(short)
+    before = {name: bench.identity(name)[0] for name in bench.managed()}
+
+    with socket_listening() as taken:
+        values["conteneur1_port_hote"], values["conteneur2_port_hote"] = {"0": str(ports[1])}, {"0": str(taken)}
+        bench.write(values)
+        result = bench.apply()
+    assert result.returncode == 1
+    assert f"conteneur {bench.name('b')} (ports de l'hôte : 127.0.0.1:{taken})" in result.stdout
+    assert "les anciens conteneurs sont remis en service" in result.stdout
+    assert {name: bench.inspect(name)["Id"] for name in bench.managed()} == before, "the old ones, under their names"
+    assert all(bench.inspect(name)["State"]["Running"] for name in before)
+    assert (http_get(ports[0]), http_get(ports[1])) == ("a", "b")
+
+
+PERSISTENCE_REGISTRY = "/var/lib/eole-conteneurs/persistants"
+
+
+def remembered(container_id: str) -> bool:
+    with open(PERSISTENCE_REGISTRY, encoding="utf-8") as registry:
+        return container_id in registry.read().split()
+
+
+def test_persistence_remembered_by_id_lasts_until_recreer(bench):
+    """Issue 14, item 8: created non-persistent, declared persistent, then non-persistent with a new tag: kept
+    (change pending) run after run, its id remembered, until `apply --recreer`."""
+    values = enabled(1, httpd(bench, 1, "web", free_port()))
+    bench.write(values)
+    assert bench.apply().returncode == 0
+    name = bench.name("web")
+    identity = bench.identity(name)
+
+    values["conteneur1_persistance"] = "oui"
+    bench.write(values)
+    assert bench.apply().returncode == 0 and bench.identity(name) == identity
+    assert remembered(identity[0])
+
+    docker("tag", f"{REGISTRY}/httpd:2.4", f"{REGISTRY}/httpd:{bench.prefix}")
+    docker("push", f"{REGISTRY}/httpd:{bench.prefix}")
+    values["conteneur1_persistance"], values["conteneur1_tag"] = "non", bench.prefix
+    bench.write(values)
+    for run in ("A", "B"):
+        result = bench.apply()
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert bench.identity(name) == identity, f"run {run}: not recreated without --recreer"
+        assert remembered(identity[0]), f"run {run}: still protected"
+        assert "persistance : oui → non, prise en compte à la prochaine recréation" in result.stdout
+        assert f"eole-conteneurs apply --recreer {name}" in result.stdout
+
+    result = bench.apply("--recreer", name)
+    assert result.returncode == 0, result.stdout + result.stderr
+    new = bench.identity(name)[0]
+    assert new != identity[0] and not remembered(identity[0]) and not remembered(new)
+    assert "Rien à faire." in bench.plan().stdout

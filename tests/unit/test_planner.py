@@ -19,6 +19,7 @@ from eole_conteneurs.containers.labels import (
     declared_parameters, finished, fingerprint, is_persistent, labels_for, managed_by, restart_policy,
     stored_fingerprint,
     stored_parameters,
+    updated_protection,
 )
 from eole_conteneurs.containers.planner import Action, Kind, Plan, make_plan, pending_change
 from eole_conteneurs.engine.api import ObservedContainer
@@ -350,14 +351,14 @@ def test_set_aside_container_is_restored_when_its_successor_is_missing():
     assert action.kind is Kind.RESTORE and action.current is set_aside and action.name == spec.name
 
 
-def test_set_aside_container_with_a_successor_is_an_undeclared_leftover():
+def test_set_aside_container_with_a_started_successor_is_deleted_to_finish_the_recreation():
+    """Killed after the new container started, before the old one was deleted (the run then plans again)."""
     spec = apache()
     current = observed_for(spec)
     leftover = ObservedContainer("f" * 64, f"{spec.name}--ancien-{'f' * 12}", IMAGE_ID, "exited", 137,
                                  current.labels)
-    kinds = sorted(action.kind.name for action in make_plan([spec], [current, leftover],
-                                                            {str(spec.image): IMAGE_ID}, SCOPE).actions)
-    assert kinds == ["KEEP", "REMOVE"]
+    (action,) = make_plan([spec], [current, leftover], {str(spec.image): IMAGE_ID}, SCOPE).actions
+    assert action.kind is Kind.FINISH and action.set_aside == (leftover,)
 
 
 # -- undeclared containers ----------------------------------------------------------------
@@ -574,3 +575,201 @@ def test_describe_plan_shows_pending_change():
     text = describe_plan(plan_one(new, observed_for(old)))
     assert "    en attente : ports" in text and "--recreer my-apache-app" in text
     assert text.endswith("Rien à faire.")
+
+
+# -- host ports taken from one another (issue 14, item 6) ---------------------------------------------
+
+
+def web(index: int, host_port: int, **changes) -> ContainerSpec:
+    return replace(apache(), index=index, name=f"web{index}", volumes=(), ports=(PortMapping(80, host_port),),
+                   **changes)
+
+
+def test_recreations_swapping_host_ports_are_carried_out_together():
+    before = [observed_for(web(1, 8001)), observed_for(web(2, 8002))]
+    specs = [web(1, 8002), web(2, 8001)]
+    first, second = make_plan(specs, before, images_for(*specs), SCOPE).actions
+    assert (first.kind, second.kind) == (Kind.RECREATE, Kind.RECREATE)
+    assert first.together == second.together == ("web1", "web2")
+    for action in (first, second):
+        assert action.reason.startswith("ports : 127.0.0.1:")
+        assert ("recréés ensemble (web1 prend le port 127.0.0.1:8002 de web2, "
+                "web2 prend le port 127.0.0.1:8001 de web1)") in action.reason
+
+
+def test_a_port_taken_along_a_chain_makes_one_group():
+    """web1 moves to web2's port, web2 to web3's, web3 to a free one: one after the other in this order, each fails."""
+    before = [observed_for(web(1, 8001)), observed_for(web(2, 8002)), observed_for(web(3, 8003))]
+    specs = [web(1, 8002), web(2, 8003), web(3, 8009)]
+    actions = make_plan(specs, before, images_for(*specs), SCOPE).actions
+    assert [action.together for action in actions] == [("web1", "web2", "web3")] * 3
+
+
+def test_a_port_held_by_a_container_the_plan_keeps_is_not_grouped():
+    """It fails cleanly as before: the container kept is not touched."""
+    before = [observed_for(web(1, 8001)), observed_for(web(2, 8002))]
+    specs = [web(1, 8002), web(2, 8002, environment=(("A", "1"),))]
+    kept = make_plan([specs[0], web(2, 8002)], before, images_for(*specs), SCOPE).actions
+    assert [(action.kind, getattr(action, "together", None)) for action in kept] == [
+        (Kind.RECREATE, ()), (Kind.KEEP, None)]
+    assert "ensemble" not in kept[0].reason
+
+
+def test_a_port_freed_by_a_removed_container_needs_no_group():
+    """Undeclared containers are removed before the declared ones are handled."""
+    before = [observed_for(web(1, 8001)), observed_for(web(2, 8002))]
+    actions = make_plan([web(1, 8002)], before, images_for(web(1, 8002)), SCOPE).actions
+    assert [(action.kind, action.name) for action in actions] == [(Kind.REMOVE, "web2"), (Kind.RECREATE, "web1")]
+    assert actions[1].together == ()
+
+
+def test_recreations_on_ports_nobody_of_the_plan_holds_are_not_grouped():
+    before = [observed_for(web(1, 8001)), observed_for(web(2, 8002))]
+    specs = [web(1, 8011), web(2, 8012)]
+    assert [action.together for action in make_plan(specs, before, images_for(*specs), SCOPE).actions] == [(), ()]
+
+
+def test_a_port_on_every_address_is_the_same_port():
+    before = [observed_for(web(1, 8001)), observed_for(web(2, 8002))]
+    specs = [web(1, 8002), replace(web(2, 8001), ports=(PortMapping(80, 8001, "0.0.0.0"),))]
+    assert [action.together for action in make_plan(specs, before, images_for(*specs), SCOPE).actions] == [
+        ("web1", "web2")] * 2
+
+
+# -- what a killed recreation left (issue 14, item 7) ---------------------------------------------------
+
+
+def old_set_aside(spec: ContainerSpec, state: str = "exited", exit_code: int | None = 0,
+                  persistent: bool | None = None) -> ObservedContainer:
+    """The old container of spec, stopped and renamed <name>--ancien-<12 hex> by a recreation."""
+    labels = observed_for(spec, persistent=persistent).labels
+    container_id = ("0dd" + spec.name.encode().hex() + "e" * 64)[:64]
+    return ObservedContainer(container_id, f"{spec.name}--ancien-{container_id[:12]}", IMAGE_ID, state, exit_code,
+                             labels)
+
+
+def test_new_container_never_started_is_started_before_the_old_one_is_deleted():
+    """Killed between creating the new container and starting it: no removal of the old one is planned."""
+    old_spec, spec = apache(), apache(ports=(PortMapping(80, 8090),))
+    new, old = observed_for(spec, state="created"), old_set_aside(old_spec)
+    plan = make_plan([spec], [new, old], images_for(spec), SCOPE)
+    (action,) = plan.actions
+    assert action.kind is Kind.RESUME and plan.changes
+    assert action.current is new and action.set_aside == (old,) and action.name == spec.name
+    assert action.reason.startswith(f"recréation interrompue : le nouveau conteneur ({new.short_id}) n'a pas été "
+                                    "démarré : il est démarré, puis l'ancien")
+    assert old.name in action.reason and "l'ancien remis en service" in action.reason
+    text = describe_plan(plan)
+    assert f"{spec.name} : reprendre la recréation — recréation interrompue" in text
+
+
+@pytest.mark.parametrize("persistent", [False, True])
+def test_new_container_started_leaves_only_the_old_one_to_delete(persistent):
+    """Killed after the start, before the deletion: the old one goes even when persistent (--recreer asked)."""
+    spec = apache(persistent=persistent)
+    new, old = observed_for(spec), old_set_aside(spec, persistent=persistent)
+    (action,) = make_plan([spec], [new, old], images_for(spec), SCOPE, protected=frozenset({old.id})).actions
+    assert action.kind is Kind.FINISH and action.set_aside == (old,)
+    assert "a démarré" in action.reason and "est supprimé" in action.reason
+
+
+def test_new_one_shot_that_ran_leaves_only_the_old_one_to_delete():
+    spec = hello()
+    new, old = observed_for(spec, state="exited", exit_code=0), old_set_aside(spec)
+    (action,) = make_plan([spec], [new, old], images_for(spec), SCOPE).actions
+    assert action.kind is Kind.FINISH
+
+
+def test_new_container_that_no_longer_fits_the_declaration_is_undone():
+    """The declaration changed since: the new container (never started) goes, the old one is put back, then the
+    run plans again and recreates it as a whole transaction."""
+    spec = apache(ports=(PortMapping(80, 8090),))
+    new = observed_for(apache(ports=(PortMapping(80, 8089),)), name=spec.name, state="created")
+    old = old_set_aside(apache())
+    (action,) = make_plan([spec], [new, old], images_for(spec), SCOPE).actions
+    assert action.kind is Kind.UNDO
+    assert "ne correspond plus à la déclaration (ports : 127.0.0.1:8089→80 → 127.0.0.1:8090→80)" in action.reason
+    assert "remis en place" in action.reason
+
+
+def test_recreation_requested_again_undoes_the_interrupted_one():
+    spec = apache()
+    new, old = observed_for(spec, state="created"), old_set_aside(spec)
+    (action,) = make_plan([spec], [new, old], images_for(spec), SCOPE, recreate=frozenset({spec.name})).actions
+    assert action.kind is Kind.UNDO and "--recreer" in action.reason
+
+
+def test_set_aside_container_whose_name_another_owner_took_is_left_as_before():
+    spec = apache()
+    intruder = observed_for(spec, scope=OTHER_SCOPE, state="created")
+    old = old_set_aside(spec)
+    kinds = [(action.kind, action.name) for action in make_plan([spec], [intruder, old], images_for(spec),
+                                                                 SCOPE).actions]
+    assert kinds == [(Kind.REMOVE, old.name), (Kind.CONFLICT, spec.name)]
+
+
+# -- persistence remembered by id (issue 14, item 8) --------------------------------------------------------
+
+
+def test_persistence_remembered_by_id_then_switched_off_is_pending():
+    spec = apache(persistent=False)
+    current = observed_for(spec, persistent=False)
+    plan = make_plan([spec], [current], images_for(spec), SCOPE, protected=frozenset({current.id}))
+    action = only(plan)
+    assert action.kind is Kind.KEEP and not plan.changes
+    assert action.pending == ("persistance : oui → non, prise en compte à la prochaine recréation ; pour "
+                              f"l'appliquer : « eole-conteneurs apply --recreer {spec.name} »")
+
+
+def test_persistence_switched_off_with_a_change_names_both():
+    old, new = apache(persistent=False), apache(persistent=False, image=ImageRef(HUB, "httpd", "2.5"))
+    current = observed_for(old)
+    action = only(make_plan([new], [current], images_for(new), SCOPE, protected=frozenset({current.id})))
+    assert action.kind is Kind.KEEP
+    assert action.pending.startswith(f"image : {old.image} → {new.image}; persistance : oui → non, prise en compte "
+                                     "à la prochaine recréation ; conteneur persistant non recréé")
+
+
+def test_protection_by_id_lasts_until_the_container_is_replaced_on_request():
+    """Created non-persistent, declared persistent, then non-persistent with a new tag: never recreated
+    without --recreer, however many runs; the registry keeps its id while it exists."""
+    created = apache(persistent=False)
+    current = observed_for(created)
+    protected = updated_protection(frozenset(), [apache(persistent=True)], [current])
+    assert protected == {current.id}
+    later = apache(persistent=False, image=ImageRef(HUB, "httpd", "2.5"))
+    for _ in range(2):  # run A, then run B
+        action = only(make_plan([later], [current], images_for(later), SCOPE, protected=protected))
+        assert action.kind is Kind.KEEP and "persistance : oui → non" in action.pending
+        protected = updated_protection(protected, [later], [current])
+        assert protected == {current.id}
+    recreate = frozenset({later.name})
+    assert only(make_plan([later], [current], images_for(later), SCOPE, recreate, protected)).kind is Kind.RECREATE
+    replacement = ObservedContainer("9" * 64, later.name, NEWER_IMAGE_ID, "running", labels=labels_for(later, SCOPE))
+    assert updated_protection(protected, [later], [replacement]) == frozenset()
+
+
+def test_protection_of_undeclared_containers_lasts_while_they_exist():
+    current = observed_for(apache())
+    assert updated_protection(frozenset({current.id, "gone"}), [], [current]) == {current.id}
+
+
+def test_a_container_put_back_is_left_stopped_when_its_port_is_declared_for_another():
+    """A swap of ports killed once both old containers were set aside: started, each would take the port the
+    other is declared on; renamed back only, they are recreated together when the run plans again."""
+    olds = [old_set_aside(web(1, 8001)), old_set_aside(web(2, 8002))]
+    specs = [web(1, 8002), web(2, 8001)]
+    actions = make_plan(specs, olds, images_for(*specs), SCOPE).actions
+    assert [(action.kind, action.start) for action in actions] == [(Kind.RESTORE, False)] * 2
+    assert "laissé arrêté : son port 127.0.0.1:8001 est déclaré pour web2, il est recréé ensuite" in actions[0].reason
+    alone = make_plan([web(1, 8003)], olds[:1], images_for(web(1, 8003)), SCOPE).actions
+    assert [(action.kind, action.start) for action in alone] == [(Kind.RESTORE, True)]
+
+
+@pytest.mark.parametrize("ports", [5, "127.0.0.1:8002→80", {"a": 1}, [None, 8002, "x:y→80"]])
+def test_unreadable_ports_in_the_labels_hold_no_port(ports):
+    before = [observed_for(web(1, 8001)), observed_for(web(2, 8002))]
+    before[1].labels[LABEL_SPEC] = json.dumps(dict(stored_parameters(before[1]), ports=ports))
+    specs = [web(1, 8002), web(2, 8001)]
+    first, _ = make_plan(specs, before, images_for(*specs), SCOPE).actions
+    assert first.reason.endswith("recréés ensemble (web2 prend le port 127.0.0.1:8001 de web1)")
