@@ -75,6 +75,9 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def describe(configuration: Configuration) -> str:
+    if configuration.unconfirmed:
+        return (f"Configuration valide ({configuration.source}) : activer_conteneurs n'y est pas enregistré, "
+                "aucun conteneur actif ; les conteneurs existants ne seront pas modifiés.")
     if not configuration.enabled:
         return (f"Configuration valide ({configuration.source}) : gestion des conteneurs désactivée "
                 "(activer_conteneurs = non), aucun conteneur actif.")

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from eole_conteneurs.creole.buildtime import DEFAULT_NB_MAX, SOURCE_SUFFIX, build_directory, expand_templates
 from eole_conteneurs.creole.dictionary import Dictionary, dictionary_files, load_dictionaries
-from eole_conteneurs.errors import InvalidConfiguration
+from eole_conteneurs.errors import EoleConteneursError, InvalidConfiguration
 from eole_conteneurs.config.model import Configuration
 from eole_conteneurs.config.validation import build_configuration
-from eole_conteneurs.creole.stored import HOST_FACTS, host_facts, read_values
+from eole_conteneurs.creole.raw import RawConfig
+from eole_conteneurs.creole.stored import DEFAULT_CONFIG, HOST_FACTS, host_facts, read_config_eol, read_values
 from eole_conteneurs.creole.values import Values, disabled_variables, resolve
 
+SWITCH = "activer_conteneurs"
 INSTALLED_DICTIONARY = Path("/usr/share/eole/creole/dicos/60_conteneurs.xml")
 INSTALLED_TEMPLATES = Path("/usr/share/eole/creole/distrib")
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -83,7 +85,20 @@ def load_validated(config: Path | None = None, dicos: Path | None = None,
         order = {name: position for position, name in enumerate(dictionary.variables)}
         problems.sort(key=lambda p: (order.get(p.variable, len(order)), -1 if p.index is None else p.index))
         raise InvalidConfiguration(problems)
+    if not configuration.enabled:
+        configuration = replace(configuration, switch_stored=_switch_stored(raw, creole_values))
     return Loaded(dictionary, values, configuration, host_facts(raw))
+
+
+def _switch_stored(raw: RawConfig, creole_values: bool) -> bool:
+    """Whether activer_conteneurs = non was stored. Creole's client answers the dictionary's default for
+    a variable its config.eol lacks: that file tells (read only on this path: containers disabled)."""
+    if not creole_values:
+        return SWITCH in raw.values
+    try:
+        return SWITCH in read_config_eol(DEFAULT_CONFIG).values
+    except EoleConteneursError:
+        return False  # unreadable: nothing is removed on a guess
 
 
 def _names_to_read(dictionary: Dictionary, creole_values: bool) -> list[str]:

@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 DOCKER_HUB = ""
 LOOPBACK = "127.0.0.1"
 SECRETS_MOUNT = "/run/secrets"
+# Of Docker's default capabilities, those a service behind a reverse proxy does not need (raw sockets,
+# device nodes, audit, file capabilities, chroot): dropped unless conteneurN_capacites gives one back.
+DROPPED_CAPABILITIES = ("AUDIT_WRITE", "MKNOD", "NET_RAW", "SETFCAP", "SETPCAP", "SYS_CHROOT")
+DEFAULT_PIDS_LIMIT = 4096
 
 
 def variable(index: int, field: str) -> str:
@@ -103,6 +107,12 @@ class ContainerSpec:
     command: tuple[str, ...] = ()  # empty: the image's command
     memory: int | None = None  # bytes; None: no limit
     published: bool = True  # conteneurN_publication: reachable at https://<server><web_path>/
+    pids_limit: int = DEFAULT_PIDS_LIMIT  # processes and threads
+    capabilities: tuple[str, ...] = ()  # of DROPPED_CAPABILITIES, those given back
+
+    @property
+    def dropped_capabilities(self) -> tuple[str, ...]:
+        return tuple(capability for capability in DROPPED_CAPABILITIES if capability not in self.capabilities)
 
     @property
     def proxied_port(self) -> int | None:
@@ -126,3 +136,11 @@ class Configuration:
     source: str
     enabled: bool
     containers: tuple[ContainerSpec, ...] = ()
+    # activer_conteneurs was stored, not taken from the dictionary's default: a config.eol written
+    # before the module was installed (or an empty one) says nothing about containers.
+    switch_stored: bool = True
+
+    @property
+    def unconfirmed(self) -> bool:
+        """Disabled by default only: the module's containers and web files are left as they are."""
+        return not self.enabled and not self.switch_stored

@@ -2,7 +2,10 @@
 
 A bind mount gives root in the container write access to the host directory, so
 system trees, the Docker socket and paths escaping through ".." or symlinks are
-refused. Each function raises ValueError carrying what is accepted (French).
+refused. Docker resolves the path again at every start (and at boot): a directory on the way
+that another user may write lets that user swap a component for a link to /etc afterwards, so
+such paths are refused too (the rule of OpenSSH's secure_filename). Each function raises
+ValueError carrying the reason (French).
 """
 
 from __future__ import annotations
@@ -10,10 +13,12 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import stat
 from typing import Callable
 
 MAX_PATH = 4096
-COMPONENT = re.compile(r"[\w.@+-]+")
+# ASCII only: "/еtc" with a Cyrillic е looks like /etc to whoever reads the configuration.
+COMPONENT = re.compile(r"[\w.@+-]+", re.ASCII)
 
 # Neither these directories nor anything below them.
 FORBIDDEN_TREES = (
@@ -22,14 +27,19 @@ FORBIDDEN_TREES = (
     "/var/lib/docker", "/var/lib/containerd", "/var/lib/docker-registry",
     # Host state that root in a container must not be able to write.
     "/var/lib/eole-conteneurs", "/var/lib/dpkg", "/var/lib/apt", "/var/lib/systemd", "/var/spool/cron",
-    "/var/lib/eole", "/var/lib/creole",
+    "/var/lib/eole", "/var/lib/creole", "/var/lib/polkit-1", "/var/lib/samba/private", "/var/lib/sudo",
+    # Logs a master process running as root reopens (a link planted there is written as root).
+    "/var/log/nginx", "/var/log/apache2", "/var/log/journal",
+    "/var/mail", "/var/spool/mail", "/snap",
+    # The module's own state, cache, lock and generated files: a container must not decide them.
+    "/var/cache/eole-conteneurs",
 )
 # Never mounted over inside the container either: the container would not start.
 CONTAINER_FORBIDDEN = ("/proc", "/sys", "/dev")
 # These directories themselves (sharing a subdirectory is fine).
 FORBIDDEN_EXACT = (
     "/", "/var", "/var/lib", "/var/log", "/var/cache", "/var/spool", "/var/backups",
-    "/home", "/opt", "/srv", "/tmp", "/mnt", "/media",
+    "/home", "/opt", "/srv", "/tmp", "/var/tmp", "/mnt", "/media",
 )
 
 HOST_EXPECTED = ("un chemin absolu de répertoire (lettres, chiffres, « . », « _ », « - », « @ », « + »), "
@@ -64,12 +74,61 @@ def safe_host_dir(path: str, realpath: Callable[[str], str] = os.path.realpath) 
     normalised = normalise_absolute(path)
     if is_forbidden(normalised):
         raise ValueError(f"répertoire système « {normalised} »")
+    usable_host_dir(normalised, realpath)
+    return normalised
+
+
+def usable_host_dir(normalised: str, realpath: Callable[[str], str] = os.path.realpath) -> str:
+    """The directory a bind mount of `normalised` reaches now, checked: what to give the engine.
+
+    Called at validation and again just before a container is created or started: between the
+    two, only root can have changed what the path leads to.
+    """
     resolved = posixpath.normpath(realpath(normalised))
     if is_forbidden(resolved):
         raise ValueError(f"lien symbolique vers le répertoire système « {resolved} »")
-    if os.path.exists(resolved) and not os.path.isdir(resolved):
+    for checked in dict.fromkeys((normalised, resolved)):
+        weak = writable_ancestor(checked)
+        if weak is not None:
+            raise ValueError(weak)
+    if os.path.lexists(resolved) and not os.path.isdir(resolved):
         raise ValueError(f"« {resolved} » existe et n'est pas un répertoire")
-    return normalised
+    return resolved
+
+
+def writable_ancestor(path: str) -> str | None:
+    """Why a user other than root could make `path` lead elsewhere, or None.
+
+    Each directory on the way must be writable by root only; a sticky one (/tmp) is fine when
+    the entry under it exists and belongs to root (nobody else may rename or remove it). The
+    first missing component will be created by root: its parent must be root's alone.
+    """
+    components = [part for part in path.split("/") if part]
+    parent = "/"
+    for component in components:
+        try:
+            directory = os.stat(parent)
+        except OSError:
+            return None  # nothing further exists: the rest is created by root, under a checked parent
+        entry = posixpath.join(parent, component)
+        try:
+            owner: int | None = os.lstat(entry).st_uid
+        except OSError:
+            owner = None
+        if _writable_by_others(directory) and not (directory.st_mode & stat.S_ISVTX and owner == 0):
+            return (f"le répertoire « {parent} » peut être modifié par un autre utilisateur que root "
+                    f"(propriétaire uid {directory.st_uid}, droits {stat.filemode(directory.st_mode)}) : "
+                    "il pourrait y remplacer le chemin par un lien symbolique ; choisir un répertoire "
+                    "dont les parents n'appartiennent qu'à root")
+        if owner is None:
+            return None
+        parent = entry
+    return None
+
+
+def _writable_by_others(status: os.stat_result) -> bool:
+    return bool(status.st_uid != 0 or status.st_mode & stat.S_IWOTH
+                or (status.st_mode & stat.S_IWGRP and status.st_gid != 0))
 
 
 def safe_container_dir(path: str) -> str:

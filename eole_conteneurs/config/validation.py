@@ -7,13 +7,15 @@ variable, the entry of a multi, the value and what is accepted.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import stat
 
 from eole_conteneurs.config import paths
 from eole_conteneurs.errors import InvalidValue
 from eole_conteneurs.config import services
-from eole_conteneurs.config.model import (DOCKER_HUB, Configuration, ContainerSpec, ImageRef, PortMapping,
-                                          VolumeMapping, variable)
+from eole_conteneurs.config.model import (DEFAULT_PIDS_LIMIT, DOCKER_HUB, Configuration, ContainerSpec, ImageRef,
+                                          PortMapping, VolumeMapping, variable)
 from eole_conteneurs.config.validator import Validator, require_pair
 from eole_conteneurs.creole.values import Values
 
@@ -41,6 +43,22 @@ WEB_PATH_EXPECTED = ("un chemin web comme /application ou /applis/wiki (lettres,
 
 NGINX_FILE = re.compile(r"/[A-Za-z0-9._/-]*[A-Za-z0-9._-]")
 NGINX_FILE_EXPECTED = "un chemin absolu de fichier (lettres, chiffres, « . », « _ », « - », « / »)"
+# Where certificates live: Debian's and EOLE's (/etc/ssl/certs, /etc/ssl/private), certbot's
+# (/etc/letsencrypt/live, archive) and the module's own. nginx's master reads them as root.
+CERTIFICATE_ROOTS = ("/etc/ssl", "/etc/letsencrypt", "/etc/eole-conteneurs/ssl")
+CERTIFICATE_EXPECTED = ("un fichier sous /etc/ssl/ (certs/, private/), /etc/letsencrypt/ (live/, archive/) ou "
+                        "/etc/eole-conteneurs/ssl/, qui y reste une fois les liens suivis (lettres, chiffres, "
+                        "« . », « _ », « - », « / », sans « .. »)")
+KEY_GROUP = "ssl-cert"  # Debian's: /etc/ssl/private is root:ssl-cert 0710, its keys root:ssl-cert 0640
+KEY_EXPECTED = "une clé lisible par root seul (chmod 600) ou aussi par le groupe ssl-cert (chmod 640, chgrp ssl-cert)"
+
+
+class CertificateFileRefused(ValueError):
+    """A certificate or key nginx's master must not read: the variable, why, and what is accepted."""
+
+    def __init__(self, variable: str, reason: str, expected: str = CERTIFICATE_EXPECTED):
+        super().__init__(reason)
+        self.variable, self.reason, self.expected = variable, reason, expected
 
 
 def build_configuration(values: Values, problems: list[InvalidValue]) -> tuple[Configuration, list[InvalidValue]]:
@@ -64,11 +82,61 @@ def build_configuration(values: Values, problems: list[InvalidValue]) -> tuple[C
 def _certificate_pair(validator: Validator) -> None:
     """Both given, or neither (EOLE's pair, or the module's own): half a pair cannot serve HTTPS."""
     pair = ("conteneurs_certificat", "conteneurs_cle")
-    given = {name: validator.checked(name, _check_nginx_file, NGINX_FILE_EXPECTED) for name in pair
-             if validator.values.is_enabled(name)}
+    given = {name: _certificate_file(validator, name) for name in pair if validator.values.is_enabled(name)}
     for name, other in (pair, pair[::-1]):
         if given.get(other) is not None and validator.values.get(name) is None and name not in validator.values.refused:
-            validator.refuse(name, None, NGINX_FILE_EXPECTED, reason=f"valeur manquante alors que {other} est donné")
+            validator.refuse(name, None, CERTIFICATE_EXPECTED, reason=f"valeur manquante alors que {other} est donné")
+
+
+def _certificate_file(validator: Validator, name: str) -> str | None:
+    value = validator.scalar(name)
+    if value is None:
+        return None
+    try:
+        return check_certificate_file(name, value, key=name == "conteneurs_cle")
+    except CertificateFileRefused as refused:
+        validator.refuse(name, value, refused.expected, reason=refused.reason)
+        return None
+
+
+def check_certificate_file(variable: str, value: str, key: bool, must_exist: bool = False) -> str:
+    """A certificate (key: its private key) nginx may read: inside CERTIFICATE_ROOTS, also once links are
+    resolved; a regular file when it exists (must_exist: at publication); a key readable by root (and by
+    the ssl-cert group) only. Raises CertificateFileRefused naming the variable."""
+    try:
+        _check_nginx_file(value)
+    except ValueError as error:
+        raise CertificateFileRefused(variable, str(error)) from None
+    if not any(value.startswith(root + "/") for root in CERTIFICATE_ROOTS):
+        raise CertificateFileRefused(variable, "emplacement refusé pour un certificat ou une clé")
+    resolved = os.path.realpath(value)
+    if not any(resolved.startswith(os.path.realpath(root) + "/") for root in CERTIFICATE_ROOTS):
+        raise CertificateFileRefused(variable, f"lien vers {resolved}, hors des emplacements des certificats")
+    try:
+        status = os.stat(resolved)
+    except FileNotFoundError:
+        if must_exist:
+            raise CertificateFileRefused(variable, "fichier absent (vide : certificat d'EOLE ou du module)") from None
+        return value
+    except OSError as error:
+        raise CertificateFileRefused(variable, f"fichier illisible ({error.strerror})") from None
+    if not stat.S_ISREG(status.st_mode):
+        raise CertificateFileRefused(variable, "pas un fichier ordinaire")
+    mode = stat.S_IMODE(status.st_mode)
+    readers = "tous" if mode & 0o004 else f"le groupe {_group_name(status.st_gid)}" if mode & 0o040 else None
+    if key and readers is not None and readers != f"le groupe {KEY_GROUP}":
+        raise CertificateFileRefused(variable, f"clé privée lisible par {readers} (mode {mode:04o}) : "
+                                               f"la protéger avec « chmod 600 {resolved} »", KEY_EXPECTED)
+    return value
+
+
+def _group_name(gid: int) -> str:
+    import grp  # only for a group-readable key
+
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
 
 
 def _container(validator: Validator, index: int) -> ContainerSpec | None:
@@ -91,11 +159,14 @@ def _container(validator: Validator, index: int) -> ContainerSpec | None:
     health = services.health(validator, index)
     command = validator.checked(variable(index, "commande"), services.command, services.COMMAND_EXPECTED) or ()
     memory = validator.checked(variable(index, "memoire"), services.memory, services.MEMORY_EXPECTED)
+    pids_limit = validator.scalar(variable(index, "processus_max")) or DEFAULT_PIDS_LIMIT
+    capabilities = tuple(dict.fromkeys(entry for entry in validator.values.entries(variable(index, "capacites"))
+                                       if entry is not None))
     if len(validator.problems) > before or name is None or image is None:
         return None
     return ContainerSpec(index, name, technology, image, volumes, ports, persistent, web_path, networks,
                          environment, secrets, data_volumes, private_networks, dependencies, health, command, memory,
-                         published)
+                         published, pids_limit, capabilities)
 
 
 def _name(validator: Validator, index: int) -> str | None:

@@ -12,11 +12,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from eole_conteneurs.config.model import ContainerSpec, Secret
+from eole_conteneurs.config.model import DEFAULT_PIDS_LIMIT, ContainerSpec, Secret
 from eole_conteneurs.engine.api import ObservedContainer
 from eole_conteneurs.files import write_durably
+from eole_conteneurs.errors import StateFileError, decode_reason, os_reason
 
 if TYPE_CHECKING:
     from eole_conteneurs.engine.creation import CreateRequest
@@ -26,6 +27,9 @@ LABEL_SPEC = "fr.eole.conteneurs.spec"
 LABEL_FINGERPRINT = "fr.eole.conteneurs.fingerprint"
 LABEL_PERSISTENT = "fr.eole.conteneurs.persistant"
 LABEL_INDEX = "fr.eole.conteneurs.index"
+# A value drawn at each creation: an image committed from a managed container carries the module's
+# labels, and a container run from it inherits them — but not a creation value of its own.
+LABEL_CREATION = "fr.eole.conteneurs.creation"
 DEFAULT_SCOPE = "eole"
 SPEC_VERSION = 1
 
@@ -66,6 +70,9 @@ def declared_parameters(spec: ContainerSpec, digest: Digest | None = None) -> di
         "health": spec.health.command,
         "command": list(spec.command),
         "memory": spec.memory,
+        "capabilities": list(spec.capabilities),
+        # The default is left out: containers made before the limit existed keep their fingerprint.
+        "pids": spec.pids_limit if spec.pids_limit != DEFAULT_PIDS_LIMIT else None,
     }
     parameters.update((key, value) for key, value in optional.items() if value)
     return parameters
@@ -88,11 +95,13 @@ def labels_for(spec: ContainerSpec, scope: str, digest: Digest | None = None) ->
 
 
 def create_request(spec: ContainerSpec, scope: str, digest: Digest | None = None,
-                   secrets_dir: str = "", carried: tuple[tuple[str, str], ...] = ()) -> CreateRequest:
+                   secrets_dir: str = "", carried: tuple[tuple[str, str], ...] = (),
+                   host_dirs: Mapping[str, str] | None = None) -> CreateRequest:
     """The container spec asks for, labelled as the module's.
 
     secrets_dir: where this container's secret files are (SecretStore.write); carried: (volume,
-    container path) of anonymous volumes taken over from the container it replaces.
+    container path) of anonymous volumes taken over from the container it replaces; host_dirs:
+    each declared host directory → the resolved one to bind (containers/hostdirs.py).
     """
     from eole_conteneurs.engine.creation import Bind, CreateRequest, Mount, PortBinding  # only when one is made
 
@@ -100,14 +109,18 @@ def create_request(spec: ContainerSpec, scope: str, digest: Digest | None = None
     mounts += [Mount("volume", name, target) for name, target in carried]
     mounts += [Mount("bind", f"{secrets_dir}/{secret.name}", secret.container_path, read_only=True)
                for secret in spec.secrets]
+    import secrets  # only when one is made
+
+    labels = dict(labels_for(spec, scope, digest), **{LABEL_CREATION: secrets.token_hex(16)})
     return CreateRequest(
-        name=spec.name, image=str(spec.image), labels=labels_for(spec, scope, digest),
+        name=spec.name, image=str(spec.image), labels=labels,
         ports=tuple(PortBinding(port.container_port, port.host_ip, port.host_port) for port in spec.ports),
-        binds=tuple(Bind(volume.host_dir, volume.container_dir) for volume in spec.volumes),
+        binds=tuple(Bind((host_dirs or {}).get(volume.host_dir, volume.host_dir), volume.container_dir)
+                    for volume in spec.volumes),
         restart=restart_policy(spec), security_options=SECURITY_OPTIONS,
         environment=tuple(f"{name}={value}" for name, value in spec.environment), mounts=tuple(mounts),
         networks=spec.private_networks, health_command=spec.health.command, command=spec.command,
-        memory=spec.memory)
+        memory=spec.memory, pids_limit=spec.pids_limit, cap_drop=spec.dropped_capabilities)
 
 
 def resource_labels(scope: str) -> dict[str, str]:
@@ -118,8 +131,16 @@ def resource_labels(scope: str) -> dict[str, str]:
 # -- reading the labels back ----------------------------------------------------------------
 
 def managed_by(container: ObservedContainer, scope: str) -> bool:
-    """The module's claim of ownership: a container without it is never touched."""
-    return container.labels.get(LABEL_SCOPE) == scope
+    """The module's claim of ownership: a container without it is never touched.
+
+    Labels its image gives it prove nothing (anyone may run an image committed from a managed
+    container): the module's containers have a creation value their image does not have. Those
+    made before that value existed are the module's only when their image has none of its labels.
+    """
+    if container.labels.get(LABEL_SCOPE) != scope:
+        return False
+    image = container.image_labels
+    return image.get(LABEL_SCOPE) is None or image.get(LABEL_CREATION) != container.labels.get(LABEL_CREATION)
 
 
 def is_persistent(container: ObservedContainer) -> bool:
@@ -161,23 +182,34 @@ class Registry:
     path: Path
 
     def load(self) -> frozenset[str]:
+        """The names kept ({} when the file is absent); StateFileError naming the file when it cannot be read."""
         try:
-            return frozenset(self.path.read_text().split())
+            return frozenset(self.path.read_bytes().decode("utf-8").split())
         except FileNotFoundError:
             return frozenset()
+        except OSError as error:
+            raise StateFileError(self.path, f"lecture impossible ({os_reason(error)})") from error
+        except UnicodeDecodeError as error:
+            raise StateFileError(self.path, f"{decode_reason(error)} ; un nom par ligne attendu") from error
 
     def save(self, ids: frozenset[str]) -> None:
-        write_durably(self.path, "".join(f"{container_id}\n" for container_id in sorted(ids)).encode(), 0o644)
+        content = "".join(f"{container_id}\n" for container_id in sorted(ids)).encode()
+        try:
+            write_durably(self.path, content, 0o644)
+        except OSError as error:
+            raise StateFileError(self.path, f"écriture impossible ({os_reason(error)})") from error
 
 
 def updated_protection(protected: frozenset[str], specs: list[ContainerSpec],
                        observed: list[ObservedContainer]) -> frozenset[str]:
-    """The current declaration decides for declared containers; undeclared ones keep what was known."""
+    """The ids of containers ever declared persistent that still exist: the containers declared persistent now,
+    and those remembered.
+
+    Protection lasts as long as the container, as the label does: declared non-persistent afterwards, it
+    stays protected (the change is pending) until it is replaced on request (`apply --recreer NOM`).
+    """
     by_name = {container.name: container.id for container in observed}
     existing = set(by_name.values())
     ids = {container_id for container_id in protected if container_id in existing}
-    for spec in specs:
-        container_id = by_name.get(spec.name)
-        if container_id is not None:
-            (ids.add if spec.persistent else ids.discard)(container_id)
+    ids.update(by_name[spec.name] for spec in specs if spec.persistent and spec.name in by_name)
     return frozenset(ids)

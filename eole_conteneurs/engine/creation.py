@@ -52,6 +52,9 @@ class CreateRequest:
     health_command: str = ""
     command: tuple[str, ...] = ()
     memory: int | None = None
+    pids_limit: int | None = None
+    cap_drop: tuple[str, ...] = ()
+    cap_add: tuple[str, ...] = ()
 
     def command_line(self) -> str:
         """The equivalent `docker run` command, for the log."""
@@ -60,6 +63,12 @@ class CreateRequest:
         words = ["docker", "run", "-d", "--name", self.name, "--restart", self.restart]
         for option in self.security_options:
             words += ["--security-opt", option]
+        for capability in self.cap_drop:
+            words += ["--cap-drop", capability]
+        for capability in self.cap_add:
+            words += ["--cap-add", capability]
+        if self.pids_limit is not None:
+            words += ["--pids-limit", str(self.pids_limit)]
         for port in self.ports:
             words += ["-p", f"{port.host_ip}:{port.host_port}:{port.container_port}"]
         for bind in self.binds:

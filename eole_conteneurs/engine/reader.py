@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from eole_conteneurs.engine.api import DockerOperationError, DockerUnavailable, ObservedContainer, ObservedResource
+from eole_conteneurs.engine.api import (DockerOperationError, DockerUnavailable, ObservedContainer, ObservedResource,
+                                        any_labelled, labels_by_image)
 
 READ_TIMEOUT = 30.0
 PROBE_TIMEOUT = 10.0  # asking the registry for a digest: beyond that, pull as the seed does
@@ -161,7 +162,8 @@ class SocketReader:
             summaries = self.client.containers()
         except EngineSocketError as error:
             raise DockerOperationError("Docker", "liste des conteneurs", str(error)) from error
-        return [ObservedContainer.from_summary(summary) for summary in summaries]
+        images = labels_by_image(self._listing("/images/json", "liste des images")) if any_labelled(summaries) else {}
+        return [ObservedContainer.from_summary(summary, images) for summary in summaries]
 
     def image(self, ref: str) -> dict[str, Any] | None:
         try:

@@ -14,7 +14,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable
 
 from eole_conteneurs.engine.api import (STOP_TIMEOUT, DockerOperationError, DockerUnavailable,
-                                        ObservedContainer, ObservedResource, PullResult)
+                                        ObservedContainer, ObservedResource, PullResult, any_labelled, labels_by_image)
 from eole_conteneurs.engine.reader import volume_sizes
 
 if TYPE_CHECKING:
@@ -122,7 +122,9 @@ class SdkReader:
 
     def containers(self) -> list[ObservedContainer]:
         summaries = self.client.call("Docker", "liste des conteneurs", "containers", all=True)
-        return [ObservedContainer.from_summary(summary) for summary in summaries]
+        images = (labels_by_image(self.client.call("Docker", "liste des images", "images"))
+                  if any_labelled(summaries) else {})
+        return [ObservedContainer.from_summary(summary, images) for summary in summaries]
 
     def image(self, ref: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = self.client.found(ref, "Lecture de l'image", lambda api: api.inspect_image(ref))
@@ -188,6 +190,9 @@ class SdkWriter:
             security_opt=list(request.security_options),
             privileged=False,
             mem_limit=request.memory,
+            pids_limit=request.pids_limit,
+            cap_drop=list(request.cap_drop) or None,
+            cap_add=list(request.cap_add) or None,
             network_mode=first_network,
         )
         # The engine takes one network at creation (API < 1.44): the others are joined before the start.

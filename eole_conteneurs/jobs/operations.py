@@ -50,6 +50,11 @@ def posttemplate(job: Job, loaded: Loaded | None = None) -> int:
     return max(status, _status(job.journal))
 
 
+UNCONFIRMED = ("activer_conteneurs n'est pas enregistré dans {source} (configuration antérieure au module ?) : "
+               "les conteneurs et la publication web sont laissés tels quels ; pour les supprimer, enregistrer "
+               "activer_conteneurs = non")
+
+
 # -- jobs ----------------------------------------------------------------------------------------
 
 def pull_images(loaded: Loaded, job: Job) -> int:
@@ -106,6 +111,9 @@ def _engine_for(loaded: Loaded, job: Job, start: bool) -> Engine | None:
     if loaded.configuration.enabled:
         engine = connect_or_start_docker(job.journal, url) if start else DockerEngine.connect(url)
         return _with_prefetch(job, engine)
+    if loaded.configuration.unconfirmed:
+        job.journal.warn(UNCONFIRMED.format(source=loaded.configuration.source))
+        return None
     job.journal.step("Gestion des conteneurs désactivée (activer_conteneurs = non)")
     try:
         return _with_prefetch(job, DockerEngine.connect(url))

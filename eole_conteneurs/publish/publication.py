@@ -92,6 +92,9 @@ class Publication:
 
     def publish(self) -> bool:
         """The chosen server gets the files (tested, reloaded); the other loses the module's. True: reloaded."""
+        if self.loaded.configuration.unconfirmed:  # disabled by default only (jobs/operations.UNCONFIRMED)
+            self.pending_marker.unlink(missing_ok=True)
+            return False
         try:
             found = listeners()
             # Containers disabled: nothing to publish, whatever serves the web; the module's files go.

@@ -48,9 +48,19 @@ def test_install_reconfigure_change_purge(flow):
     assert after[web] != ids[web] and after[data] == ids[data], "only the changed container is recreated"
     assert https(f"/{web}/")[:2] == (200, "depuis le paquet")
 
-    purge = subprocess.run(["apt-get", "purge", "-y", "-q", PACKAGE], capture_output=True, text=True,
-                           env=dict(env, DEBIAN_FRONTEND="noninteractive"), timeout=600)
-    assert purge.returncode == 0, purge.stdout + purge.stderr
+    # A copy of the web container, run from an image committed from it, inherits the module's labels:
+    # it is not the module's, and the purge must leave it (issue 14, item 5).
+    copy, copy_image = f"{prefix}-copie", f"{prefix}-copie:1"
+    docker("commit", web, copy_image)
+    docker("run", "-d", "--name", copy, copy_image)
+    try:
+        purge = subprocess.run(["apt-get", "purge", "-y", "-q", PACKAGE], capture_output=True, text=True,
+                               env=dict(env, DEBIAN_FRONTEND="noninteractive"), timeout=600)
+        assert purge.returncode == 0, purge.stdout + purge.stderr
+        assert docker("inspect", copy, check=False).returncode == 0, "a copy the module did not make is kept"
+    finally:
+        docker("rm", "-f", copy, check=False)
+        docker("rmi", copy_image, check=False)
     assert not list(WEB_D.glob("conteneur[0-9]*.conf")), "generated nginx files removed"
     assert not Path("/etc/nginx/conf.d/eole-conteneurs.conf").exists()
     assert not Path("/var/lib/eole-conteneurs").exists(), "state removed"

@@ -42,8 +42,11 @@ CONTRACT = {  # field: (type, multi, mandatory, default, label)
     "sante_delai": ("number", False, False, ("120",), "Délai maximal pour devenir sain (secondes)"),
     "commande": ("string", False, False, (), "Commande du conteneur (remplace celle de l'image)"),
     "memoire": ("string", False, False, (), "Mémoire maximale (512M, 2G)"),
+    "processus_max": ("number", False, False, ("4096",), "Nombre maximal de processus"),
+    "capacites": ("string", True, False, (), "Capacité Linux rendue au conteneur"),
 }
-EXPERT = {"chemin", "reseau_autorise", "masque_autorise", "sante_commande", "sante_delai", "commande", "memoire"}
+EXPERT = {"chemin", "reseau_autorise", "masque_autorise", "sante_commande", "sante_delai", "commande", "memoire",
+          "processus_max", "capacites"}
 # Types EOLE's own dictionaries use (design §4): port, network and filename are found in none.
 EOLE_TYPES = {"string", "number", "oui/non", "ip", "netmask", "password"}
 

@@ -11,6 +11,7 @@ import pytest
 from eole_conteneurs.engine.api import DockerOperationError, DockerUnavailable
 from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.engine.prefetch import PROBES, Prefetch
+from eole_conteneurs.cache import write_json
 from eole_conteneurs.jobs.memory import images_of_last_run, remember_images
 from eole_conteneurs.engine.reader import EngineSocket, EngineSocketError
 
@@ -154,10 +155,28 @@ def test_no_local_image_means_pull_without_asking_the_registry(tmp_path, dockerd
 
 
 def test_engine_reads_without_the_sdk(tmp_path, dockerd):
-    _, engine = engine_for(tmp_path, dockerd, {"/containers/json?all=1": reply(200, CONTAINERS)})
+    _, engine = engine_for(tmp_path, dockerd, {"/containers/json?all=1": reply(200, CONTAINERS),
+                                               "/images/json": reply(200, [])})
     [observed] = engine.containers()
     assert (observed.name, observed.state, observed.exit_code, observed.labels) == ("web", "exited", 3, {"k": "v"})
     assert engine.writer.client._client is None  # the SDK was not even imported for that
+
+
+def test_each_container_carries_the_labels_of_its_image(tmp_path, dockerd):
+    """What an image gives a container is told apart from what it was given (labels.managed_by)."""
+    image_id = CONTAINERS[0]["ImageID"]
+    _, engine = engine_for(tmp_path, dockerd, {
+        "/containers/json?all=1": reply(200, CONTAINERS),
+        "/images/json": reply(200, [{"Id": image_id, "Labels": {"k": "v"}}, {"Id": "sha256:2", "Labels": None}])})
+    [observed] = engine.containers()
+    assert observed.image_labels == {"k": "v"}
+
+
+def test_the_image_list_is_not_asked_when_no_container_has_labels(tmp_path, dockerd):
+    bare = [dict(CONTAINERS[0], Labels={})]
+    fake, engine = engine_for(tmp_path, dockerd, {"/containers/json?all=1": reply(200, bare)})
+    assert engine.containers()[0].image_labels == {}
+    assert not [line for line in fake.requests if "/images/json" in line]
 
 
 def test_engine_read_failure_names_the_operation(tmp_path, dockerd):
@@ -201,7 +220,7 @@ def test_unexpected_answers_mean_pull(tmp_path, dockerd, image, remote):
 
 
 def early_routes(containers, digests):
-    routes = {"/containers/json?all=1": reply(200, containers)}
+    routes = {"/containers/json?all=1": reply(200, containers), "/images/json": reply(200, [])}
     for ref, (local, remote) in digests.items():
         image_path = "/images/" + ref.replace(":", "%3A").replace("/", "%2F") + "/json"
         routes[image_path] = reply(200, {"Id": "sha256:1", "RepoDigests": [f"{ref.rsplit(':', 1)[0]}@{local}"]})
@@ -237,5 +256,7 @@ def test_images_of_the_last_run_are_remembered(tmp_path):
     assert images_of_last_run(tmp_path) == [] and images_of_last_run(None) == []
     remember_images(tmp_path, [REF, "127.0.0.1:5000/autre:1"])
     assert images_of_last_run(tmp_path) == [REF, "127.0.0.1:5000/autre:1"]
-    (tmp_path / "images.json").write_text('{"images": [1, "a:1"]}')
+    write_json(tmp_path / "images.json", {"images": [1, "a:1"]})  # sealed, but not what this code wrote
     assert images_of_last_run(tmp_path) == ["a:1"]
+    (tmp_path / "images.json").write_text('{"images": ["b:1"]}')  # not sealed: ignored
+    assert images_of_last_run(tmp_path) == []
