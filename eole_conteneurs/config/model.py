@@ -11,6 +11,8 @@ SECRETS_MOUNT = "/run/secrets"
 # device nodes, audit, file capabilities, chroot): dropped unless conteneurN_capacites gives one back.
 DROPPED_CAPABILITIES = ("AUDIT_WRITE", "MKNOD", "NET_RAW", "SETFCAP", "SETPCAP", "SYS_CHROOT")
 DEFAULT_PIDS_LIMIT = 4096
+# <name>--ancien-<12 hex>: the name a recreation gives the old container while the new one is made.
+SET_ASIDE_SUFFIX = "--ancien"
 
 
 def variable(index: int, field: str) -> str:

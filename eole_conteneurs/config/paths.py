@@ -27,11 +27,16 @@ FORBIDDEN_TREES = (
     "/var/lib/docker", "/var/lib/containerd", "/var/lib/docker-registry",
     # Host state that root in a container must not be able to write.
     "/var/lib/eole-conteneurs", "/var/lib/dpkg", "/var/lib/apt", "/var/lib/systemd", "/var/spool/cron",
-    "/var/lib/eole", "/var/lib/creole", "/var/lib/polkit-1", "/var/lib/samba/private", "/var/lib/sudo",
-    # Logs a master process running as root reopens (a link planted there is written as root).
-    "/var/log/nginx", "/var/log/apache2", "/var/log/journal",
-    "/var/mail", "/var/spool/mail", "/snap",
-    # The module's own state, cache, lock and generated files: a container must not decide them.
+    "/var/lib/eole", "/var/lib/creole", "/var/lib/polkit-1", "/var/lib/sudo", "/var/lib/private",
+    # Credentials and directory data of an EOLE server (Samba AD and its SYSVOL scripts, SSSD, LDAP).
+    "/var/lib/samba", "/var/lib/sss", "/var/lib/ldap", "/var/lib/openldap",
+    # Other container and VM engines' storage.
+    "/var/lib/containers", "/var/lib/libvirt", "/var/lib/lxc", "/var/lib/lxd",
+    # Logs a daemon running as root reopens (a link planted there is written as root).
+    "/var/log/nginx", "/var/log/apache2", "/var/log/journal", "/var/log/samba", "/var/log/apt",
+    "/var/log/audit", "/var/log/private", "/var/log/installer",
+    "/var/mail", "/var/spool/mail", "/var/spool/postfix", "/var/spool/cups", "/snap",
+    # The module's cache (its state is above, its lock under /run, its generated files under /etc).
     "/var/cache/eole-conteneurs",
 )
 # Never mounted over inside the container either: the container would not start.
@@ -115,7 +120,7 @@ def writable_ancestor(path: str) -> str | None:
             owner: int | None = os.lstat(entry).st_uid
         except OSError:
             owner = None
-        if _writable_by_others(directory) and not (directory.st_mode & stat.S_ISVTX and owner == 0):
+        if _writable_by_others(directory, parent) and not (directory.st_mode & stat.S_ISVTX and owner == 0):
             return (f"le répertoire « {parent} » peut être modifié par un autre utilisateur que root "
                     f"(propriétaire uid {directory.st_uid}, droits {stat.filemode(directory.st_mode)}) : "
                     "il pourrait y remplacer le chemin par un lien symbolique ; choisir un répertoire "
@@ -126,9 +131,22 @@ def writable_ancestor(path: str) -> str | None:
     return None
 
 
-def _writable_by_others(status: os.stat_result) -> bool:
-    return bool(status.st_uid != 0 or status.st_mode & stat.S_IWOTH
-                or (status.st_mode & stat.S_IWGRP and status.st_gid != 0))
+def _writable_by_others(status: os.stat_result, path: str) -> bool:
+    """Owner, group or others other than root may write; with an access ACL, the group bits are its mask
+    (named users may write through it): any group write is then taken as someone else's."""
+    if status.st_uid != 0 or status.st_mode & stat.S_IWOTH:
+        return True
+    if not status.st_mode & stat.S_IWGRP:
+        return False
+    return status.st_gid != 0 or _has_acl(path)
+
+
+def _has_acl(path: str) -> bool:
+    try:
+        os.getxattr(path, "system.posix_acl_access")
+    except OSError:
+        return False  # none (ENODATA), or not supported by the filesystem
+    return True
 
 
 def safe_container_dir(path: str) -> str:

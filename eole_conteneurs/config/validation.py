@@ -14,8 +14,8 @@ import stat
 from eole_conteneurs.config import paths
 from eole_conteneurs.errors import InvalidValue
 from eole_conteneurs.config import services
-from eole_conteneurs.config.model import (DEFAULT_PIDS_LIMIT, DOCKER_HUB, Configuration, ContainerSpec, ImageRef,
-                                          PortMapping, VolumeMapping, variable)
+from eole_conteneurs.config.model import (DEFAULT_PIDS_LIMIT, DOCKER_HUB, SET_ASIDE_SUFFIX, Configuration,
+                                          ContainerSpec, ImageRef, PortMapping, VolumeMapping, variable)
 from eole_conteneurs.config.validator import Validator, require_pair
 from eole_conteneurs.creole.values import Values
 
@@ -46,7 +46,7 @@ NGINX_FILE_EXPECTED = "un chemin absolu de fichier (lettres, chiffres, « . », 
 # Where certificates live: Debian's and EOLE's (/etc/ssl/certs, /etc/ssl/private), certbot's
 # (/etc/letsencrypt/live, archive) and the module's own. nginx's master reads them as root.
 CERTIFICATE_ROOTS = ("/etc/ssl", "/etc/letsencrypt", "/etc/eole-conteneurs/ssl")
-CERTIFICATE_EXPECTED = ("un fichier sous /etc/ssl/ (certs/, private/), /etc/letsencrypt/ (live/, archive/) ou "
+CERTIFICATE_EXPECTED = ("un fichier sous /etc/ssl/ (par exemple certs/, private/), /etc/letsencrypt/ (live/) ou "
                         "/etc/eole-conteneurs/ssl/, qui y reste une fois les liens suivis (lettres, chiffres, "
                         "« . », « _ », « - », « / », sans « .. »)")
 KEY_GROUP = "ssl-cert"  # Debian's: /etc/ssl/private is root:ssl-cert 0710, its keys root:ssl-cert 0640
@@ -187,6 +187,8 @@ def _check_name(value: str) -> str:
         raise ValueError(f"nom trop long ({len(value)} caractères)")
     if not NAME.fullmatch(value):
         raise ValueError("nom invalide")
+    if SET_ASIDE_SUFFIX + "-" in value:
+        raise ValueError(f"« {SET_ASIDE_SUFFIX}- » est réservé aux conteneurs mis de côté pendant une recréation")
     return value
 
 

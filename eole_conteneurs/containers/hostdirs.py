@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from eole_conteneurs.config.model import ContainerSpec, variable
+from eole_conteneurs.config.model import SECRETS_MOUNT, ContainerSpec, variable
 from eole_conteneurs.config.paths import usable_host_dir
-from eole_conteneurs.engine.api import DockerOperationError, ObservedContainer
+from eole_conteneurs.engine.api import DockerOperationError, ObservedContainer, ObservedMount
+from eole_conteneurs.errors import os_reason
 
 OPERATION = "Vérification du répertoire de l'hôte"
 
@@ -20,10 +21,10 @@ OPERATION = "Vérification du répertoire de l'hôte"
 class HostDirRefused(DockerOperationError):
     """A shared directory that is no longer safe: the container is neither created nor started."""
 
-    def __init__(self, spec: ContainerSpec, entry: int, path: str, reason: str):
+    def __init__(self, spec: ContainerSpec, entry: int | None, path: str, reason: str):
         self.variable = variable(spec.index, "rep_hote")
-        super().__init__(spec.name, OPERATION,
-                         f"{self.variable} (valeur n°{entry + 1}) : « {path} » refusé maintenant : {reason}")
+        which = f"{self.variable} (valeur n°{entry + 1})" if entry is not None else f"ancien partage de {self.variable}"
+        super().__init__(spec.name, OPERATION, f"{which} : « {path} » refusé maintenant : {reason}")
 
 
 def resolved_host_dirs(spec: ContainerSpec, report: Callable[[str], None]) -> dict[str, str]:
@@ -40,26 +41,37 @@ def resolved_host_dirs(spec: ContainerSpec, report: Callable[[str], None]) -> di
                 os.makedirs(target, mode=0o755, exist_ok=True)
             except OSError as error:
                 raise DockerOperationError(spec.name, "Création du répertoire de l'hôte",
-                                           f"{target} : {error.strerror}") from error
+                                           f"{target} : {os_reason(error)}") from error
         resolved[volume.host_dir] = target
     return resolved
 
 
 def check_bound_dirs(spec: ContainerSpec, container: ObservedContainer) -> None:
-    """Before an existing container starts: what its shared directories lead to now is still allowed.
+    """Before an existing container starts: what each of its host directories leads to now is still allowed.
 
     The engine resolves a bind's source again at each start; a container made before sources were
     resolved at creation names the declared path.
     """
-    declared = {volume.container_dir: entry for entry, volume in enumerate(spec.volumes)}
+    refused = unsafe_bind(container)
+    if refused is not None:
+        mount, reason = refused
+        entry = next((entry for entry, volume in enumerate(spec.volumes)
+                      if volume.container_dir == mount.destination), None)
+        raise HostDirRefused(spec, entry, mount.source, reason)
+
+
+def unsafe_bind(container: ObservedContainer) -> tuple[ObservedMount, str] | None:
+    """The first bind mount of container no longer allowed, and why. Every bind counts, declared now or not
+    (a persistent container may wait for --recreer with an old one), but the secrets' files (the module's
+    own, read-only, under its state directory)."""
     for mount in container.mounts:
-        entry = declared.get(mount.destination)
-        if mount.kind != "bind" or entry is None:
+        if mount.kind != "bind" or mount.destination.startswith(SECRETS_MOUNT + "/"):
             continue
         try:
             usable_host_dir(mount.source)
         except ValueError as error:
-            raise HostDirRefused(spec, entry, mount.source, str(error)) from None
+            return mount, str(error)
+    return None
 
 
 def check_unchanged(spec: ContainerSpec, host_dirs: dict[str, str]) -> None:

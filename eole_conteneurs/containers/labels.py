@@ -174,8 +174,8 @@ def finished(container: ObservedContainer) -> bool:
 class Registry:
     """A set of names kept across runs, one per line, root's.
 
-    Two of them: the ids of the containers whose declaration says persistent (labels are fixed at
-    creation: a container declared persistent afterwards is only protected through that file), and
+    Two of them: the ids of the containers ever declared persistent (labels are fixed at creation: a
+    container declared persistent afterwards is protected through that file until it is replaced), and
     the volumes made elsewhere that the administrator allowed the module to use.
     """
 

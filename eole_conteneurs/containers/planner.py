@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Mapping, Sequence
 
-from eole_conteneurs.config.model import ContainerSpec, variable
+from eole_conteneurs.config.model import SET_ASIDE_SUFFIX, ContainerSpec, variable
 # The actions, read from here by the modules that use plans (planner.Plan, planner.Kind…).
 from eole_conteneurs.containers.actions import (Action, Conflict, Create, Finish, Keep, Kind, Plan,  # noqa: F401
                                                 Recreate, Remove, Restore, Resume, Start, Stop, Undo,
@@ -19,7 +19,7 @@ from eole_conteneurs.containers.labels import (LABEL_SCOPE, Digest, declared_par
                                                is_persistent, managed_by, stored_fingerprint, stored_parameters)
 from eole_conteneurs.engine.api import ObservedContainer, ObservedResource
 
-SET_ASIDE = re.compile(r"(?P<name>.+)--ancien-[0-9a-f]{12}")
+SET_ASIDE = re.compile(r"(?P<name>.+)" + re.escape(SET_ASIDE_SUFFIX) + r"-[0-9a-f]{12}")
 ANY_ADDRESS = ("", "0.0.0.0", "::")  # a port published on every address of the host
 
 
@@ -74,7 +74,7 @@ def make_plan(desired: Sequence[ContainerSpec], observed: Sequence[ObservedConta
                if managed_by(container, scope) and container.name not in declared and container.id not in handled]
     actions += [interrupted.get(spec.name) or _for_declared(spec, by_name.get(spec.name), situation)
                 for spec in desired]
-    actions = _together(actions)
+    actions = _blocked(_together(actions))
     pulls = tuple(dict.fromkeys(str(spec.image) for spec in desired if images.get(str(spec.image)) is None))
     networks = dict.fromkeys(network for spec in desired for network in spec.private_networks)
     volumes = dict.fromkeys(volume.name for spec in desired for volume in spec.data_volumes)
@@ -108,7 +108,9 @@ def _interrupted(desired: Sequence[ContainerSpec], observed: Sequence[ObservedCo
     set_aside: dict[str, list[ObservedContainer]] = {}
     for container in observed:
         match = SET_ASIDE.fullmatch(container.name)
-        if match and match["name"] in specs and managed_by(container, situation.scope):
+        # A declared name is never a leftover (validation refuses the suffix; older names may have it).
+        if (match and match["name"] in specs and container.name not in specs
+                and managed_by(container, situation.scope)):
             set_aside.setdefault(match["name"], []).append(container)
     found: dict[str, Restore | Resume] = {}
     for name, olds in set_aside.items():
@@ -188,6 +190,32 @@ def _together(actions: list[Action]) -> list[Action]:
                              together=tuple(name for name in recreations if name in members))
         grouped.append(action)
     return grouped
+
+
+def _blocked(actions: list[Action]) -> list[Action]:
+    """A recreation whose new host port a container this plan keeps running still holds (a persistent one
+    with a pending change) would stop its container, fail, and put it back at every run: a conflict
+    instead, naming the holder, and nothing is stopped."""
+    kept = [(action.name, port) for action in actions if isinstance(action, Keep) and action.current.running
+            for port in _held_ports(action.current)]
+    planned: list[Action] = []
+    for action in actions:
+        holder = _holder(action, kept) if isinstance(action, Recreate) else None
+        planned.append(action if holder is None or not isinstance(action, Recreate) else Conflict(
+            action.spec, action.current,
+            f"{variable(action.spec.index, 'port_hote')} : le port de l'hôte {holder[1]} est encore pris par le "
+            f"conteneur {holder[0]}, conservé (persistant, changement en attente) ; {action.name} n'est pas "
+            f"arrêté ; pour libérer le port : « eole-conteneurs apply --recreer {holder[0]} »"))
+    return planned
+
+
+def _holder(action: Recreate, kept: list[tuple[str, tuple[str, int]]]) -> tuple[str, str] | None:
+    """(holder's name, "address:port") of the first new host port of action a kept container holds."""
+    for mapping in action.spec.ports:
+        for name, port in kept:
+            if name != action.name and _same_port((mapping.host_ip, mapping.host_port), port):
+                return name, f"{mapping.host_ip}:{mapping.host_port}"
+    return None
 
 
 def _held_ports(container: ObservedContainer) -> list[tuple[str, int]]:

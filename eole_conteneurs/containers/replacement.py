@@ -12,8 +12,9 @@ from abc import ABC, abstractmethod
 from dataclasses import replace
 from typing import Callable
 
-from eole_conteneurs.config.model import ContainerSpec
+from eole_conteneurs.config.model import SET_ASIDE_SUFFIX, ContainerSpec
 from eole_conteneurs.containers.labels import Digest, finished
+from eole_conteneurs.containers.hostdirs import check_bound_dirs, unsafe_bind
 from eole_conteneurs.containers.parallel import in_parallel
 from eole_conteneurs.containers.planner import (Action, Finish, Plan, Recreate, Restore, Resume, Start, Undo,
                                                 declared_spec)
@@ -23,7 +24,6 @@ from eole_conteneurs.engine.api import DockerOperationError, Engine, ObservedCon
 from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.journal import Journal
 
-SET_ASIDE_SUFFIX = "--ancien"  # <name>--ancien-<12 hex>: planner.SET_ASIDE
 ANONYMOUS_VOLUME = re.compile(r"[0-9a-f]{64}")
 STOP_WORKERS = 8  # a group's old containers are stopped side by side: each may take its whole stop delay
 
@@ -175,6 +175,7 @@ class Replacing(ABC):
         self.journal.step(f"Conteneur {action.name} : {action.reason}, renommé {action.name}")
         self.engine.rename(container.id, action.name)
         if action.start and not finished(container):
+            check_bound_dirs(action.spec, container)
             self.journal.step(f"Démarrage du conteneur : docker start {action.name}")
             self.engine.start(container.id)
 
@@ -202,7 +203,10 @@ class Replacing(ABC):
         if name is not None:
             original = name
             steps.append(lambda: self.engine.rename(old.id, original))
-        if restart:
+        refused = unsafe_bind(old) if restart else None
+        if refused is not None:  # its host directory changed since it ran: left stopped, said
+            self.journal.fail(f"{old.short_id} non redémarré : « {refused[0].source} » : {refused[1]}")
+        elif restart:
             steps.append(lambda: self.engine.start(old.id))
         for step in steps:
             try:

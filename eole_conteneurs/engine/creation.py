@@ -54,7 +54,6 @@ class CreateRequest:
     memory: int | None = None
     pids_limit: int | None = None
     cap_drop: tuple[str, ...] = ()
-    cap_add: tuple[str, ...] = ()
 
     def command_line(self) -> str:
         """The equivalent `docker run` command, for the log."""
@@ -65,8 +64,6 @@ class CreateRequest:
             words += ["--security-opt", option]
         for capability in self.cap_drop:
             words += ["--cap-drop", capability]
-        for capability in self.cap_add:
-            words += ["--cap-add", capability]
         if self.pids_limit is not None:
             words += ["--pids-limit", str(self.pids_limit)]
         for port in self.ports:

@@ -162,7 +162,9 @@ class SocketReader:
             summaries = self.client.containers()
         except EngineSocketError as error:
             raise DockerOperationError("Docker", "liste des conteneurs", str(error)) from error
-        images = labels_by_image(self._listing("/images/json", "liste des images")) if any_labelled(summaries) else {}
+        # all=1: an intermediate image (a layer of a build) is a container's image too.
+        images = (labels_by_image(self._listing("/images/json?all=1", "liste des images"))
+                  if any_labelled(summaries) else {})
         return [ObservedContainer.from_summary(summary, images) for summary in summaries]
 
     def image(self, ref: str) -> dict[str, Any] | None:

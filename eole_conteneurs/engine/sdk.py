@@ -122,7 +122,7 @@ class SdkReader:
 
     def containers(self) -> list[ObservedContainer]:
         summaries = self.client.call("Docker", "liste des conteneurs", "containers", all=True)
-        images = (labels_by_image(self.client.call("Docker", "liste des images", "images"))
+        images = (labels_by_image(self.client.call("Docker", "liste des images", "images", all=True))
                   if any_labelled(summaries) else {})
         return [ObservedContainer.from_summary(summary, images) for summary in summaries]
 
@@ -192,7 +192,6 @@ class SdkWriter:
             mem_limit=request.memory,
             pids_limit=request.pids_limit,
             cap_drop=list(request.cap_drop) or None,
-            cap_add=list(request.cap_add) or None,
             network_mode=first_network,
         )
         # The engine takes one network at creation (API < 1.44): the others are joined before the start.

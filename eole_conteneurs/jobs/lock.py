@@ -123,7 +123,15 @@ def _private_directory(directory: Path) -> int:
     if not os.path.samestat(os.fstat(handle), status):  # replaced between lstat and open
         os.close(handle)
         raise LockRefused(directory, "le répertoire du verrou a été remplacé pendant sa vérification")
+    _private(handle, DIRECTORY_MODE)
     return handle
+
+
+def _private(handle: int, mode: int) -> None:
+    """Nobody else may even open the lock (a read-only shared flock would block every run): an
+    existing directory or file of ours made by hand with wider rights is narrowed."""
+    if stat.S_IMODE(os.fstat(handle).st_mode) != mode:
+        os.fchmod(handle, mode)
 
 
 def _check_owner(path: Path, status: os.stat_result, what: str) -> None:
@@ -150,3 +158,4 @@ def _check_file(path: Path, handle: int) -> None:
     _check_owner(path, status, "le fichier du verrou")
     if status.st_nlink != 1:  # a hard link to another file: writing the holder would change that file
         raise LockRefused(path, f"le fichier a {status.st_nlink} liens physiques (1 attendu)")
+    _private(handle, FILE_MODE)

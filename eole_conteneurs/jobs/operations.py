@@ -60,7 +60,8 @@ UNCONFIRMED = ("activer_conteneurs n'est pas enregistré dans {source} (configur
 def pull_images(loaded: Loaded, job: Job) -> int:
     configuration, journal = loaded.configuration, job.journal
     if not configuration.enabled:
-        journal.step("Gestion des conteneurs désactivée (activer_conteneurs = non) : pas de récupération d'image")
+        why = "activer_conteneurs non enregistré" if configuration.unconfirmed else "activer_conteneurs = non"
+        journal.step(f"Gestion des conteneurs désactivée ({why}) : pas de récupération d'image")
         return EXIT_OK
     enable_ip_forward(journal)
     engine = _with_prefetch(job, connect_or_start_docker(journal, job.settings.docker_url))
@@ -139,7 +140,8 @@ def show_plan(loaded: Loaded, job: Job, recreate: frozenset[str] = frozenset()) 
     _check_recreate(loaded, recreate)
     engine = _engine_for(loaded, job, start=False)
     if engine is None:
-        job.journal.step("Docker ne tourne pas : aucun conteneur géré. Rien à faire.")
+        if not loaded.configuration.unconfirmed:  # said by _engine_for otherwise
+            job.journal.step("Docker ne tourne pas : aucun conteneur géré. Rien à faire.")
         return EXIT_OK
     images = {str(spec.image): engine.image_id(str(spec.image)) for spec in specs}
     protected = Registry(job.settings.persistence_file).load()

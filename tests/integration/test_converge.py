@@ -327,14 +327,20 @@ def test_docker_down_is_a_clear_error(bench):
     assert time.monotonic() - started < 200
 
 
-def test_two_containers_swapping_host_ports_converge_in_one_run(bench):
-    """Issue 14, item 6: recreated together, both on the other's port; the next run changes nothing."""
+def two_web_containers(bench) -> tuple[list[int], dict]:
+    """Containers a and b deployed, each serving its own name on its own port."""
     ports = [free_port(), free_port()]
     values = enabled(2, httpd(bench, 1, "a", ports[0]), httpd(bench, 2, "b", ports[1]))
     bench.write(values)
     assert bench.apply().returncode == 0
     for short in ("a", "b"):
         (bench.root / f"www-{short}" / "index.html").write_text(short)
+    return ports, values
+
+
+def test_two_containers_swapping_host_ports_converge_in_one_run(bench):
+    """Issue 14, item 6: recreated together, both on the other's port; the next run changes nothing."""
+    ports, values = two_web_containers(bench)
     before = {name: bench.identity(name) for name in bench.managed()}
 
     values["conteneur1_port_hote"], values["conteneur2_port_hote"] = {"0": str(ports[1])}, {"0": str(ports[0])}
@@ -359,12 +365,7 @@ def test_two_containers_swapping_host_ports_converge_in_one_run(bench):
 
 
 def test_swapping_onto_a_port_another_program_holds_puts_both_containers_back(bench):
-    ports = [free_port(), free_port()]
-    values = enabled(2, httpd(bench, 1, "a", ports[0]), httpd(bench, 2, "b", ports[1]))
-    bench.write(values)
-    assert bench.apply().returncode == 0
-    for short in ("a", "b"):
-        (bench.root / f"www-{short}" / "index.html").write_text(short)
+    ports, values = two_web_containers(bench)
     before = {name: bench.identity(name)[0] for name in bench.managed()}
 
     with socket_listening() as taken:

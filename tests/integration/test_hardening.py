@@ -79,6 +79,9 @@ def test_a_config_eol_without_the_module_variables_touches_nothing(bench):
     result = bench.apply()
     assert "activer_conteneurs n'est pas enregistré" in result.stdout + result.stderr
     assert bench.identity(web) == before
+    plan = bench.plan()
+    assert plan.returncode == 0 and "activer_conteneurs n'est pas enregistré" in plan.stdout
+    assert "Docker ne tourne pas" not in plan.stdout
     applied(bench, {"activer_conteneurs": "non"})  # said explicitly: the disposable container goes
     assert not bench.exists(web)
 

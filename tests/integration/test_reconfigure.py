@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from eole_conteneurs.jobs.lock import LOCK_FILE
+
 from tests.conftest import CHECKOUT
 from tests.integration.conftest import WEB_D, docker, enabled, free_port, hello, https, httpd, sh
 
 LOG = Path("/var/log/reconfigure.log")
-LOCK = Path("/run/lock/eole-conteneurs.lock")
+LOCK = LOCK_FILE
 
 
 def reconfigure(bench, *args, timeout=300) -> subprocess.CompletedProcess:
@@ -89,7 +91,7 @@ def test_zephir_push_converges_and_bad_push_changes_nothing(bench, site):
 
 
 def test_lock_waits_then_gives_up_clearly(bench, site):
-    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    LOCK.parent.mkdir(mode=0o700, exist_ok=True)
     with open(LOCK, "a+") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         held.write("pid test\n")

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from eole_conteneurs import cache
 from eole_conteneurs.config.model import ContainerSpec, ImageRef, PortMapping, VolumeMapping
 from eole_conteneurs.containers.labels import LABEL_PERSISTENT, labels_for
 from eole_conteneurs.engine.api import ObservedContainer
@@ -50,6 +51,15 @@ def observed_for(spec: ContainerSpec, scope: str = SCOPE, image_id: str = IMAGE_
     cname = name or spec.name
     return ObservedContainer(id=(cname.encode().hex() + "0" * 64)[:64], name=cname, image_id=image_id,
                              state=state, exit_code=exit_code, labels=labels)
+
+
+@pytest.fixture(autouse=True)
+def own_cache_key(tmp_path, monkeypatch):
+    """The key sealing the caches in the test's own directory, never the host's state directory."""
+    key = tmp_path / "etat-cle" / "cle"
+    monkeypatch.setenv(cache.KEY_ENV, str(key))
+    yield key
+    cache._key_at.cache_clear()
 
 
 def images_for(*specs: ContainerSpec, image_id: str | None = IMAGE_ID) -> dict[str, str | None]:

@@ -266,14 +266,15 @@ def test_a_group_whose_new_container_cannot_start_puts_every_old_one_back():
     assert "les anciens conteneurs sont remis en service" in error
 
 
-def test_a_port_held_by_a_container_the_plan_keeps_fails_cleanly_as_before():
+def test_a_port_held_by_a_container_the_plan_keeps_fails_without_stopping_anything():
     daemon = Daemon()
     old = {daemon.made_from(web(1, 8001)): "web1", daemon.made_from(web(2, 8002)): "web2"}
     journal, _ = converge(daemon, [web(1, 8002), web(2, 8002, health=Health(wait=5))])
     assert {container: entry["name"] for container, entry in daemon.by_id.items()} == old
     assert daemon.state() == {"web1": "running", "web2": "running"}
     (error,) = journal.errors
-    assert error.startswith("conteneur web1 : ") and "l'ancien conteneur est remis en service" in error
+    assert error.startswith("conteneur web1 : ") and "--recreer web2" in error
+    assert "docker stop" not in journal.out.getvalue(), "nothing stopped for a recreation that cannot succeed"
 
 
 class Killed(BaseException):

@@ -156,7 +156,7 @@ def test_no_local_image_means_pull_without_asking_the_registry(tmp_path, dockerd
 
 def test_engine_reads_without_the_sdk(tmp_path, dockerd):
     _, engine = engine_for(tmp_path, dockerd, {"/containers/json?all=1": reply(200, CONTAINERS),
-                                               "/images/json": reply(200, [])})
+                                               "/images/json?all=1": reply(200, [])})
     [observed] = engine.containers()
     assert (observed.name, observed.state, observed.exit_code, observed.labels) == ("web", "exited", 3, {"k": "v"})
     assert engine.writer.client._client is None  # the SDK was not even imported for that
@@ -167,7 +167,7 @@ def test_each_container_carries_the_labels_of_its_image(tmp_path, dockerd):
     image_id = CONTAINERS[0]["ImageID"]
     _, engine = engine_for(tmp_path, dockerd, {
         "/containers/json?all=1": reply(200, CONTAINERS),
-        "/images/json": reply(200, [{"Id": image_id, "Labels": {"k": "v"}}, {"Id": "sha256:2", "Labels": None}])})
+        "/images/json?all=1": reply(200, [{"Id": image_id, "Labels": {"k": "v"}}, {"Id": "sha256:2", "Labels": None}])})
     [observed] = engine.containers()
     assert observed.image_labels == {"k": "v"}
 
@@ -220,7 +220,7 @@ def test_unexpected_answers_mean_pull(tmp_path, dockerd, image, remote):
 
 
 def early_routes(containers, digests):
-    routes = {"/containers/json?all=1": reply(200, containers), "/images/json": reply(200, [])}
+    routes = {"/containers/json?all=1": reply(200, containers), "/images/json?all=1": reply(200, [])}
     for ref, (local, remote) in digests.items():
         image_path = "/images/" + ref.replace(":", "%3A").replace("/", "%2F") + "/json"
         routes[image_path] = reply(200, {"Id": "sha256:1", "RepoDigests": [f"{ref.rsplit(':', 1)[0]}@{local}"]})

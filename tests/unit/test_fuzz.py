@@ -242,13 +242,25 @@ def snapshot() -> dict[str, tuple]:
 
 def others() -> set[str]:
     """Other runs of the module or of a test suite: on a shared machine, what they change is theirs."""
-    commands = []
+    commands, ours_too = [], ancestors()  # `timeout … pytest`, `sh -c "… pytest"`: this very run
     for entry in os.scandir("/proc"):
         with contextlib.suppress(OSError, ValueError):  # gone meanwhile
-            if int(entry.name) != os.getpid():
+            if int(entry.name) not in ours_too:
                 commands.append(Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
     ours = re.compile(r"-m eole_conteneurs\b|/eole-conteneurs(\s|$)|\bpytest\b")
     return {command[:120] for command in commands if ours.search(command)}
+
+
+def ancestors() -> set[int]:
+    """This process and those it descends from."""
+    found, pid = set(), os.getpid()
+    while pid > 1 and pid not in found:
+        found.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return found
 
 
 class Fuzz(dict):

@@ -4,6 +4,7 @@ just before a container is created or started (issue 14, items 3 and 4)."""
 from __future__ import annotations
 
 import os
+import subprocess
 from dataclasses import replace
 
 import pytest
@@ -133,9 +134,32 @@ def test_an_existing_container_is_not_started_when_its_bind_now_leads_to_etc(tmp
     os.symlink("/etc", data)
     with pytest.raises(HostDirRefused, match="conteneur2_rep_hote"):
         check_bound_dirs(spec, container)
-    # A mount the declaration does not share (a secret, a volume) is not the shared directories' business.
-    check_bound_dirs(replace(spec, volumes=()), container)
+    # Declared no more (a persistent container waiting for --recreer): still checked before it starts.
+    with pytest.raises(HostDirRefused, match="ancien partage de conteneur2_rep_hote"):
+        check_bound_dirs(replace(spec, volumes=()), container)
+    # The module's secret files are not shared directories.
+    secret = ObservedMount("bind", "", "/var/lib/eole-conteneurs/secrets/x/1/mdp", "/run/secrets/mdp")
+    check_bound_dirs(spec, replace(container, mounts=(secret,)))
 
 
 def test_usable_host_dir_of_a_plain_directory_is_itself(tmp_path):
     assert usable_host_dir(str(tmp_path)) == str(tmp_path)
+
+
+def test_a_directory_a_user_may_write_through_an_acl_is_refused(tmp_path):
+    """The mode shows the ACL's mask as group bits, with group root: the named user is found in the ACL."""
+    parent = tmp_path / "acl"
+    parent.mkdir()
+    subprocess.run(["setfacl", "-m", f"u:{USER}:rwx", str(parent)], check=True)
+    with pytest.raises(ValueError, match="autre utilisateur que root"):
+        safe_host_dir(str(parent / "donnees"))
+    subprocess.run(["setfacl", "-b", str(parent)], check=True)
+    parent.chmod(0o775)  # group root may write: that is root
+    assert safe_host_dir(str(parent / "donnees")) == str(parent / "donnees")
+
+
+@pytest.mark.parametrize("host", ["/var/lib/samba/sysvol", "/var/lib/sss/db", "/var/lib/containers/storage",
+                                  "/var/log/samba", "/var/spool/postfix", "/var/lib/libvirt/images"])
+def test_more_system_trees_are_refused(host):
+    with pytest.raises(ValueError, match="répertoire système"):
+        safe_host_dir(host)

@@ -59,6 +59,16 @@ def test_the_directory_is_made_root_only_and_the_file_0600(lock_dir):
     assert (lock_dir / "verrou").read_text() == ""  # released: no holder left
 
 
+def test_a_directory_and_file_made_by_hand_readable_by_others_are_narrowed(lock_dir):
+    """Readable by others, anyone could take a shared flock and block every run."""
+    lock_dir.mkdir(mode=0o755)
+    lock_dir.chmod(0o755)
+    (lock_dir / "verrou").write_text("")
+    (lock_dir / "verrou").chmod(0o644)
+    with taken(lock_dir / "verrou")[1]:
+        assert (lock_dir.stat().st_mode & 0o777, (lock_dir / "verrou").stat().st_mode & 0o777) == (0o700, 0o600)
+
+
 def test_a_second_process_holding_it_blocks_then_gets_the_french_message(lock_dir):
     path = lock_dir / "verrou"
     holder = subprocess.Popen(["/usr/bin/python3", "-c", textwrap.dedent(f"""

@@ -606,12 +606,12 @@ def test_a_port_taken_along_a_chain_makes_one_group():
 
 
 def test_a_port_held_by_a_container_the_plan_keeps_is_not_grouped():
-    """It fails cleanly as before: the container kept is not touched."""
+    """Not grouped, and not even tried: a conflict that stops nothing; the container kept is not touched."""
     before = [observed_for(web(1, 8001)), observed_for(web(2, 8002))]
     specs = [web(1, 8002), web(2, 8002, environment=(("A", "1"),))]
     kept = make_plan([specs[0], web(2, 8002)], before, images_for(*specs), SCOPE).actions
     assert [(action.kind, getattr(action, "together", None)) for action in kept] == [
-        (Kind.RECREATE, ()), (Kind.KEEP, None)]
+        (Kind.CONFLICT, None), (Kind.KEEP, None)]
     assert "ensemble" not in kept[0].reason
 
 
@@ -773,3 +773,31 @@ def test_unreadable_ports_in_the_labels_hold_no_port(ports):
     specs = [web(1, 8002), web(2, 8001)]
     first, _ = make_plan(specs, before, images_for(*specs), SCOPE).actions
     assert first.reason.endswith("recréés ensemble (web2 prend le port 127.0.0.1:8001 de web1)")
+
+
+def test_a_declared_container_named_like_a_set_aside_one_is_no_leftover():
+    """Named <name>--ancien-<12 hex> by its declaration (before validation refused it): planned as itself."""
+    web = apache(name="web")
+    twin = apache(index=3, name="web--ancien-0123456789ab", persistent=True, ports=(PortMapping(80, 8083),))
+    observed = [observed_for(web), observed_for(twin, persistent=True)]
+    plan = make_plan([web, twin], observed, images_for(web, twin), SCOPE)
+    assert [(action.name, action.kind) for action in plan.actions] == [("web", Kind.KEEP),
+                                                                        ("web--ancien-0123456789ab", Kind.KEEP)]
+    alone = make_plan([twin], [observed[1]], images_for(twin), SCOPE)  # not renamed to « web » either
+    assert [(action.name, action.kind) for action in alone.actions] == [("web--ancien-0123456789ab", Kind.KEEP)]
+
+
+def test_a_recreation_onto_a_port_a_kept_container_holds_stops_nothing():
+    """B is persistent with a pending move off 8082: A (disposable) asked for 8082 would be stopped, fail on
+    the port and be put back at every run — a conflict naming B instead, A left running."""
+    a_old, b_old = apache(name="a", ports=(PortMapping(80, 8081),)), apache(index=3, name="b",
+                                                                           ports=(PortMapping(80, 8082),))
+    a_new = replace(a_old, ports=(PortMapping(80, 8082),))
+    b_new = replace(b_old, ports=(PortMapping(80, 8083),), persistent=True)
+    observed = [observed_for(a_old, name="a"), observed_for(b_old, name="b", persistent=True)]
+    plan = make_plan([a_new, b_new], observed, images_for(a_new, b_new), SCOPE)
+    kinds = {action.name: action for action in plan.actions}
+    assert kinds["b"].kind is Kind.KEEP and pending_change(kinds["b"])
+    assert kinds["a"].kind is Kind.CONFLICT
+    assert "conteneur2_port_hote" in kinds["a"].reason and "127.0.0.1:8082" in kinds["a"].reason
+    assert "--recreer b" in kinds["a"].reason

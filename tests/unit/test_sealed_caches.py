@@ -21,11 +21,9 @@ BAD_TECHNOLOGY = {"activer_conteneurs": "oui", "nombre_conteneurs": "1", "conten
                   "conteneur1_depot": "httpd", "conteneur1_technologie": "inconnue"}
 
 
-@pytest.fixture(autouse=True)
-def own_key(tmp_path, monkeypatch):
-    monkeypatch.setenv(cache.KEY_ENV, str(tmp_path / "etat" / "cle"))
-    yield tmp_path / "etat" / "cle"
-    cache._key_at.cache_clear()
+@pytest.fixture
+def own_key(own_cache_key):
+    return own_cache_key  # tests/unit/conftest.py: every unit test has its own key
 
 
 def alter(path, change, keep_seal=True):

@@ -375,3 +375,9 @@ def test_a_certificate_that_is_not_a_regular_file_is_refused(write_config, dicos
     cert.unlink()
     cert.mkdir()
     assert_only(refuse(write_config, dicos, values), "conteneurs_certificat", value_shown=str(cert))
+
+
+def test_the_set_aside_suffix_is_reserved(write_config, dicos):
+    error = refuse(write_config, dicos, one_container(conteneur1_nom="web--ancien-0123456789ab"))
+    assert_only(error, "conteneur1_nom")
+    assert "réservé" in str(error.problems[0])
