@@ -13,6 +13,7 @@ import re
 import shutil
 import socket
 import subprocess
+import textwrap
 import urllib.request
 import uuid
 from datetime import datetime
@@ -238,3 +239,20 @@ class socket_listening:
 
     def __exit__(self, *exc) -> None:
         self.socket.close()
+
+
+def private_nginx_conf(root: Path, port: int, web: Path, server_extra: str = "", daemon: bool = False) -> str:
+    """An nginx.conf whose every file (pid, logs, temporary directories) is under root, serving on
+    127.0.0.1:port the snippets of web: a private nginx beside the system's."""
+    return textwrap.dedent(f"""\
+        {"daemon on;" if daemon else ""}
+        pid {root}/nginx.pid;
+        error_log {root}/error.log;
+        events {{}}
+        http {{
+            access_log off;
+            client_body_temp_path {root}/body; proxy_temp_path {root}/proxy;
+            fastcgi_temp_path {root}/fcgi; uwsgi_temp_path {root}/uwsgi; scgi_temp_path {root}/scgi;
+            server {{ listen 127.0.0.1:{port}; {server_extra} include {web}/*.conf; }}
+        }}
+        """)

@@ -23,7 +23,7 @@ from eole_conteneurs.publish.nginx import Nginx
 from eole_conteneurs.publish.webserver import AlreadyBroken, Rejected, ReloadFailed, WebServerError
 from eole_conteneurs.publish.transaction import FileChange
 from tests.conftest import CHECKOUT
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_port, private_nginx_conf
 
 NGINX = "/usr/sbin/nginx"
 
@@ -47,17 +47,7 @@ class PrivateNginx:
         self.pid_file = root / "nginx.pid"
         self.args = ("-c", str(self.conf), "-p", str(root), "-e", str(root / "error.log"))
         self.out = io.StringIO()
-        self.conf.write_text(textwrap.dedent(f"""\
-            pid {self.pid_file};
-            error_log {root}/error.log;
-            events {{}}
-            http {{
-                access_log off;
-                client_body_temp_path {root}/body; proxy_temp_path {root}/proxy;
-                fastcgi_temp_path {root}/fcgi; uwsgi_temp_path {root}/uwsgi; scgi_temp_path {root}/scgi;
-                server {{ listen 127.0.0.1:{self.port}; location / {{ return 404; }} include {self.web}/*.conf; }}
-            }}
-            """))
+        self.conf.write_text(private_nginx_conf(root, self.port, self.web, "location / { return 404; }"))
 
     def nginx(self, cls=Nginx, **kwargs) -> Nginx:
         self.out = io.StringIO()

@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import subprocess
-import textwrap
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +24,7 @@ from eole_conteneurs.config.loading import load_validated
 from eole_conteneurs.creole.buildtime import expand_templates
 from eole_conteneurs.creole.rendering import rendered_files
 from tests.conftest import CHECKOUT
+from tests.integration.conftest import private_nginx_conf
 
 NGINX = "/usr/sbin/nginx"
 SNIPPET = "/etc/eole-conteneurs/web/nginx/conteneur2.conf"
@@ -86,18 +86,7 @@ class PrivateNginx:
         (web / "conteneur2.conf").write_text(snippet.replace("/var/log/nginx/", f"{root}/"))
         self.pid_file = root / "nginx.pid"
         self.args = ["-c", str(root / "nginx.conf"), "-p", str(root), "-e", str(root / "error.log")]
-        (root / "nginx.conf").write_text(textwrap.dedent(f"""\
-            daemon on;
-            pid {self.pid_file};
-            error_log {root}/error.log;
-            events {{}}
-            http {{
-                access_log off;
-                client_body_temp_path {root}/body; proxy_temp_path {root}/proxy;
-                fastcgi_temp_path {root}/fcgi; uwsgi_temp_path {root}/uwsgi; scgi_temp_path {root}/scgi;
-                server {{ listen 127.0.0.1:{self.port}; include {web}/*.conf; }}
-            }}
-            """))
+        (root / "nginx.conf").write_text(private_nginx_conf(root, self.port, web, daemon=True))
 
     def start(self) -> None:
         tested = subprocess.run([NGINX, "-t", *self.args], capture_output=True, text=True, timeout=30)
