@@ -9,7 +9,8 @@ from typing import Any
 from eole_conteneurs.commands.text import table
 from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.config.model import ContainerSpec
-from eole_conteneurs.containers.labels import finished, is_persistent, managed_by, stored_parameters
+from eole_conteneurs.containers.labels import (finished, is_persistent, managed_by, stored_parameters,
+                                               with_image_labels)
 from eole_conteneurs.engine.api import Engine, ObservedContainer
 from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.jobs.context import EXIT_ERROR, EXIT_OK, Job
@@ -46,7 +47,8 @@ def _yes_no(flag: bool) -> str:
 
 
 def collect(loaded: Loaded, scope: str, engine: Engine) -> list[ContainerStatus]:
-    observed = {container.name: container for container in engine.containers()}
+    observed = {container.name: container
+                for container in with_image_labels(engine.containers(), scope, engine.image_labels)}
     host = primary_name(loaded)
     statuses = [_declared(spec, observed.get(spec.name), engine, host) for spec in loaded.configuration.containers]
     declared = {spec.name for spec in loaded.configuration.containers}

@@ -10,11 +10,12 @@ ValueError carrying the reason (French).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import re
 import stat
-from typing import Callable
+from typing import Callable, Iterator
 
 MAX_PATH = 4096
 # ASCII only: "/еtc" with a Cyrillic е looks like /etc to whoever reads the configuration.
@@ -89,16 +90,31 @@ def usable_host_dir(normalised: str, realpath: Callable[[str], str] = os.path.re
     Called at validation and again just before a container is created or started: between the
     two, only root can have changed what the path leads to.
     """
-    resolved = posixpath.normpath(realpath(normalised))
+    resolved = posixpath.normpath(realpath(normalised) if realpath is not os.path.realpath else _real(normalised))
     if is_forbidden(resolved):
         raise ValueError(f"lien symbolique vers le répertoire système « {resolved} »")
     for checked in dict.fromkeys((normalised, resolved)):
         weak = writable_ancestor(checked)
         if weak is not None:
             raise ValueError(weak)
-    if os.path.lexists(resolved) and not os.path.isdir(resolved):
+    found = _status(resolved, follow=False)
+    if found is not None and not stat.S_ISDIR(found.st_mode):
         raise ValueError(f"« {resolved} » existe et n'est pas un répertoire")
     return resolved
+
+
+def _real(path: str) -> str:
+    """os.path.realpath of a normalised absolute path, through the remembered statuses: itself when no
+    component is a link (the usual case: one lstat per new component), realpath's answer otherwise."""
+    current = ""
+    for part in path.split("/")[1:]:
+        current += "/" + part
+        found = _status(current, follow=False)
+        if found is None:
+            return path  # nothing further exists: kept as written, as realpath does
+        if stat.S_ISLNK(found.st_mode):
+            return os.path.realpath(path)
+    return path
 
 
 def writable_ancestor(path: str) -> str | None:
@@ -111,15 +127,14 @@ def writable_ancestor(path: str) -> str | None:
     components = [part for part in path.split("/") if part]
     parent = "/"
     for component in components:
-        try:
-            directory = os.stat(parent)
-        except OSError:
+        directory = _status(parent, follow=False)
+        if directory is not None and stat.S_ISLNK(directory.st_mode):
+            directory = _status(parent, follow=True)
+        if directory is None:
             return None  # nothing further exists: the rest is created by root, under a checked parent
         entry = posixpath.join(parent, component)
-        try:
-            owner: int | None = os.lstat(entry).st_uid
-        except OSError:
-            owner = None
+        found = _status(entry, follow=False)
+        owner = found.st_uid if found is not None else None
         if _writable_by_others(directory, parent) and not (directory.st_mode & stat.S_ISVTX and owner == 0):
             return (f"le répertoire « {parent} » peut être modifié par un autre utilisateur que root "
                     f"(propriétaire uid {directory.st_uid}, droits {stat.filemode(directory.st_mode)}) : "
@@ -129,6 +144,33 @@ def writable_ancestor(path: str) -> str | None:
             return None
         parent = entry
     return None
+
+
+# While validation runs, the directories many shared paths have in common are looked at once; the
+# checks just before a create or a start (containers/hostdirs.py) always look again.
+_remembered: dict[tuple[str, bool], os.stat_result | None] | None = None
+
+
+@contextlib.contextmanager
+def stats_remembered() -> Iterator[None]:
+    global _remembered
+    previous, _remembered = _remembered, {}
+    try:
+        yield
+    finally:
+        _remembered = previous
+
+
+def _status(path: str, follow: bool) -> os.stat_result | None:
+    if _remembered is not None and (path, follow) in _remembered:
+        return _remembered[path, follow]
+    try:
+        found: os.stat_result | None = os.stat(path) if follow else os.lstat(path)
+    except OSError:
+        found = None
+    if _remembered is not None:
+        _remembered[path, follow] = found
+    return found
 
 
 def _writable_by_others(status: os.stat_result, path: str) -> bool:

@@ -69,12 +69,13 @@ def build_configuration(values: Values, problems: list[InvalidValue]) -> tuple[C
     _certificate_pair(validator)
     if enabled:
         count = int(validator.scalar("nombre_conteneurs") or 0)
-        for index in range(1, count + 1):
-            if not values.is_enabled(variable(index, "nom")):
-                continue
-            spec = _container(validator, index)
-            if spec is not None:
-                containers.append(spec)
+        with paths.stats_remembered():  # the shared directories' common parents looked at once
+            for index in range(1, count + 1):
+                if not values.is_enabled(variable(index, "nom")):
+                    continue
+                spec = _container(validator, index)
+                if spec is not None:
+                    containers.append(spec)
         services.check_dependencies(validator, count)
     return Configuration(values.source, enabled, tuple(containers)), validator.problems
 

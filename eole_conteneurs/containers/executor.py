@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from eole_conteneurs.config.model import ContainerSpec
-from eole_conteneurs.containers.labels import Digest, create_request, resource_labels
+from eole_conteneurs.containers.labels import Digest, create_request, resource_labels, with_image_labels
 from eole_conteneurs.containers.planner import (Action, Conflict, Create, Finish, Keep, Plan, Recreate, Remove,
                                                 Resources, Restore, Resume, Start, Stop, Undo, declared_spec,
                                                 make_plan)
@@ -102,7 +102,8 @@ class Converger(Replacing):
         resources = Resources(tuple(self.engine.networks()),
                               tuple(self.engine.volumes()) if uses_volumes else (), self.adopted)
         digest = self.secrets.digest if self.secrets is not None else None
-        return make_plan(specs, self.engine.containers(), images, self.scope, recreate, protected, resources, digest)
+        observed = with_image_labels(self.engine.containers(), self.scope, self.engine.image_labels)
+        return make_plan(specs, observed, images, self.scope, recreate, protected, resources, digest)
 
     def apply(self, plan: Plan) -> None:
         """Undeclared containers first, then networks and volumes, then the declared ones by dependency level.

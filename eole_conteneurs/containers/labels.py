@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -141,6 +141,15 @@ def managed_by(container: ObservedContainer, scope: str) -> bool:
         return False
     image = container.image_labels
     return image.get(LABEL_SCOPE) is None or image.get(LABEL_CREATION) != container.labels.get(LABEL_CREATION)
+
+
+def with_image_labels(observed: list[ObservedContainer], scope: str,
+                      image_labels: Callable[[str], dict[str, str]]) -> list[ObservedContainer]:
+    """The containers carrying the module's labels, with their image's (managed_by compares them); the others
+    as listed. image_labels: Engine.image_labels (a no-op run's images were just read: nothing more asked)."""
+    return [replace(container, image_labels=image_labels(container.image_id))
+            if container.labels.get(LABEL_SCOPE) == scope and container.image_id else container
+            for container in observed]
 
 
 def is_persistent(container: ObservedContainer) -> bool:

@@ -55,6 +55,17 @@ def _integer(literal: str) -> int | str:
         return literal
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _flat(value: Any) -> bool:
+    """A scalar, or a list or an object of scalars: what Creole writes (checked cheaply, then deeply if not)."""
+    if isinstance(value, _SCALARS):
+        return True
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+    return items is not None and all(isinstance(item, _SCALARS) for item in items)
+
+
 def _too_deep(value: Any) -> bool:
     """Nested beyond NESTING_MAX lists or objects (walked without recursion)."""
     pending = [(value, 0)]
@@ -78,7 +89,7 @@ def _entries(path: str, document: Any) -> dict[str, RawValue]:
         if not isinstance(entry, dict) or "val" not in entry:
             raise ConfigFileError(path, f"entrée {show_value(name)} sans clé \"val\" "
                                         "(attendu : {\"owner\": …, \"val\": …})")
-        if _too_deep(entry):
+        if not all(map(_flat, entry.values())) and _too_deep(entry):
             raise ConfigFileError(path, f"entrée {show_value(name)} : listes ou objets imbriqués sur plus de "
                                         f"{NESTING_MAX} niveaux (attendu : un texte, une liste ou un objet "
                                         "{\"0\": …})")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from eole_conteneurs.errors import EoleConteneursError
 
@@ -63,7 +63,8 @@ class ObservedContainer:
     labels: dict[str, str] = field(default_factory=dict)
     networks: tuple[str, ...] = ()
     mounts: tuple[ObservedMount, ...] = ()
-    # The labels of its image: a container inherits them, so they tell which of its labels it was given.
+    # The labels of its image (a container inherits them: they tell which of its labels it was given);
+    # not in the engine's list: set by whoever needs them (containers/labels.with_image_labels).
     image_labels: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -75,9 +76,8 @@ class ObservedContainer:
         return self.state in ("running", "restarting", "paused")
 
     @classmethod
-    def from_summary(cls, summary: dict[str, Any],
-                     image_labels: Mapping[str, dict[str, str]] | None = None) -> "ObservedContainer":
-        """From one entry of the engine's container list (GET /containers/json); image_labels: by image id."""
+    def from_summary(cls, summary: dict[str, Any]) -> "ObservedContainer":
+        """From one entry of the engine's container list (GET /containers/json)."""
         names = summary.get("Names") or ["/"]
         match = EXIT_STATUS.search(summary.get("Status", ""))
         return cls(
@@ -90,18 +90,7 @@ class ObservedContainer:
             networks=tuple((summary.get("NetworkSettings") or {}).get("Networks") or ()),
             mounts=tuple(ObservedMount(mount.get("Type", ""), mount.get("Name", ""), mount.get("Source", ""),
                                        mount.get("Destination", "")) for mount in summary.get("Mounts") or ()),
-            image_labels=(image_labels or {}).get(summary.get("ImageID", "")) or {},
         )
-
-
-def labels_by_image(summaries: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
-    """Image id → its labels, from the engine's image list (GET /images/json)."""
-    return {str(image.get("Id")): image.get("Labels") or {} for image in summaries if image.get("Labels")}
-
-
-def any_labelled(summaries: list[dict[str, Any]]) -> bool:
-    """Whether the image list is worth asking for: only a labelled container may have inherited labels."""
-    return any(summary.get("Labels") for summary in summaries)
 
 
 @dataclass(frozen=True)
@@ -164,5 +153,7 @@ class Engine(Reader, Writer, Protocol):
     """The interface the executor, the operations and the status command use."""
 
     def image_id(self, ref: str) -> str | None: ...
+
+    def image_labels(self, image_id: str) -> dict[str, str]: ...
 
     def repo_digests(self, ref: str) -> list[str]: ...

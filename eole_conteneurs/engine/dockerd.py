@@ -6,7 +6,7 @@ through the SDK otherwise (TLS, ssh); writes always go through the SDK, imported
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from eole_conteneurs.engine.api import (DOCKER_SOCKET, STOP_TIMEOUT, ObservedContainer, ObservedResource, PullResult,
@@ -29,6 +29,8 @@ class DockerEngine:
 
     reader: Reader
     writer: Writer
+    # Image id → its labels: an id names the image's content, so its labels never change.
+    _labels: dict[str, dict[str, str]] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def connect(cls, base_url: str = DOCKER_SOCKET, timeout: int = CLIENT_TIMEOUT) -> "DockerEngine":
@@ -48,7 +50,17 @@ class DockerEngine:
         return self.reader.containers()
 
     def image(self, ref: str) -> dict[str, Any] | None:
-        return self.reader.image(ref)
+        image = self.reader.image(ref)
+        if image and image.get("Id"):
+            self._labels.setdefault(str(image["Id"]), _labels_of(image))
+        return image
+
+    def image_labels(self, image_id: str) -> dict[str, str]:
+        """Known from an earlier read of the image (a no-op run asks nothing more), else inspected by id."""
+        if image_id not in self._labels:
+            image = self.reader.image(image_id)
+            self._labels[image_id] = _labels_of(image) if image else {}
+        return self._labels[image_id]
 
     def image_id(self, ref: str) -> str | None:
         image = self.image(ref)
@@ -104,3 +116,8 @@ class DockerEngine:
 
     def remove_volume(self, name: str) -> None:
         self.writer.remove_volume(name)
+
+
+def _labels_of(image: dict[str, Any]) -> dict[str, str]:
+    labels = (image.get("Config") or {}).get("Labels")
+    return dict(labels) if isinstance(labels, dict) else {}

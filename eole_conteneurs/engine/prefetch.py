@@ -149,6 +149,9 @@ class PrefetchingEngine:
     def image_id(self, ref: str) -> str | None:
         return self.inner.image_id(ref)
 
+    def image_labels(self, image_id: str) -> dict[str, str]:
+        return self.inner.image_labels(image_id)
+
     def repo_digests(self, ref: str) -> list[str]:
         return self.inner.repo_digests(ref)
 

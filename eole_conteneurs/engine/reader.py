@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from eole_conteneurs.engine.api import (DockerOperationError, DockerUnavailable, ObservedContainer, ObservedResource,
-                                        any_labelled, labels_by_image)
+from eole_conteneurs.engine.api import DockerOperationError, DockerUnavailable, ObservedContainer, ObservedResource
 
 READ_TIMEOUT = 30.0
 PROBE_TIMEOUT = 10.0  # asking the registry for a digest: beyond that, pull as the seed does
@@ -162,10 +161,7 @@ class SocketReader:
             summaries = self.client.containers()
         except EngineSocketError as error:
             raise DockerOperationError("Docker", "liste des conteneurs", str(error)) from error
-        # all=1: an intermediate image (a layer of a build) is a container's image too.
-        images = (labels_by_image(self._listing("/images/json?all=1", "liste des images"))
-                  if any_labelled(summaries) else {})
-        return [ObservedContainer.from_summary(summary, images) for summary in summaries]
+        return [ObservedContainer.from_summary(summary) for summary in summaries]
 
     def image(self, ref: str) -> dict[str, Any] | None:
         try:

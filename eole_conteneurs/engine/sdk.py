@@ -14,7 +14,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable
 
 from eole_conteneurs.engine.api import (STOP_TIMEOUT, DockerOperationError, DockerUnavailable,
-                                        ObservedContainer, ObservedResource, PullResult, any_labelled, labels_by_image)
+                                        ObservedContainer, ObservedResource, PullResult)
 from eole_conteneurs.engine.reader import volume_sizes
 
 if TYPE_CHECKING:
@@ -122,9 +122,7 @@ class SdkReader:
 
     def containers(self) -> list[ObservedContainer]:
         summaries = self.client.call("Docker", "liste des conteneurs", "containers", all=True)
-        images = (labels_by_image(self.client.call("Docker", "liste des images", "images", all=True))
-                  if any_labelled(summaries) else {})
-        return [ObservedContainer.from_summary(summary, images) for summary in summaries]
+        return [ObservedContainer.from_summary(summary) for summary in summaries]
 
     def image(self, ref: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = self.client.found(ref, "Lecture de l'image", lambda api: api.inspect_image(ref))

@@ -155,28 +155,23 @@ def test_no_local_image_means_pull_without_asking_the_registry(tmp_path, dockerd
 
 
 def test_engine_reads_without_the_sdk(tmp_path, dockerd):
-    _, engine = engine_for(tmp_path, dockerd, {"/containers/json?all=1": reply(200, CONTAINERS),
-                                               "/images/json?all=1": reply(200, [])})
+    _, engine = engine_for(tmp_path, dockerd, {"/containers/json?all=1": reply(200, CONTAINERS)})
     [observed] = engine.containers()
     assert (observed.name, observed.state, observed.exit_code, observed.labels) == ("web", "exited", 3, {"k": "v"})
     assert engine.writer.client._client is None  # the SDK was not even imported for that
 
 
-def test_each_container_carries_the_labels_of_its_image(tmp_path, dockerd):
-    """What an image gives a container is told apart from what it was given (labels.managed_by)."""
-    image_id = CONTAINERS[0]["ImageID"]
-    _, engine = engine_for(tmp_path, dockerd, {
-        "/containers/json?all=1": reply(200, CONTAINERS),
-        "/images/json?all=1": reply(200, [{"Id": image_id, "Labels": {"k": "v"}}, {"Id": "sha256:2", "Labels": None}])})
-    [observed] = engine.containers()
-    assert observed.image_labels == {"k": "v"}
-
-
-def test_the_image_list_is_not_asked_when_no_container_has_labels(tmp_path, dockerd):
-    bare = [dict(CONTAINERS[0], Labels={})]
-    fake, engine = engine_for(tmp_path, dockerd, {"/containers/json?all=1": reply(200, bare)})
-    assert engine.containers()[0].image_labels == {}
-    assert not [line for line in fake.requests if "/images/json" in line]
+def test_image_labels_come_from_the_images_already_read(tmp_path, dockerd):
+    """A no-op run reads its images by reference: their labels answer without another request."""
+    fake, engine = engine_for(tmp_path, dockerd, {
+        IMAGE_PATH: reply(200, {"Id": "sha256:1", "Config": {"Labels": {"k": "v"}}}),
+        "/images/sha256%3A2/json": reply(200, {"Id": "sha256:2", "Config": {"Labels": None}})})
+    engine.image_id(REF)
+    assert engine.image_labels("sha256:1") == {"k": "v"}
+    assert not [line for line in fake.requests if "sha256%3A1" in line]
+    assert engine.image_labels("sha256:2") == {} and engine.image_labels("sha256:2") == {}
+    assert len([line for line in fake.requests if "sha256%3A2" in line]) == 1, "inspected once by id"
+    assert engine.image_labels("sha256:absente") == {}
 
 
 def test_engine_read_failure_names_the_operation(tmp_path, dockerd):
@@ -220,7 +215,7 @@ def test_unexpected_answers_mean_pull(tmp_path, dockerd, image, remote):
 
 
 def early_routes(containers, digests):
-    routes = {"/containers/json?all=1": reply(200, containers), "/images/json?all=1": reply(200, [])}
+    routes = {"/containers/json?all=1": reply(200, containers)}
     for ref, (local, remote) in digests.items():
         image_path = "/images/" + ref.replace(":", "%3A").replace("/", "%2F") + "/json"
         routes[image_path] = reply(200, {"Id": "sha256:1", "RepoDigests": [f"{ref.rsplit(':', 1)[0]}@{local}"]})
