@@ -129,16 +129,24 @@ def rendered_files(dictionary: Dictionary, values: Values, templates_dir: Path, 
     memo_path = memo_dir / memo_file if memo_dir is not None and stamp is not None else None
     previous = (read_json(memo_path) or {}) if memo_path else {}
     rendered, names = _memo_part(previous, "rendus"), _memo_part(previous, "noms")
-    current: dict[str, str] = {}
+    sources = [(declaration, None if declaration.filelist in values.disabled_filelists
+                else _read(templates_dir / declaration.source))
+               for declaration in (dictionary.templates if declarations is None else declarations)]
     keys = MemoKeys(namespace, stamp, names)
+    whole = keys.whole(sources) if memo_path is not None else None
+    reused = _reused(previous, whole, rendered, sources)
+    if reused is not None:  # the same texts and values as the previous run: every rendering is its
+        return reused
+    current: dict[str, str] = {}
+    order: list[str | None] = []  # each declaration's key, for the next run's whole reuse
     files: list[tuple[FileDecl, str | None]] = []
-    for declaration in dictionary.templates if declarations is None else declarations:
-        if declaration.filelist in values.disabled_filelists:
+    for declaration, text in sources:
+        key = keys.key(text) if text is not None else None
+        order.append(key)
+        if text is None:
             files.append((declaration, None))
             continue
         source = templates_dir / declaration.source
-        text = _read(source)
-        key = keys.key(text)
         if key is None:  # not memoised
             files.append((declaration, render_text(str(source), text, namespace)))
             continue
@@ -147,8 +155,23 @@ def rendered_files(dictionary: Dictionary, values: Values, templates_dir: Path, 
             content = render_text(str(source), text, namespace)
         current[key] = content
         files.append((declaration, content))
-    if memo_path is not None and (current != rendered or keys.names != names):
-        write_json(memo_path, {"rendus": current, "noms": keys.names})
+    if memo_path is not None and (current != rendered or keys.names != names or previous.get("tout") != whole):
+        write_json(memo_path, {"rendus": current, "noms": keys.names, "tout": whole, "ordre": order})
+    return files
+
+
+def _reused(previous: dict[str, Any], whole: str | None, rendered: dict[str, Any],
+            sources: list[tuple[FileDecl, str | None]]) -> list[tuple[FileDecl, str | None]] | None:
+    """Every rendering of the previous run when nothing they depend on changed (None otherwise)."""
+    order = previous.get("ordre")
+    if whole is None or previous.get("tout") != whole or not isinstance(order, list) or len(order) != len(sources):
+        return None
+    files: list[tuple[FileDecl, str | None]] = []
+    for (declaration, text), key in zip(sources, order):
+        content = rendered.get(key) if isinstance(key, str) else None
+        if (text is None) != (content is None) or not (content is None or isinstance(content, str)):
+            return None
+        files.append((declaration, content))
     return files
 
 
@@ -175,6 +198,20 @@ class MemoKeys:
         self.known = names or {}
         # text digest → the identifiers in it (None: not memoised), for this run's texts
         self.names: dict[str, list[str] | None] = {}
+
+    def whole(self, sources: list[tuple[FileDecl, str | None]]) -> str | None:
+        """One key for a whole set of declarations: every text and every value (None when a template
+        may reach beyond them, DYNAMIC). A no-op run computes it instead of one key per template."""
+        digest = hashlib.sha256(self.prefix)
+        for declaration, text in sources:
+            text_digest = hashlib.sha256(text.encode("utf-8")).hexdigest() if text is not None else "-"
+            if text is not None and self._names(text_digest, text) is None:
+                return None
+            digest.update(json.dumps([declaration.name, declaration.source, declaration.filelist]).encode("utf-8"))
+            digest.update(text_digest.encode("ascii"))
+        plain = {name: value for name, value in self.namespace.items() if not callable(value)}
+        digest.update(json.dumps(plain, default=_plain, ensure_ascii=False).encode("utf-8"))
+        return digest.hexdigest()
 
     def key(self, text: str) -> str | None:
         """The template's text, every value it names, and what renders them.

@@ -185,3 +185,22 @@ def test_no_dictionary_cache_when_its_stamp_cannot_be_taken(dicos, tmp_path, mon
     loaded = module.load_dictionaries(module.dictionary_files(dicos), tmp_path / "cache")
     assert loaded.variables
     assert not (tmp_path / "cache" / module.CACHE_FILE).exists()
+
+
+def test_an_unchanged_run_reuses_every_rendering_without_a_key_per_template(write_config, dicos, templates, seed,
+                                                                           tmp_path, monkeypatch):
+    """One key for the whole set (every text, every value): a no-op run computes it, not 200 of them."""
+    first = render_all(write_config, dicos, templates, seed, tmp_path)
+
+    def no_key(self, text):
+        raise AssertionError("a key per template")
+    with monkeypatch.context() as patched:  # the test's own cache key (conftest) stays
+        patched.setattr(templating.MemoKeys, "key", no_key)
+        counter = CountingRender(patched)
+        assert render_all(write_config, dicos, templates, seed, tmp_path) == first
+        assert counter.names == []
+    # One value changed: the whole key differs, each template's own key decides again.
+    changed = render_all(write_config, dicos, templates, {**seed, "conteneur2_port_hote": {"0": "8098"}}, tmp_path)
+    assert "127.0.0.1:8098" in changed["/etc/eole-conteneurs/web/nginx/conteneur2.conf"]
+    off = render_all(write_config, dicos, templates, {**seed, "conteneurs_serveur_web": "aucun"}, tmp_path)
+    assert off == render_all(write_config, dicos, templates, {**seed, "conteneurs_serveur_web": "aucun"}, None)
