@@ -20,6 +20,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from eole_conteneurs.files import write_durably
+
 
 CACHE_DIR = Path("/var/cache/eole-conteneurs")
 CACHE_ENV = "EOLE_CONTENEURS_CACHE"  # another directory (tests, benchmark)
@@ -131,20 +133,13 @@ def _key_at(path: Path) -> bytes | None:
 
 
 def _new_key(path: Path) -> bytes | None:
-    """A new key replaces a missing or doubtful one: the caches it sealed are simply rebuilt."""
-    import tempfile  # once per host, or after the key went missing
+    """A new key replaces a missing or doubtful one: the caches it sealed are simply rebuilt.
 
+    Renamed over the old name, so that a link planted there is replaced, never followed."""
     key = os.urandom(KEY_SIZE)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        write_durably(path, key, 0o600)
     except OSError:
-        return None
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(key)
-        os.replace(temporary, path)  # replaces a planted link, never follows it
-    except OSError:
-        Path(temporary).unlink(missing_ok=True)
         return None
     return key

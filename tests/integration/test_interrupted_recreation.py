@@ -42,13 +42,18 @@ def set_aside(bench, name: str) -> list[str]:
     return sorted(line for line in listed if line.startswith(f"{name}--ancien-"))
 
 
-def test_killed_between_create_and_start_the_next_run_finishes_the_recreation(bench, monkeypatch):
+def deployed_web(bench) -> tuple[dict, str, str, int]:
+    """One web container deployed: its values, name, id and host port."""
     port = free_port()
     values = enabled(1, httpd(bench, 1, "web", port))
     bench.write(values)
     assert bench.apply().returncode == 0
     name = bench.name("web")
-    old_id = bench.inspect(name)["Id"]
+    return values, name, bench.inspect(name)["Id"], port
+
+
+def test_killed_between_create_and_start_the_next_run_finishes_the_recreation(bench, monkeypatch):
+    values, name, old_id, _ = deployed_web(bench)
 
     new_port = free_port()
     values["conteneur1_port_hote"] = {"0": str(new_port)}
@@ -81,13 +86,8 @@ def test_killed_between_create_and_start_the_next_run_finishes_the_recreation(be
 
 
 def test_killed_between_create_and_start_a_new_container_that_cannot_start_gives_the_old_one_back(bench, monkeypatch):
-    port = free_port()
-    values = enabled(1, httpd(bench, 1, "web", port))
-    bench.write(values)
-    assert bench.apply().returncode == 0
-    name = bench.name("web")
+    values, name, old_id, port = deployed_web(bench)
     (bench.root / "www-web" / "index.html").write_text("ancien")
-    old_id = bench.inspect(name)["Id"]
 
     with socket_listening() as taken:
         values["conteneur1_port_hote"] = {"0": str(taken)}
