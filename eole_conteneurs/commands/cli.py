@@ -52,11 +52,35 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("name", metavar="NOM", help="nom du volume")
     for command in (listing, adopt, remove):
         _configuration_options(command)
+    _backup_parsers(commands)
     for command in (plan, apply):
         _configuration_options(command)
         command.add_argument("--recreer", dest="recreate", action="append", default=[], metavar="NOM",
                              help="recrée ce conteneur même s'il est persistant (répétable)")
     return main
+
+
+def _backup_parsers(commands: argparse._SubParsersAction) -> None:
+    save = commands.add_parser("sauvegarde", help="sauvegarde chiffrée (BorgBackup) des données des conteneurs : "
+                                                  "répertoires partagés, volumes, exports, variables, images")
+    save.add_argument("names", nargs="*", metavar="NOM", help="conteneurs à sauvegarder (défaut : tous)")
+    what = save.add_mutually_exclusive_group()
+    what.add_argument("--liste", dest="listing", action="store_true", help="liste les archives du dépôt")
+    what.add_argument("--exports", action="store_true",
+                      help="exports et liste Bareos seulement, pour la sauvegarde d'EOLE (script de pré-sauvegarde)")
+    save.add_argument("--planifiee", dest="scheduled", action="store_true",
+                      help="lancée par cron : attend jusqu'à une heure la fin d'un reconfigure en cours")
+    restore = commands.add_parser("restauration", help="remet les données sauvegardées des conteneurs (les données "
+                                                       "remplacées sont d'abord sauvegardées)")
+    restore.add_argument("names", nargs="*", metavar="NOM", help="conteneurs à restaurer (défaut : tous)")
+    restore.add_argument("--archive", metavar="ARCHIVE", help="archive à restaurer (défaut : la plus récente "
+                                                              "qui contient ces conteneurs)")
+    restore.add_argument("--configuration", dest="write_config", type=Path, metavar="CHEMIN",
+                         help="écrit seulement les variables sauvegardées dans un nouveau fichier config.eol")
+    restore.add_argument("--depot", dest="repository", metavar="DÉPÔT",
+                         help="dépôt à lire avec --configuration (défaut : conteneurs_sauvegarde_depot)")
+    for command in (save, restore):
+        _configuration_options(command)
 
 
 def _configuration_options(command: argparse.ArgumentParser) -> None:
@@ -138,6 +162,34 @@ def run_volume(args: argparse.Namespace) -> int:
         return volumes.remove(job.load(), job, args.name)
 
 
+SCHEDULED_WAIT = 3600.0
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    from eole_conteneurs.commands import backup
+    job = _job(args)
+    if args.listing:
+        return backup.list_archives(job.load(), job)
+    with locked(job, SCHEDULED_WAIT if args.scheduled else DEFAULT_WAIT):
+        if args.exports:
+            return backup.export_only(job.load(), job, args.names)
+        return backup.save(job.load(), job, args.names)
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    from eole_conteneurs.commands import backup
+    from eole_conteneurs.errors import EoleConteneursError
+    job = _job(args)
+    if args.write_config is not None:
+        try:
+            loaded = job.load()
+        except EoleConteneursError:
+            loaded = None  # a fresh host: no configuration yet, the repository is given
+        return backup.restore_configuration(loaded, job, args.write_config, args.repository, args.archive)
+    with locked(job):
+        return backup.restore_containers(job.load(), job, args.names, args.archive)
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_environment(args.config, args.dicos, getattr(args, "templates", None))
 
@@ -149,7 +201,8 @@ def _job(args: argparse.Namespace) -> Job:
 
 
 COMMANDS = {"check": run_check, "plan": run_plan, "apply": run_apply, "publish": run_publish,
-            "reconfigure": run_reconfigure, "status": run_status, "volume": run_volume}
+            "reconfigure": run_reconfigure, "status": run_status, "volume": run_volume,
+            "sauvegarde": run_backup, "restauration": run_restore}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -75,6 +75,41 @@ class Health:
 
 
 @dataclass(frozen=True)
+class ContainerBackup:
+    """What a backup does for one container besides copying its data (conteneurN_sauvegarde_*)."""
+
+    dump_command: tuple[str, ...] = ()  # run inside the container, its standard output saved
+    restore_command: tuple[str, ...] = ()  # run inside the container, the saved output on its standard input
+    stop: bool = False  # stopped during the copy of its data (then always started again)
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How many archives borg prune keeps: the last of each day, week and month."""
+
+    daily: int = 7
+    weekly: int = 4
+    monthly: int = 6
+
+
+DEFAULT_REPOSITORY = "/var/backups/eole-conteneurs"
+
+
+@dataclass(frozen=True)
+class BackupPolicy:
+    """Where and how often the module's own engine (BorgBackup) saves the containers' data."""
+
+    repository: str = DEFAULT_REPOSITORY  # an absolute path or ssh://[user@]host[:port]/path
+    retention: Retention = Retention()
+    frequency: str = "non"  # non | quotidienne | hebdomadaire
+    time: tuple[int, int] = (3, 15)  # hour, minute of the scheduled backup
+
+    @property
+    def remote(self) -> bool:
+        return self.repository.startswith("ssh://")
+
+
+@dataclass(frozen=True)
 class ImageRef:
     """An image reference, [hub/]repository:tag."""
 
@@ -111,6 +146,7 @@ class ContainerSpec:
     published: bool = True  # conteneurN_publication: reachable at https://<server><web_path>/
     pids_limit: int = DEFAULT_PIDS_LIMIT  # processes and threads
     capabilities: tuple[str, ...] = ()  # of DROPPED_CAPABILITIES, those given back
+    backup: ContainerBackup = ContainerBackup()  # not a container parameter: never recreates it
 
     @property
     def dropped_capabilities(self) -> tuple[str, ...]:
@@ -141,6 +177,7 @@ class Configuration:
     # activer_conteneurs was stored, not taken from the dictionary's default: a config.eol written
     # before the module was installed (or an empty one) says nothing about containers.
     switch_stored: bool = True
+    backup: BackupPolicy = BackupPolicy()
 
     @property
     def unconfirmed(self) -> bool:

@@ -13,7 +13,7 @@ import stat
 
 from eole_conteneurs.config import paths
 from eole_conteneurs.errors import InvalidValue
-from eole_conteneurs.config import services
+from eole_conteneurs.config import backup, services
 from eole_conteneurs.config.model import (DEFAULT_PIDS_LIMIT, DOCKER_HUB, SET_ASIDE_SUFFIX, Configuration,
                                           ContainerSpec, ImageRef, PortMapping, VolumeMapping, variable)
 from eole_conteneurs.config.validator import Validator, require_pair
@@ -77,6 +77,8 @@ def build_configuration(values: Values, problems: list[InvalidValue]) -> tuple[C
                 if spec is not None:
                     containers.append(spec)
         services.check_dependencies(validator, count)
+        policy = backup.policy(validator, [directory for spec in containers for directory in backup.host_dirs(spec.volumes)])
+        return Configuration(values.source, enabled, tuple(containers), backup=policy), validator.problems
     return Configuration(values.source, enabled, tuple(containers)), validator.problems
 
 
@@ -163,11 +165,12 @@ def _container(validator: Validator, index: int) -> ContainerSpec | None:
     pids_limit = validator.scalar(variable(index, "processus_max")) or DEFAULT_PIDS_LIMIT
     capabilities = tuple(dict.fromkeys(entry for entry in validator.values.entries(variable(index, "capacites"))
                                        if entry is not None))
+    saving = backup.container(validator, index)
     if len(validator.problems) > before or name is None or image is None:
         return None
     return ContainerSpec(index, name, technology, image, volumes, ports, persistent, web_path, networks,
                          environment, secrets, data_volumes, private_networks, dependencies, health, command, memory,
-                         published, pids_limit, capabilities)
+                         published, pids_limit, capabilities, saving)
 
 
 def _name(validator: Validator, index: int) -> str | None:

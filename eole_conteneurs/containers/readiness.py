@@ -42,7 +42,7 @@ class Readiness:
             spec = declared_spec(action)
             for dependency in spec.dependencies if spec is not None else ():
                 if dependency not in failed and dependency not in self.ready:
-                    self.ready[dependency] = self._wait_until_ready(dependency, journal)
+                    self.ready[dependency] = self.wait_until_ready(dependency, journal)
 
     def check(self, spec: ContainerSpec, failed: set[str] | frozenset[str]) -> None:
         """Raises DependencyNotReady unless every dependency of spec is ready (resolve came first)."""
@@ -53,7 +53,7 @@ class Readiness:
             if why:
                 raise DependencyNotReady(spec.name, dependency, why)
 
-    def _wait_until_ready(self, name: str, journal: Journal) -> str:
+    def wait_until_ready(self, name: str, journal: Journal) -> str:
         """"" once name runs and, when it has a health check, is healthy; otherwise why it is not.
 
         A one-shot container (not a service) is ready once it has ended well: it was meant to stop.

@@ -13,6 +13,8 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from eole_conteneurs.backup.keys import passphrase_file
+from eole_conteneurs.backup.place import BackupPlace
 from eole_conteneurs.cache import cache_dir_from_environment
 from eole_conteneurs.config.loading import Loaded, default_sources, load_validated
 from eole_conteneurs.containers.labels import DEFAULT_SCOPE
@@ -97,6 +99,11 @@ class Settings:
     @property
     def adopted_volumes_file(self) -> Path:
         return self.state_dir / "volumes-adoptes"
+
+    @property
+    def backup_place(self) -> BackupPlace:
+        return BackupPlace(staging=self.state_dir / "sauvegarde", state=self.state_dir / "sauvegarde-etat",
+                           passphrase=passphrase_file(), borg_base=self.state_dir / "borg")
 
 
 class Templates(Enum):

@@ -7,7 +7,10 @@ renders the module's files is the run mode's business (RunMode.templates), read 
 
 from __future__ import annotations
 
+from eole_conteneurs.backup import eole
+from eole_conteneurs.backup.inventory import ContainerNotSaved, Item, items_of
 from eole_conteneurs.config.loading import Loaded
+from eole_conteneurs.config.model import BackupPolicy
 from eole_conteneurs.containers.executor import Converger, docker_run_command
 from eole_conteneurs.containers.labels import Registry, updated_protection
 from eole_conteneurs.containers.planner import Create, Plan, Recreate, Restore, pending_change
@@ -47,7 +50,29 @@ def posttemplate(job: Job, loaded: Loaded | None = None) -> int:
         if job.mode.templates is Templates.MODULE:
             files.stage()
         files.publish()
+    backup_files(loaded, job)
     return max(status, _status(job.journal))
+
+
+def backup_files(loaded: Loaded, job: Job) -> None:
+    """The module's backup schedule, and the list of what to save for EOLE's Bareos where it is installed."""
+    configuration = loaded.configuration
+    if configuration.unconfirmed:
+        return
+    policy = configuration.backup if configuration.enabled else BackupPolicy(frequency="non")
+    if eole.write_schedule(policy):
+        job.journal.step(f"Sauvegarde automatique : {policy.frequency}" +
+                         (f" à {policy.time[0]:02d}:{policy.time[1]:02d} ({eole.CRON_FILE})"
+                          if policy.frequency != "non" else ""))
+    if configuration.enabled and eole.BAREOS_DIR.is_dir():
+        observed = {container.name: container for container in DockerEngine.connect(job.settings.docker_url).containers()}
+        items: list[Item] = []
+        for spec in configuration.containers:
+            try:
+                items += items_of(spec, observed.get(spec.name))
+            except ContainerNotSaved as error:
+                job.journal.warn(str(error))
+        eole.write_fileset(job.settings.backup_place.staging, items)
 
 
 UNCONFIRMED = ("activer_conteneurs n'est pas enregistré dans {source} (configuration antérieure au module ?) : "

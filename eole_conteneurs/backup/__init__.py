@@ -1,0 +1,1 @@
+"""Backup and restore of the containers' data (BorgBackup; EOLE's Bareos)."""

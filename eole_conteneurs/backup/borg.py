@@ -1,0 +1,165 @@
+"""BorgBackup, the module's backup engine: a thin client over the `borg` command (Debian's borgbackup).
+
+Each call runs `borg --log-json …`; a failure becomes a French BackupEngineError naming the repository
+and the variable that declares it, from borg's message id (not its English text).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from eole_conteneurs.config.backup import REPOSITORY_VAR
+from eole_conteneurs.config.model import Retention
+from eole_conteneurs.errors import EoleConteneursError, clipped, visible
+
+BORG = "/usr/bin/borg"
+COMPRESSION = "zstd,3"  # borg's advice for a good ratio at a speed close to lz4's
+# Numeric owners: a container's files belong to its own users (mysql is 100 in one image, 105 in
+# another), whose names on the host mean nothing; a restore on another host must give the same numbers.
+NUMERIC = "--numeric-ids"
+# Never a question on a terminal: an unknown host key, a relocated repository, a passphrase prompt.
+SSH = "ssh -o BatchMode=yes -o ConnectTimeout=15 -o ServerAliveInterval=30"
+COMMENT_PREFIX = "conteneurs="
+CHECKPOINT_SUFFIX = ".checkpoint"  # what borg leaves of an interrupted create: never a good archive
+MESSAGES = {
+    "Repository.DoesNotExist": "le dépôt n'existe pas",
+    "Repository.InvalidRepository": "ce n'est pas un dépôt BorgBackup",
+    "Repository.ParentPathDoesNotExist": "le répertoire parent du dépôt n'existe pas",
+    "Repository.InsufficientFreeSpaceError": "espace disque insuffisant sur la destination",
+    "Repository.AlreadyExists": "un dépôt existe déjà à cet endroit",
+    "PassphraseWrong": "phrase secrète incorrecte",
+    "PasswordRetriesExceeded": "phrase secrète incorrecte",
+    "LockTimeout": "dépôt verrouillé par une autre sauvegarde en cours",
+    "LockFailed": "verrou du dépôt impossible à prendre",
+    "ConnectionClosed": "dépôt distant injoignable (connexion SSH fermée)",
+    "ConnectionClosedWithHint": "dépôt distant injoignable (connexion SSH fermée)",
+    "Archive.DoesNotExist": "archive absente du dépôt",
+    "Archive.AlreadyExists": "une archive de ce nom existe déjà",
+}
+
+
+class BackupEngineError(EoleConteneursError):
+    """borg failed: names the repository, its variable, what was being done and why."""
+
+    def __init__(self, repository: str, operation: str, detail: str):
+        self.repository, self.operation, self.detail = repository, operation, detail
+        super().__init__(f"{operation} : dépôt {repository} ({REPOSITORY_VAR}) : {detail}")
+
+
+@dataclass(frozen=True)
+class Archive:
+    name: str
+    time: str  # ISO 8601, the host's local time as borg records it
+    containers: tuple[str, ...]  # those the archive saved (from its comment)
+
+
+@dataclass(frozen=True)
+class Borg:
+    repository: str
+    passphrase: str
+    base_dir: Path  # BORG_BASE_DIR: borg's cache and its record of known repositories
+
+    def environment(self) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("BORG_")}
+        env.update(BORG_PASSPHRASE=self.passphrase, BORG_BASE_DIR=str(self.base_dir), BORG_RSH=SSH,
+                   BORG_RELOCATED_REPO_ACCESS_IS_OK="yes", BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="no",
+                   BORG_DISPLAY_PASSPHRASE="no", BORG_EXIT_CODES="legacy", LANG="C.UTF-8")
+        return env
+
+    def exists(self) -> bool:
+        """Whether the repository is there (a local one is looked at; a remote one asked)."""
+        if not self.repository.startswith("ssh://"):
+            return (Path(self.repository) / "config").is_file()
+        try:
+            self._run("accès", ["info", "--json", self.repository])
+        except BackupEngineError as error:
+            if error.detail == MESSAGES["Repository.DoesNotExist"]:
+                return False
+            raise
+        return True
+
+    def init(self) -> None:
+        """A new repository, encrypted with the passphrase (the key kept in the repository itself)."""
+        if not self.repository.startswith("ssh://"):
+            Path(self.repository).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._run("création du dépôt", ["init", "--encryption=repokey-blake2", "--make-parent-dirs", self.repository])
+
+    def create(self, archive: str, paths: Sequence[str], containers: Sequence[str], cwd: Path) -> None:
+        """One archive of paths (relative to cwd keep their place under it); raises unless borg saved it."""
+        comment = COMMENT_PREFIX + ",".join(containers)
+        self._run("sauvegarde", ["create", NUMERIC, "--compression", COMPRESSION, "--comment", comment,
+                                  f"{self.repository}::{archive}", *paths], cwd=cwd)
+
+    def archives(self) -> list[Archive]:
+        """Complete archives, oldest first (an interrupted create's checkpoint is not one)."""
+        listing = json.loads(self._run("lecture du dépôt", ["list", "--json", "--format", "{comment}",
+                                                           self.repository]).stdout)
+        found = []
+        for entry in listing.get("archives", []):
+            name, comment = str(entry.get("name", "")), str(entry.get("comment", ""))
+            if name.endswith(CHECKPOINT_SUFFIX):
+                continue
+            names = comment[len(COMMENT_PREFIX):].split(",") if comment.startswith(COMMENT_PREFIX) else []
+            found.append(Archive(name, str(entry.get("start", "")), tuple(name for name in names if name)))
+        return found
+
+    def read(self, archive: str, path: str) -> bytes:
+        """One file of an archive (path as stored: relative)."""
+        return self._run("lecture de l'archive", ["extract", "--stdout", f"{self.repository}::{archive}", path]).stdout
+
+    def extract(self, archive: str, path: str, target: Path, keep_last: bool = False) -> None:
+        """The tree path of the archive into the existing directory target: its content (keep_last: the
+        file or directory itself)."""
+        strip = len(Path(path).parts) - (1 if keep_last else 0)
+        self._run("restauration", ["extract", NUMERIC, "--strip-components", str(strip),
+                                    f"{self.repository}::{archive}", path], cwd=target)
+
+    def prune(self, retention: Retention, prefix: str) -> bool:
+        """Applies retention to the archives named prefix…; True when some were deleted."""
+        keep = [f"--keep-daily={retention.daily}", f"--keep-weekly={retention.weekly}",
+                f"--keep-monthly={retention.monthly}"]
+        done = self._run("nettoyage du dépôt", ["prune", "--list", "--glob-archives", prefix + "*", *keep,
+                                                self.repository])
+        return b"Pruning archive" in done.stderr
+
+    def compact(self) -> None:
+        self._run("compactage du dépôt", ["compact", self.repository])
+
+    def _run(self, operation: str, arguments: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+        if not os.access(BORG, os.X_OK):
+            raise BackupEngineError(self.repository, operation, f"{BORG} absent (paquet borgbackup)")
+        try:
+            done = subprocess.run([BORG, "--log-json", *arguments], cwd=cwd, env=self.environment(),
+                                  stdin=subprocess.DEVNULL, capture_output=True, check=False)
+        except OSError as error:
+            raise BackupEngineError(self.repository, operation, error.strerror or str(error)) from None
+        if done.returncode not in (0, 1):  # 1: warnings (a file vanished while it was read)
+            raise BackupEngineError(self.repository, operation, _reason(done.stderr, done.returncode))
+        return done
+
+
+def _reason(stderr: bytes, code: int) -> str:
+    """borg's error, in French when its message id is known, else its own last words."""
+    last = ""
+    for line in stderr.decode("utf-8", "replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            last = line.strip() or last
+            continue
+        if not isinstance(entry, dict) or entry.get("levelname") not in ("ERROR", "CRITICAL"):
+            continue
+        message = str(entry.get("message", ""))
+        if entry.get("msgid") in MESSAGES:
+            return MESSAGES[str(entry["msgid"])]
+        if "No space left on device" in message:
+            return "espace disque insuffisant sur la destination (No space left on device)"
+        last = message.strip().splitlines()[-1] if message.strip() else last
+    if code >= 128:
+        return f"borg interrompu (signal {code - 128})"
+    return visible(clipped(last, 300)) or f"borg a échoué (code {code})"

@@ -1,0 +1,67 @@
+"""EOLE's own backup (Bareos) and the schedule of the module's engine.
+
+- Bareos: a FileSet fragment in /etc/bareos/bareosfichiers.d/ (only where that directory exists) lists
+  the staging directory (exports, manifests, variables with encrypted secrets) and every saved tree; the
+  pre-backup script /usr/share/eole/schedule/scripts/eole-conteneurs writes the exports before EOLE saves.
+- The module's engine: /etc/cron.d/eole-conteneurs runs `eole-conteneurs sauvegarde` daily or on Sundays.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+from eole_conteneurs import files
+from eole_conteneurs.backup.inventory import Item
+from eole_conteneurs.config.model import BackupPolicy
+
+BAREOS_DIR = Path(os.environ.get("EOLE_CONTENEURS_BAREOS", "/etc/bareos/bareosfichiers.d"))
+BAREOS_FILE = "eole-conteneurs.conf"
+CRON_FILE = Path(os.environ.get("EOLE_CONTENEURS_CRON", "/etc/cron.d/eole-conteneurs"))
+COMMAND = "/usr/bin/eole-conteneurs"
+
+
+def fileset(staging: Path, items: Iterable[Item]) -> str:
+    """Bareos' Include syntax; paths are quoted (they were validated: no quote, no newline in them)."""
+    trees = [str(staging)] + list(dict.fromkeys(item.host for item in items))
+    lines = ["# Écrit par eole-conteneurs : données des conteneurs pour la sauvegarde d'EOLE (Bareos).",
+             "Include {", "  Options {", "    signature = MD5", "    compression = GZIP", "  }"]
+    lines += [f'  File = "{tree}"' for tree in trees]
+    return "\n".join(lines + ["}", ""])
+
+
+def write_fileset(staging: Path, items: Iterable[Item]) -> Path | None:
+    """Written only where Bareos' fragments directory exists, and only when it changes."""
+    if not BAREOS_DIR.is_dir():
+        return None
+    target = BAREOS_DIR / BAREOS_FILE
+    content = fileset(staging, items).encode()
+    if not target.exists() or target.read_bytes() != content:
+        files.write_durably(target, content, 0o644)
+    return target
+
+
+def cron_entry(policy: BackupPolicy) -> str | None:
+    if policy.frequency == "non":
+        return None
+    hour, minute = policy.time
+    days = "*" if policy.frequency == "quotidienne" else "0"
+    return ("# Écrit par eole-conteneurs (conteneurs_sauvegarde_frequence) : ne pas modifier.\n"
+            "SHELL=/bin/sh\nPATH=/usr/sbin:/usr/bin:/sbin:/bin\n"
+            f"{minute} {hour} * * {days} root [ -x {COMMAND} ] && {COMMAND} sauvegarde --planifiee "
+            ">> /var/log/eole-conteneurs-sauvegarde.log 2>&1\n")
+
+
+def write_schedule(policy: BackupPolicy) -> bool:
+    """The cron entry as the policy says (removed with frequence = non); True when it changed."""
+    entry = cron_entry(policy)
+    if entry is None:
+        if CRON_FILE.exists():
+            files.remove_durably(CRON_FILE)
+            return True
+        return False
+    if CRON_FILE.exists() and CRON_FILE.read_text(errors="replace") == entry:
+        return False
+    files.write_durably(CRON_FILE, entry.encode(), 0o644)
+    return True

@@ -1,0 +1,85 @@
+"""What the module remembers of its backups: the last good one of each container, the day of the last
+pruning, and the containers a backup stopped (started again by the next run if it was killed)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from eole_conteneurs import files
+from eole_conteneurs.errors import StateFileError, os_reason
+
+STATE, STOPPED = "etat.json", "arretes-pour-sauvegarde"
+
+
+@dataclass(frozen=True)
+class LastBackup:
+    archive: str
+    date: datetime
+    repository: str
+
+
+@dataclass(frozen=True)
+class Record:
+    """Files in the staging directory's parent state (never archived themselves)."""
+
+    directory: Path
+
+    def last_backups(self) -> dict[str, LastBackup]:
+        found = {}
+        for name, entry in (self._state().get("conteneurs") or {}).items():
+            try:
+                found[str(name)] = LastBackup(str(entry["archive"]), datetime.fromisoformat(str(entry["date"])),
+                                              str(entry.get("depot", "")))
+            except (KeyError, TypeError, ValueError):
+                continue  # an entry damaged by hand: as if never saved
+        return found
+
+    def saved(self, names: list[str], archive: str, repository: str, when: datetime) -> None:
+        state = self._state()
+        containers = state.setdefault("conteneurs", {})
+        for name in names:
+            containers[name] = {"archive": archive, "date": when.isoformat(timespec="seconds"), "depot": repository}
+        self._write(STATE, state)
+
+    def pruned_on(self) -> str:
+        return str(self._state().get("nettoyage", ""))
+
+    def pruned(self, day: str) -> None:
+        state = self._state()
+        state["nettoyage"] = day
+        self._write(STATE, state)
+
+    def stopped(self) -> list[str]:
+        """Ids of containers a backup stopped and has not started again."""
+        data = self._read(STOPPED)
+        return [str(entry) for entry in data] if isinstance(data, list) else []
+
+    def stopping(self, ids: list[str]) -> None:
+        """Written before the first stop: a kill -9 afterwards leaves the next run knowing what to start."""
+        if ids:
+            self._write(STOPPED, ids)
+        else:
+            files.remove_durably(self.directory / STOPPED)
+
+    def _state(self) -> dict[str, Any]:
+        data = self._read(STATE)
+        return data if isinstance(data, dict) else {}
+
+    def _read(self, name: str) -> Any:
+        path = self.directory / name
+        try:
+            return json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            return None  # half-written by hand: the next write replaces it
+        except OSError as error:
+            raise StateFileError(path, os_reason(error)) from None
+
+    def _write(self, name: str, data: Any) -> None:
+        files.make_directories(self.directory)
+        files.write_durably(self.directory / name, json.dumps(data, ensure_ascii=False, indent=1).encode(), 0o600)

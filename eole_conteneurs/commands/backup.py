@@ -1,0 +1,129 @@
+"""`eole-conteneurs sauvegarde` and `eole-conteneurs restauration`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+
+from eole_conteneurs.backup import eole
+from eole_conteneurs.backup.borg import Borg
+from eole_conteneurs.backup.inventory import Item
+from eole_conteneurs.backup.keys import Sealer, read_passphrase
+from eole_conteneurs.backup.record import Record
+from eole_conteneurs.backup.restoring import RestoreRefused, choose_archive, restore
+from eole_conteneurs.backup.saving import (VARIABLES, back_up, borg_for, restart_leftovers, selected,
+                                           stage_container, write_variables)
+from eole_conteneurs.commands.text import table
+from eole_conteneurs.config.loading import Loaded
+from eole_conteneurs.config.model import ContainerSpec
+from eole_conteneurs.engine.dockerd import DockerEngine
+from eole_conteneurs.errors import EoleConteneursError
+from eole_conteneurs.jobs.context import EXIT_ERROR, EXIT_OK, Job
+
+
+def save(loaded: Loaded, job: Job, names: list[str]) -> int:
+    """Exit 1 when any container could not be saved (the others were)."""
+    specs = _selected(loaded, names)
+    if not specs:
+        job.journal.step("Aucun conteneur déclaré : rien à sauvegarder.")
+        return EXIT_OK
+    engine = DockerEngine.connect(job.settings.docker_url)
+    result = back_up(loaded, specs, engine, job.settings.backup_place, job.journal, job.settings.docker_url)
+    if result.archive:
+        job.journal.step(f"Sauvegarde terminée : archive {result.archive} ({len(result.containers)} conteneur(s))")
+    if result.failed:
+        job.journal.step(f"Non sauvegardé(s) : {', '.join(result.failed)}")
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def export_only(loaded: Loaded, job: Job, names: list[str]) -> int:
+    """EOLE's pre-backup step: exports, manifests and variables written for Bareos, no archive."""
+    specs = _selected(loaded, names)
+    place = job.settings.backup_place
+    engine = DockerEngine.connect(job.settings.docker_url)
+    restart_leftovers(Record(place.state), engine, job.journal)
+    observed = {container.name: container for container in engine.containers()}
+    items: list[Item] = []
+    failed: list[str] = []
+    for spec in specs:
+        try:
+            items += stage_container(spec, observed.get(spec.name), engine, place, job.journal,
+                                     job.settings.docker_url)
+        except EoleConteneursError as error:
+            failed.append(spec.name)
+            job.journal.fail(str(error))
+    if specs:
+        write_variables(loaded, place, read_passphrase(place.passphrase, create=True)[0])
+    written = eole.write_fileset(place.staging, items)
+    if written:
+        job.journal.step(f"Liste Bareos écrite : {written}")
+    job.journal.step(f"Exports prêts pour la sauvegarde d'EOLE dans {place.staging}")
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def list_archives(loaded: Loaded, job: Job) -> int:
+    borg = borg_for(loaded, job.settings.backup_place, create_passphrase=False, journal=job.journal)
+    archives = borg.archives()
+    if not archives:
+        job.journal.step(f"Aucune archive dans {borg.repository}.")
+        return EXIT_OK
+    rows = [("Archive", "Date", "Conteneurs")]
+    rows += [(archive.name, archive.time[:19].replace("T", " "), ", ".join(archive.containers) or "-")
+             for archive in archives]
+    job.journal.step(table(rows))
+    return EXIT_OK
+
+
+def restore_containers(loaded: Loaded, job: Job, names: list[str], archive: str | None) -> int:
+    specs = _selected(loaded, names)
+    if not specs:
+        raise RestoreRefused("aucun conteneur déclaré à restaurer")
+    engine = DockerEngine.connect(job.settings.docker_url)
+    result = restore(loaded, specs, engine, job.settings.backup_place, job.journal, job.settings.docker_url, archive)
+    job.journal.step(f"Restauration terminée depuis l'archive {result.archive} ; données remplacées conservées dans "
+                     f"l'archive {result.safety_archive}")
+    return EXIT_ERROR if job.journal.failed else EXIT_OK
+
+
+def restore_configuration(loaded: Loaded | None, job: Job, target: Path, repository: str | None,
+                          archive: str | None) -> int:
+    """The saved variables written as a config.eol (secrets decrypted), never over an existing file."""
+    if target.exists() or target.is_symlink():
+        raise RestoreRefused(f"{target} existe déjà : choisissez un autre fichier (il n'est jamais remplacé)")
+    if repository is None and loaded is None:
+        raise RestoreRefused("dépôt inconnu : donnez --depot (configuration illisible)")
+    place = job.settings.backup_place
+    passphrase = read_passphrase(place.passphrase, create=False)[0]
+    borg = Borg(repository or (loaded.configuration.backup.repository if loaded else ""), passphrase,
+                place.borg_base)
+    chosen = choose_archive(borg, [], archive)
+    document = json.loads(borg.read(chosen.name, str(place.staging / VARIABLES).lstrip("/")))
+    sealer = Sealer(passphrase, base64.b64decode(document["sel"]))
+    values = {}
+    for name, value in document["variables"].items():
+        if value is None:
+            continue
+        plain = sealer.unseal(value) if isinstance(value, dict) and "chiffre" in value else value
+        values[name] = {"owner": "restauration", "val": plain}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "x", encoding="utf-8") as output:
+        os.fchmod(output.fileno(), 0o600)
+        json.dump(values, output, ensure_ascii=False, indent=1)
+    job.journal.step(f"Variables du module de l'archive {chosen.name} écrites dans {target} (lisible par root seul)")
+    return EXIT_OK
+
+
+def _selected(loaded: Loaded, names: list[str]) -> list[ContainerSpec]:
+    if not loaded.configuration.enabled:
+        raise EoleConteneursError("gestion des conteneurs désactivée (activer_conteneurs = non) : rien à sauvegarder "
+                                  "ni à restaurer")
+    return selected(loaded, names)
+
+
+def age(when: datetime) -> str:
+    hours = (datetime.now() - when).total_seconds() / 3600
+    return f"il y a {hours:.0f} h" if hours < 48 else f"il y a {hours / 24:.0f} jours"
