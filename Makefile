@@ -33,6 +33,7 @@ install-eole: dicos
 	    find $$phase -maxdepth 1 -type f ! -name '.*' ! -name '*.*' -exec install -m 0755 {} $(EOLE_SHARE)/$$phase/ \; ; \
 	done
 	install -m 0644 examples/*.eol $(EXAMPLES_DIR)/
+	install -D -m 0755 schedule/scripts/eole-conteneurs $(EOLE_SHARE)/schedule/scripts/eole-conteneurs
 
 # Without pybuild (plain `make install`): the package and the command.
 install-python:
@@ -73,9 +74,14 @@ demo: test-deps
 N          ?= 1,20,100
 RUNS       ?= 5
 SEED_LIMIT ?= 600
+# Then `eole-conteneurs sauvegarde` (bench/backup.py): a first backup, then unchanged ones, of BACKUP_N
+# containers with BACKUP_MO Mo in each data volume.
+BACKUP_N   ?= 20
+BACKUP_MO  ?= 20
 bench: test-deps
 	bash bench/setup.sh
 	$(PYTHON) bench/run.py --n $(N) --runs $(RUNS) --seed-limit $(SEED_LIMIT)
+	$(PYTHON) bench/backup.py --n $(BACKUP_N) --mo $(BACKUP_MO)
 
 clean:
 	rm -rf $(BUILD) .pytest_cache

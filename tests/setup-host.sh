@@ -7,6 +7,7 @@ PACKAGES=(
     python3 python3-docker python3-cheetah python3-lxml python3-pytest python3-hypothesis acl python3-setuptools python3-all
     docker.io tini iptables nginx apache2 ssl-cert docker-registry busybox-static curl openssl
     debhelper dh-python dpkg-dev fakeroot lintian git mypy debootstrap
+    borgbackup python3-cryptography openssh-client
 )
 
 missing=()

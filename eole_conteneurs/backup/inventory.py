@@ -8,8 +8,8 @@ container, and in the module's staging directory the output of its export comman
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from datetime import datetime
+import os
+from dataclasses import dataclass
 from typing import Any
 
 from eole_conteneurs.config import paths
@@ -55,12 +55,11 @@ class Manifest:
     digests: tuple[str, ...]
     items: tuple[Item, ...]
     export: bool
-    date: str = field(default_factory=lambda: datetime.now().isoformat(timespec="seconds"))
 
     def as_bytes(self) -> bytes:
         document = {"version": MANIFEST_VERSION, "conteneur": self.name, "image": self.image,
                     "image_id": self.image_id, "empreintes": list(self.digests),
-                    "elements": [item.as_json() for item in self.items], "export": self.export, "date": self.date}
+                    "elements": [item.as_json() for item in self.items], "export": self.export}
         return json.dumps(document, ensure_ascii=False, indent=1).encode()
 
     @classmethod
@@ -70,7 +69,7 @@ class Manifest:
             return cls(str(document["conteneur"]), str(document["image"]), str(document.get("image_id", "")),
                        tuple(document.get("empreintes") or ()),
                        tuple(Item.from_json(entry) for entry in document["elements"]),
-                       bool(document.get("export")), str(document.get("date", "")))
+                       bool(document.get("export")))
         except (ValueError, KeyError, TypeError):
             raise EoleConteneursError(f"archive {archive} : manifeste illisible") from None
 
@@ -83,7 +82,8 @@ def items_of(spec: ContainerSpec, container: ObservedContainer | None) -> tuple[
             host = paths.usable_host_dir(volume.host_dir)
         except ValueError as error:
             raise ContainerNotSaved(spec.name, f"{variable(spec.index, 'rep_hote')} « {volume.host_dir} » : {error}") from None
-        items.append(Item(DIRECTORY, host, volume.container_dir))
+        if os.path.isdir(host):  # not made yet (the container was never created): nothing in it to save
+            items.append(Item(DIRECTORY, host, volume.container_dir))
     mounts = {mount.destination: mount for mount in (container.mounts if container else ())}
     for data in spec.data_volumes:
         mount = mounts.get(data.container_dir)

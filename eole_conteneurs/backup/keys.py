@@ -18,8 +18,6 @@ from typing import Any
 from eole_conteneurs import files
 from eole_conteneurs.errors import EoleConteneursError, os_reason
 
-PASSPHRASE_FILE = Path("/etc/eole-conteneurs/sauvegarde/phrase-secrete")
-PASSPHRASE_ENV = "EOLE_CONTENEURS_PHRASE"  # another file (tests, a passphrase kept elsewhere)
 KDF_ITERATIONS = 300_000
 
 
@@ -29,10 +27,6 @@ class PassphraseError(EoleConteneursError):
         super().__init__(f"phrase secrète des sauvegardes {path} : {reason}")
 
 
-def passphrase_file() -> Path:
-    return Path(os.environ.get(PASSPHRASE_ENV) or PASSPHRASE_FILE)
-
-
 def read_passphrase(path: Path, create: bool) -> tuple[str, bool]:
     """(passphrase, created): created when absent and create, made of 256 random bits, readable by root only."""
     try:
@@ -40,16 +34,18 @@ def read_passphrase(path: Path, create: bool) -> tuple[str, bool]:
     except FileNotFoundError:
         if not create:
             raise PassphraseError(path, "absente : remettez la copie conservée hors du serveur") from None
-        files.make_directories(path.parent)
-        os.chmod(path.parent, 0o700)
+        if not path.parent.is_dir():  # made here: root's alone (an existing directory is left as it is)
+            files.make_directories(path.parent)
+            os.chmod(path.parent, 0o700)
         files.write_durably(path, (secrets.token_urlsafe(32) + "\n").encode(), 0o600)
         return read_passphrase(path, create=False)[0], True
     except OSError as error:
         raise PassphraseError(path, os_reason(error)) from None
+    status = os.fstat(descriptor)
+    if not stat.S_ISREG(status.st_mode):  # before fdopen, which raises IsADirectoryError on a directory
+        os.close(descriptor)
+        raise PassphraseError(path, "pas un fichier ordinaire")
     with os.fdopen(descriptor, "rb") as handle:
-        status = os.fstat(handle.fileno())
-        if not stat.S_ISREG(status.st_mode):
-            raise PassphraseError(path, "pas un fichier ordinaire")
         if status.st_uid != os.geteuid() or status.st_mode & 0o077:
             raise PassphraseError(path, f"lisible par d'autres que root (chown root: {path} ; chmod 600 {path})")
         text = handle.read(4096).decode("utf-8", "replace").strip()

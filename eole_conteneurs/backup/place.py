@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+
+PASSPHRASE_FILE = Path("/etc/eole-conteneurs/sauvegarde/phrase-secrete")
+PASSPHRASE_ENV = "EOLE_CONTENEURS_PHRASE"  # another file (tests, a passphrase kept elsewhere)
+
+
+def passphrase_file() -> Path:
+    return Path(os.environ.get(PASSPHRASE_ENV) or PASSPHRASE_FILE)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
@@ -108,6 +109,7 @@ def restore(loaded: Loaded, specs: list[ContainerSpec], engine: Engine, place: B
             stop(running)
             swap_all(result.swaps)
         finish(result, specs, engine, journal, docker_url)
+        remember(Record(place.state), archive, [spec.name for spec in specs], borg.repository)
     finally:
         for swap in result.swaps:
             shutil.rmtree(swap.staged, ignore_errors=True)
@@ -116,6 +118,19 @@ def restore(loaded: Loaded, specs: list[ContainerSpec], engine: Engine, place: B
         for export in result.exports.values():
             shutil.rmtree(export.parent, ignore_errors=True)
     return result
+
+
+def remember(record: Record, archive: Archive, names: list[str], repository: str) -> None:
+    """The archive restored is a good backup of its containers: a host rebuilt from it (its record purged
+    with the package) shows it as their last one, unless a newer one is recorded."""
+    try:
+        when = datetime.fromisoformat(archive.time[:26])
+    except ValueError:
+        return
+    known = record.last_backups()
+    newer = [name for name in names if name not in known or known[name].date.replace(tzinfo=None) < when]
+    if newer:
+        record.saved(newer, archive.name, repository, when)
 
 
 def extract(borg: Borg, archive: Archive, spec: ContainerSpec, manifest: Manifest, container: ObservedContainer,

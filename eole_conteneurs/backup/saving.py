@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -17,9 +17,10 @@ from eole_conteneurs import files
 from eole_conteneurs.backup.borg import Borg
 from eole_conteneurs.backup.inventory import (EXPORT, MANIFEST, ContainerNotSaved, Item, Manifest, items_of,
                                               manifest_of)
-from eole_conteneurs.backup.keys import Sealer, read_passphrase
+from eole_conteneurs.backup.keys import read_passphrase
 from eole_conteneurs.backup.place import BackupPlace
 from eole_conteneurs.backup.record import Record
+from eole_conteneurs.backup.variables import VARIABLES, write_variables
 from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.config.model import ContainerSpec
 from eole_conteneurs.engine.api import Engine, ObservedContainer
@@ -28,7 +29,6 @@ from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.journal import Journal
 
 ARCHIVE_PREFIX, BEFORE_RESTORE_PREFIX = "conteneurs-", "avant-restauration-"
-VARIABLES = "variables.json"
 EXPORT_TIMEOUT = 6 * 3600  # an export that hangs must not hold the lock forever
 
 
@@ -60,7 +60,11 @@ def borg_for(loaded: Loaded, place: BackupPlace, create_passphrase: bool, journa
 
 def back_up(loaded: Loaded, specs: list[ContainerSpec], engine: Engine, place: BackupPlace, journal: Journal,
             docker_url: str, prefix: str = ARCHIVE_PREFIX) -> Saved:
-    """Exports, then the archive; raises BackupEngineError (nothing recorded) when borg fails."""
+    """Exports, then the archive; raises BackupEngineError (nothing recorded) when borg fails.
+
+    Before a restore, a failed export does not leave the container out: its files, which the restore
+    replaces, are saved without it (a container just recreated, empty, on a new host has nothing to export).
+    """
     record = Record(place.state)
     restart_leftovers(record, engine, journal)
     borg = borg_for(loaded, place, create_passphrase=True, journal=journal)
@@ -72,14 +76,15 @@ def back_up(loaded: Loaded, specs: list[ContainerSpec], engine: Engine, place: B
     items: list[Item] = []
     for spec in specs:
         try:
-            items += stage_container(spec, observed.get(spec.name), engine, place, journal, docker_url)
+            items += stage_container(spec, observed.get(spec.name), engine, place, journal, docker_url,
+                                     export_required=prefix == ARCHIVE_PREFIX)
             result.containers.append(spec.name)
         except (ContainerNotSaved, ExecFailed) as error:
             result.failed[spec.name] = str(error)
             journal.fail(str(error))
     if not result.containers:
         return result
-    write_variables(loaded, place, borg.passphrase)
+    write_variables(loaded, place.staging, place.state, borg.passphrase)
     trees = [str(place.staging / VARIABLES)] + [str(place.staging / name) for name in result.containers]
     trees += list(dict.fromkeys(item.host for item in items))
     result.archive = f"{prefix}{datetime.now():%Y-%m-%d_%H-%M-%S}-{secrets.token_hex(2)}"
@@ -88,29 +93,39 @@ def back_up(loaded: Loaded, specs: list[ContainerSpec], engine: Engine, place: B
     with stopped_during_copy(stopping, record, engine, journal):
         journal.step(f"Sauvegarde de {', '.join(result.containers)} : archive {result.archive}")
         borg.create(result.archive, [tree.lstrip("/") for tree in trees], result.containers, cwd=Path("/"))
-    record.saved(result.containers, result.archive, borg.repository, datetime.now())
-    if prefix == ARCHIVE_PREFIX:
+    if prefix == ARCHIVE_PREFIX:  # an archive made before a restore is not a regular backup
+        record.saved(result.containers, result.archive, borg.repository, datetime.now())
         prune(loaded, borg, record, journal)
     return result
 
 
 def stage_container(spec: ContainerSpec, container: ObservedContainer | None, engine: Engine, place: BackupPlace,
-                    journal: Journal, docker_url: str) -> tuple[Item, ...]:
+                    journal: Journal, docker_url: str, export_required: bool = True) -> tuple[Item, ...]:
     """The container's export and manifest in the staging directory; the trees to save with them."""
     items = items_of(spec, container)
     directory = place.staging / spec.name
     files.make_directories(directory)
     os.chmod(place.staging, 0o700)
+    exported = False
     if spec.backup.dump_command:
-        if container is None or container.state != "running":
-            raise ContainerNotSaved(spec.name, "conteneur arrêté ou absent : sa commande d'export ne peut pas "
-                                               "être lancée")
-        journal.step(f"Export de {spec.name} : {' '.join(spec.backup.dump_command)}")
-        export_to(directory / EXPORT, spec, docker_url)
+        try:
+            if container is None or container.state != "running":
+                raise ContainerNotSaved(spec.name, "conteneur arrêté ou absent : sa commande d'export ne peut "
+                                                   "pas être lancée")
+            journal.step(f"Export de {spec.name} : {' '.join(spec.backup.dump_command)}")
+            export_to(directory / EXPORT, spec, docker_url)
+            exported = True
+        except (ExecFailed, ContainerNotSaved) as error:
+            if export_required:
+                raise
+            (directory / EXPORT).unlink(missing_ok=True)  # an older export is not the data saved now
+            reason = error.reason if isinstance(error, ContainerNotSaved) else str(error)
+            journal.warn(f"export de {spec.name} impossible ({reason}) : ses fichiers sont sauvegardés sans export")
     else:
         (directory / EXPORT).unlink(missing_ok=True)
-    manifest = manifest_of(spec, container, engine, items)
-    files.write_durably(directory / MANIFEST, manifest.as_bytes(), 0o600)
+    manifest = replace(manifest_of(spec, container, engine, items), export=exported).as_bytes()
+    if not (directory / MANIFEST).is_file() or (directory / MANIFEST).read_bytes() != manifest:
+        files.write_durably(directory / MANIFEST, manifest, 0o600)
     return items
 
 
@@ -128,21 +143,6 @@ def export_to(target: Path, spec: ContainerSpec, docker_url: str) -> None:
         raise ContainerNotSaved(spec.name, f"export impossible à écrire dans {target.parent} ({error.strerror})") from None
     finally:
         partial.unlink(missing_ok=True)
-
-
-def write_variables(loaded: Loaded, place: BackupPlace, passphrase: str) -> None:
-    """The module's variables as validated, the values of password variables encrypted."""
-    import json
-
-    sealer = Sealer(passphrase)
-    variables = {}
-    for name, definition in loaded.dictionary.variables.items():
-        if not loaded.values.is_enabled(name):
-            continue
-        value = loaded.values.get(name)
-        variables[name] = sealer.seal(value) if definition.type == "password" and value not in (None, []) else value
-    document = {"sel": sealer.salt_text, "variables": variables}
-    files.write_durably(place.staging / VARIABLES, json.dumps(document, ensure_ascii=False, indent=1).encode(), 0o600)
 
 
 class stopped_during_copy:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from datetime import datetime
@@ -11,13 +10,12 @@ from pathlib import Path
 from eole_conteneurs.backup import eole
 from eole_conteneurs.backup.borg import Borg
 from eole_conteneurs.backup.inventory import Item
-from eole_conteneurs.backup.keys import Sealer, read_passphrase
+from eole_conteneurs.backup.keys import read_passphrase
 from eole_conteneurs.backup.record import Record
-from eole_conteneurs.backup.restoring import RestoreRefused, choose_archive, restore
-from eole_conteneurs.backup.saving import (VARIABLES, back_up, borg_for, restart_leftovers, selected,
-                                           stage_container, write_variables)
+from eole_conteneurs.backup.saving import back_up, borg_for, restart_leftovers, selected, stage_container
+from eole_conteneurs.backup.variables import VARIABLES, as_config_eol, write_variables
 from eole_conteneurs.commands.text import table
-from eole_conteneurs.config.loading import Loaded
+from eole_conteneurs.config.loading import Loaded, load_dictionary
 from eole_conteneurs.config.model import ContainerSpec
 from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.errors import EoleConteneursError
@@ -57,7 +55,7 @@ def export_only(loaded: Loaded, job: Job, names: list[str]) -> int:
             failed.append(spec.name)
             job.journal.fail(str(error))
     if specs:
-        write_variables(loaded, place, read_passphrase(place.passphrase, create=True)[0])
+        write_variables(loaded, place.staging, place.state, read_passphrase(place.passphrase, create=True)[0])
     written = eole.write_fileset(place.staging, items)
     if written:
         job.journal.step(f"Liste Bareos écrite : {written}")
@@ -79,6 +77,7 @@ def list_archives(loaded: Loaded, job: Job) -> int:
 
 
 def restore_containers(loaded: Loaded, job: Job, names: list[str], archive: str | None) -> int:
+    from eole_conteneurs.backup.restoring import RestoreRefused, restore  # what a backup never needs
     specs = _selected(loaded, names)
     if not specs:
         raise RestoreRefused("aucun conteneur déclaré à restaurer")
@@ -92,6 +91,7 @@ def restore_containers(loaded: Loaded, job: Job, names: list[str], archive: str 
 def restore_configuration(loaded: Loaded | None, job: Job, target: Path, repository: str | None,
                           archive: str | None) -> int:
     """The saved variables written as a config.eol (secrets decrypted), never over an existing file."""
+    from eole_conteneurs.backup.restoring import RestoreRefused, choose_archive
     if target.exists() or target.is_symlink():
         raise RestoreRefused(f"{target} existe déjà : choisissez un autre fichier (il n'est jamais remplacé)")
     if repository is None and loaded is None:
@@ -101,18 +101,12 @@ def restore_configuration(loaded: Loaded | None, job: Job, target: Path, reposit
     borg = Borg(repository or (loaded.configuration.backup.repository if loaded else ""), passphrase,
                 place.borg_base)
     chosen = choose_archive(borg, [], archive)
-    document = json.loads(borg.read(chosen.name, str(place.staging / VARIABLES).lstrip("/")))
-    sealer = Sealer(passphrase, base64.b64decode(document["sel"]))
-    values = {}
-    for name, value in document["variables"].items():
-        if value is None:
-            continue
-        plain = sealer.unseal(value) if isinstance(value, dict) and "chiffre" in value else value
-        values[name] = {"owner": "restauration", "val": plain}
+    dictionary = loaded.dictionary if loaded else load_dictionary(job.settings.dicos)
+    config = as_config_eol(borg.read(chosen.name, str(place.staging / VARIABLES).lstrip("/")), passphrase, dictionary)
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "x", encoding="utf-8") as output:
         os.fchmod(output.fileno(), 0o600)
-        json.dump(values, output, ensure_ascii=False, indent=1)
+        json.dump(config, output, ensure_ascii=False, indent=1)
     job.journal.step(f"Variables du module de l'archive {chosen.name} écrites dans {target} (lisible par root seul)")
     return EXIT_OK
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ssl
 import sys
+from datetime import datetime, timedelta
 import urllib.error
 import urllib.request
 
+from eole_conteneurs.backup.record import LastBackup, Record
 from eole_conteneurs.commands.status import collect
 from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.engine.dockerd import DockerEngine
@@ -63,7 +65,8 @@ def diagnose(job: Job) -> list[str]:
         return lines + [line("Gestion des conteneurs", True, "désactivée")]
     try:
         engine = DockerEngine.connect(job.settings.docker_url)
-        statuses = collect(loaded, job.settings.scope, engine)
+        last_backups = Record(job.settings.backup_place.state).last_backups()
+        statuses = collect(loaded, job.settings.scope, engine, last_backups)
     except EoleConteneursError as error:
         return lines + [line("Docker", False, one_line(error))]
     lines.append(line("Docker", True))
@@ -72,7 +75,31 @@ def diagnose(job: Job) -> list[str]:
             health = f"santé : {status.health}" if status.health != "-" else ""
             lines.append(line(f"Conteneur {status.name}", status.ok, health if status.ok else
                               ", ".join(filter(None, (status.state, health)))))
-    return lines + web_lines(loaded)
+    return lines + web_lines(loaded) + backup_lines(loaded, last_backups)
+
+
+# How old the last backup may be: the period, and a margin for a backup that ran long or late.
+ALLOWED_AGE = {"quotidienne": timedelta(hours=30), "hebdomadaire": timedelta(days=7, hours=6)}
+
+
+def backup_lines(loaded: Loaded, last_backups: dict[str, LastBackup], now: datetime | None = None) -> list[str]:
+    """With automatic backups, an Erreur line per container whose last backup is too old (or missing)."""
+    policy = loaded.configuration.backup
+    if policy.frequency not in ALLOWED_AGE:
+        return [line("Sauvegarde automatique", True, "désactivée (conteneurs_sauvegarde_frequence = non)")]
+    now = now or datetime.now()
+    lines = []
+    for spec in loaded.configuration.containers:
+        last = last_backups.get(spec.name)
+        if last is None:
+            lines.append(line(f"Sauvegarde {spec.name}", False, "jamais sauvegardé"))
+            continue
+        age = now - last.date
+        ok = age <= ALLOWED_AGE[policy.frequency]
+        detail = f"dernière : {last.date:%Y-%m-%d %H:%M}" + ("" if ok else f", plus ancienne que la fréquence "
+                                                                          f"{policy.frequency} ne le permet")
+        lines.append(line(f"Sauvegarde {spec.name}", ok, detail))
+    return lines
 
 
 def web_lines(loaded: Loaded) -> list[str]:

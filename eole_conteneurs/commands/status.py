@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from eole_conteneurs.backup.record import LastBackup, Record
 from eole_conteneurs.commands.text import table
 from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.config.model import ContainerSpec
@@ -33,31 +34,36 @@ class ContainerStatus:
     ok: bool
     volumes: list[str] = field(default_factory=list)  # data volumes, "name → path"
     networks: list[str] = field(default_factory=list)  # private networks
+    last_backup: str = ""  # ISO date of the last good backup (eole-conteneurs sauvegarde), "" never
 
     def as_json(self) -> dict[str, Any]:
         """The keys of `status --json`, a French interface scripts read: they never change (new ones are added)."""
         return {"nom": self.name, "declare": self.declared, "image": self.image, "empreinte": self.digest,
                 "etat": self.state, "sante": self.health, "ports": self.ports, "url": self.url,
                 "persistance": _yes_no(self.persistent), "ok": self.ok, "volumes": self.volumes,
-                "reseaux": self.networks}
+                "reseaux": self.networks, "derniere_sauvegarde": self.last_backup}
 
 
 def _yes_no(flag: bool) -> str:
     return "oui" if flag else "non"
 
 
-def collect(loaded: Loaded, scope: str, engine: Engine) -> list[ContainerStatus]:
+def collect(loaded: Loaded, scope: str, engine: Engine,
+            last_backups: dict[str, LastBackup] | None = None) -> list[ContainerStatus]:
     observed = {container.name: container
                 for container in with_image_labels(engine.containers(), scope, engine.image_labels)}
     host = primary_name(loaded)
-    statuses = [_declared(spec, observed.get(spec.name), engine, host) for spec in loaded.configuration.containers]
+    backups = last_backups or {}
+    statuses = [_declared(spec, observed.get(spec.name), engine, host, backups.get(spec.name))
+                for spec in loaded.configuration.containers]
     declared = {spec.name for spec in loaded.configuration.containers}
     statuses += [_undeclared(container, engine) for container in observed.values()
                  if managed_by(container, scope) and container.name not in declared]
     return statuses
 
 
-def _declared(spec: ContainerSpec, container: ObservedContainer | None, engine: Engine, host: str) -> ContainerStatus:
+def _declared(spec: ContainerSpec, container: ObservedContainer | None, engine: Engine, host: str,
+              backup: LastBackup | None) -> ContainerStatus:
     details = engine.inspect(container.id) if container else None
     state, health, ok = _state(container, details)
     return ContainerStatus(
@@ -66,7 +72,8 @@ def _declared(spec: ContainerSpec, container: ObservedContainer | None, engine: 
         ports=[str(port) for port in spec.ports],
         url=f"https://{host}{spec.web_path}/" if spec.proxied_port is not None else "",
         persistent=spec.persistent, ok=ok, volumes=[str(volume) for volume in spec.data_volumes],
-        networks=list(spec.private_networks))
+        networks=list(spec.private_networks),
+        last_backup=backup.date.isoformat(timespec="seconds") if backup else "")
 
 
 def _undeclared(container: ObservedContainer, engine: Engine) -> ContainerStatus:
@@ -97,7 +104,7 @@ def _digest(engine: Engine, container: ObservedContainer | None) -> str:
 def show(loaded: Loaded, job: Job, as_json: bool = False) -> int:
     """Exit 1 when a declared container is absent, stopped or unhealthy."""
     engine = DockerEngine.connect(job.settings.docker_url)
-    statuses = collect(loaded, job.settings.scope, engine)
+    statuses = collect(loaded, job.settings.scope, engine, Record(job.settings.backup_place.state).last_backups())
     if as_json:
         job.journal.step(json.dumps([status.as_json() for status in statuses], ensure_ascii=False, indent=1))
     else:
@@ -112,9 +119,10 @@ def show(loaded: Loaded, job: Job, as_json: bool = False) -> int:
 def describe(statuses: list[ContainerStatus]) -> str:
     if not statuses:
         return "Aucun conteneur déclaré ni géré."
-    rows = [("Nom", "Image", "Empreinte", "État", "Santé", "Ports", "URL", "Persistance")]
+    rows = [("Nom", "Image", "Empreinte", "État", "Santé", "Ports", "URL", "Persistance", "Sauvegarde")]
     for status in statuses:
         name = status.name if status.declared else f"{status.name} (non déclaré)"
         rows.append((name, status.image, status.digest[:19], status.state, status.health,
-                     ", ".join(status.ports) or "-", status.url or "-", _yes_no(status.persistent)))
+                     ", ".join(status.ports) or "-", status.url or "-", _yes_no(status.persistent),
+                     status.last_backup.replace("T", " ")[:16] if status.last_backup else "jamais"))
     return table(rows)

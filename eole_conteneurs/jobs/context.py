@@ -13,8 +13,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from eole_conteneurs.backup.keys import passphrase_file
-from eole_conteneurs.backup.place import BackupPlace
+from eole_conteneurs.backup.place import BackupPlace, passphrase_file
 from eole_conteneurs.cache import cache_dir_from_environment
 from eole_conteneurs.config.loading import Loaded, default_sources, load_validated
 from eole_conteneurs.containers.labels import DEFAULT_SCOPE

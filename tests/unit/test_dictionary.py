@@ -44,9 +44,14 @@ CONTRACT = {  # field: (type, multi, mandatory, default, label)
     "memoire": ("string", False, False, (), "Mémoire maximale (512M, 2G)"),
     "processus_max": ("number", False, False, ("4096",), "Nombre maximal de processus"),
     "capacites": ("string", True, False, (), "Capacité Linux rendue au conteneur"),
+    "sauvegarde_commande": ("string", False, False, (),
+                            "Commande d'export pour la sauvegarde (ex. : mariadb-dump --all-databases)"),
+    "restauration_commande": ("string", False, False, (),
+                              "Commande de restauration (lit l'export sur son entrée standard)"),
+    "sauvegarde_arret": ("oui/non", False, False, ("non",), "Arrêter le conteneur pendant la copie de ses données"),
 }
 EXPERT = {"chemin", "reseau_autorise", "masque_autorise", "sante_commande", "sante_delai", "commande", "memoire",
-          "processus_max", "capacites"}
+          "processus_max", "capacites", "sauvegarde_commande", "restauration_commande", "sauvegarde_arret"}
 # Types EOLE's own dictionaries use (design §4): port, network and filename are found in none.
 EOLE_TYPES = {"string", "number", "oui/non", "ip", "netmask", "password"}
 
@@ -77,6 +82,13 @@ def test_globals_follow_the_contract(dicos):
     for name in ("conteneurs_certificat", "conteneurs_cle"):
         definition = dictionary.variables[name]
         assert (definition.family, definition.type, definition.default) == ("conteneurs", "string", ()), name
+    backups = {"conteneurs_sauvegarde_depot": ("/var/backups/eole-conteneurs",),
+               "conteneurs_sauvegarde_conservation": ("7 4 6",), "conteneurs_sauvegarde_frequence": ("non",),
+               "conteneurs_sauvegarde_heure": ("03:15",)}
+    for name, default in backups.items():
+        definition = dictionary.variables[name]
+        assert (definition.family, definition.type, definition.default) == ("conteneurs", "string", default), name
+    assert enum(dictionary, "conteneurs_sauvegarde_frequence") == ["non", "quotidienne", "hebdomadaire"]
 
 
 def test_only_types_found_in_eole_dictionaries(dicos):

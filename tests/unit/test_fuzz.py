@@ -316,8 +316,9 @@ def check_and_plan(fuzz, fuzz_runs, name: str, data: bytes) -> None:
 
 def oracle(fuzz, data: bytes, path: Path) -> None:
     """The rules the module must enforce, checked again on what it accepted and on the file itself."""
-    raw = {name: entry["val"] for name, entry in json.loads(data.decode("utf-8")).items()
-           if isinstance(entry, dict) and "val" in entry}
+    # A number beyond Python's 4300-digit conversion limit is kept as its text (the module reads it so).
+    document = json.loads(data.decode("utf-8"), parse_int=lambda text: int(text) if len(text) < 4000 else text)
+    raw = {name: entry["val"] for name, entry in document.items() if isinstance(entry, dict) and "val" in entry}
     configuration = load_validated(path, Path(fuzz["dicos"])).configuration
     if not configuration.enabled:
         assert configuration.containers == ()
