@@ -27,6 +27,9 @@ COMPRESSION = "zstd,3"  # borg's advice for a good ratio at a speed close to lz4
 NUMERIC = "--numeric-ids"
 # Never a question on a terminal: an unknown host key, a relocated repository, a passphrase prompt.
 SSH = "ssh -o BatchMode=yes -o ConnectTimeout=15 -o ServerAliveInterval=30"
+# Seconds to wait for the repository's lock: a borg killed an instant ago may still hold it (the module's
+# own lock already keeps two of its runs apart; another client, e.g. a `borg list` by hand, may not).
+LOCK_WAIT = 30
 COMMENT_PREFIX = "conteneurs="
 CHECKPOINT_SUFFIX = ".checkpoint"  # what borg leaves of an interrupted create: never a good archive
 MESSAGES = {
@@ -146,7 +149,7 @@ class Borg:
         if not os.access(BORG, os.X_OK):
             raise BackupEngineError(self.repository, operation, f"{BORG} absent (paquet borgbackup)")
         try:
-            done = subprocess.run([*RUN_BORG, "--log-json", *arguments], cwd=cwd, env=self.environment(),
+            done = subprocess.run([*RUN_BORG, "--log-json", f"--lock-wait={LOCK_WAIT}", *arguments], cwd=cwd, env=self.environment(),
                                   stdin=subprocess.DEVNULL, capture_output=True, check=False)
         except OSError as error:
             raise BackupEngineError(self.repository, operation, error.strerror or str(error)) from None

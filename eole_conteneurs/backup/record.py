@@ -45,12 +45,15 @@ class Record:
             containers[name] = {"archive": archive, "date": when.isoformat(timespec="seconds"), "depot": repository}
         self._write(STATE, state)
 
-    def pruned_on(self) -> str:
-        return str(self._state().get("nettoyage", ""))
+    def pruned_on(self, repository: str) -> str:
+        """The day retention was last applied to repository ("" never)."""
+        days = self._state().get("nettoyage")
+        return str(days.get(repository, "")) if isinstance(days, dict) else ""
 
-    def pruned(self, day: str) -> None:
+    def pruned(self, repository: str, day: str) -> None:
         state = self._state()
-        state["nettoyage"] = day
+        days = state.get("nettoyage")
+        state["nettoyage"] = {**(days if isinstance(days, dict) else {}), repository: day}
         self._write(STATE, state)
 
     def stopped(self) -> list[str]:
@@ -81,5 +84,7 @@ class Record:
             raise StateFileError(path, os_reason(error)) from None
 
     def _write(self, name: str, data: Any) -> None:
-        files.make_directories(self.directory)
+        if not self.directory.is_dir():
+            files.make_directories(self.directory)
+            self.directory.chmod(0o700)  # root's alone, as the staging directory
         files.write_durably(self.directory / name, json.dumps(data, ensure_ascii=False, indent=1).encode(), 0o600)

@@ -182,14 +182,14 @@ def restart_leftovers(record: Record, engine: Engine, journal: Journal) -> None:
 def prune(loaded: Loaded, borg: Borg, record: Record, journal: Journal) -> None:
     """Retention applied once a day (it keeps the last archive of each day: more often changes nothing)."""
     today = datetime.now().date().isoformat()
-    if record.pruned_on() == today:
+    if record.pruned_on(borg.repository) == today:
         return
     retention = loaded.configuration.backup.retention
     if borg.prune(retention, ARCHIVE_PREFIX):
         journal.step(f"Archives anciennes supprimées (conservation {retention.daily} {retention.weekly} "
                      f"{retention.monthly})")
         borg.compact()
-    record.pruned(today)
+    record.pruned(borg.repository, today)
 
 
 def read_manifest(borg: Borg, archive: str, place: BackupPlace, name: str) -> Manifest:

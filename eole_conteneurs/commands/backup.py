@@ -83,7 +83,8 @@ def restore_containers(loaded: Loaded, job: Job, names: list[str], archive: str 
         raise RestoreRefused("aucun conteneur déclaré à restaurer")
     engine = DockerEngine.connect(job.settings.docker_url)
     result = restore(loaded, specs, engine, job.settings.backup_place, job.journal, job.settings.docker_url, archive)
-    job.journal.step(f"Restauration terminée depuis l'archive {result.archive} ; données remplacées conservées dans "
+    ending = "Restauration terminée avec des erreurs" if job.journal.failed else "Restauration terminée"
+    job.journal.step(f"{ending} depuis l'archive {result.archive} ; données remplacées conservées dans "
                      f"l'archive {result.safety_archive}")
     return EXIT_ERROR if job.journal.failed else EXIT_OK
 

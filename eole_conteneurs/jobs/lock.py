@@ -69,7 +69,8 @@ class Lock:
                     holder = os.pread(self.handle, HOLDER_MAX, 0).decode("utf-8", "replace").strip()
                     raise ReconfigureBusy(self.path, waited, holder or "processus inconnu") from None
                 if not announced:
-                    self.journal.step(f"Un autre reconfigure est en cours : attente (au plus {self.wait:.0f} s)")
+                    self.journal.step(f"Un autre reconfigure (ou une sauvegarde, une restauration) est en cours : "
+                                      f"attente (au plus {self.wait:.0f} s)")
                     announced = True
                 time.sleep(0.2)
 

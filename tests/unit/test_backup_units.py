@@ -535,7 +535,7 @@ def test_each_sealer_draws_its_own_salt():
 
 def test_record_of_saved_containers(tmp_path):
     record = Record(tmp_path / "etat")
-    assert record.last_backups() == {} and record.stopped() == [] and record.pruned_on() == ""
+    assert record.last_backups() == {} and record.stopped() == [] and record.pruned_on("/srv/borg") == ""
     first = datetime(2026, 12, 1, 3, 15, 0)
     record.saved(["a", "b"], "conteneurs-1", "/srv/borg", first)
     second = datetime(2026, 12, 2, 3, 15, 7)
@@ -544,8 +544,8 @@ def test_record_of_saved_containers(tmp_path):
     assert set(last) == {"a", "b"}
     assert (last["a"].archive, last["a"].date, last["a"].repository) == ("conteneurs-1", first, "/srv/borg")
     assert (last["b"].archive, last["b"].date) == ("conteneurs-2", second)
-    record.pruned("2026-12-02")
-    assert record.pruned_on() == "2026-12-02" and set(record.last_backups()) == {"a", "b"}
+    record.pruned("/srv/borg", "2026-12-02")
+    assert record.pruned_on("/srv/borg") == "2026-12-02" and record.pruned_on("/ailleurs") == "" and set(record.last_backups()) == {"a", "b"}
     assert (tmp_path / "etat" / STATE).stat().st_mode & 0o777 == 0o600
 
 
