@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,12 +70,13 @@ class Archive:
 @dataclass(frozen=True)
 class Borg:
     repository: str
-    passphrase: str
+    passphrase_file: Path  # read by borg itself (BORG_PASSCOMMAND): the passphrase is in no environment
     base_dir: Path  # BORG_BASE_DIR: borg's cache and its record of known repositories
 
     def environment(self) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("BORG_")}
-        env.update(BORG_PASSPHRASE=self.passphrase, BORG_BASE_DIR=str(self.base_dir), BORG_RSH=SSH,
+        env.update(BORG_PASSCOMMAND=f"cat -- {shlex.quote(str(self.passphrase_file))}",
+                   BORG_BASE_DIR=str(self.base_dir), BORG_RSH=SSH,
                    BORG_RELOCATED_REPO_ACCESS_IS_OK="yes", BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="no",
                    BORG_DISPLAY_PASSPHRASE="no", BORG_EXIT_CODES="legacy", LANG="C.UTF-8",
                    # borg's self-test loads pytest at each call (≈ 50 ms); documented as safe to skip.
@@ -104,11 +106,22 @@ class Borg:
                                         f"{error.filename or self.repository} : {reason}") from None
         self._run("création du dépôt", ["init", "--encryption=repokey-blake2", "--make-parent-dirs", self.repository])
 
-    def create(self, archive: str, paths: Sequence[str], containers: Sequence[str], cwd: Path) -> None:
-        """One archive of paths (relative to cwd keep their place under it); raises unless borg saved it."""
+    def create(self, archive: str, paths: Sequence[str], containers: Sequence[str], cwd: Path) -> list[str]:
+        """One archive of paths (relative to cwd keep their place under it); raises unless borg saved it.
+
+        Returns borg's warnings about files that vanished or changed while they were read (a running
+        service's temporary files): the archive is good. Any other warning (a tree missing, a file
+        unreadable) makes the archive incomplete: it is deleted, and BackupEngineError raised.
+        """
         comment = COMMENT_PREFIX + ",".join(containers)
-        self._run("sauvegarde", ["create", NUMERIC, "--compression", COMPRESSION, "--comment", comment,
-                                  f"{self.repository}::{archive}", *paths], cwd=cwd)
+        done = self._run("sauvegarde", ["create", NUMERIC, "--compression", COMPRESSION, "--comment", comment,
+                                        f"{self.repository}::{archive}", "--", *paths], cwd=cwd, warnings=True)
+        harmless, serious = _file_warnings(done.stderr, set(paths))
+        if serious:
+            self._run("suppression de l'archive incomplète", ["delete", f"{self.repository}::{archive}"])
+            raise BackupEngineError(self.repository, "sauvegarde", "archive incomplète, supprimée : "
+                                    + visible(clipped("; ".join(serious), 600)))
+        return harmless
 
     def archives(self) -> list[Archive]:
         """Complete archives, oldest first (an interrupted create's checkpoint is not one)."""
@@ -125,14 +138,15 @@ class Borg:
 
     def read(self, archive: str, path: str) -> bytes:
         """One file of an archive (path as stored: relative)."""
-        return self._run("lecture de l'archive", ["extract", "--stdout", f"{self.repository}::{archive}", path]).stdout
+        return self._run("lecture de l'archive", ["extract", "--stdout", f"{self.repository}::{archive}", "--",
+                                                  path]).stdout
 
     def extract(self, archive: str, path: str, target: Path, keep_last: bool = False) -> None:
         """The tree path of the archive into the existing directory target: its content (keep_last: the
         file or directory itself)."""
         strip = len(Path(path).parts) - (1 if keep_last else 0)
         self._run("restauration", ["extract", NUMERIC, "--strip-components", str(strip),
-                                    f"{self.repository}::{archive}", path], cwd=target)
+                                    f"{self.repository}::{archive}", "--", path], cwd=target)
 
     def prune(self, retention: Retention, prefix: str) -> bool:
         """Applies retention to the archives named prefix…; True when some were deleted."""
@@ -145,29 +159,60 @@ class Borg:
     def compact(self) -> None:
         self._run("compactage du dépôt", ["compact", self.repository])
 
-    def _run(self, operation: str, arguments: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+    def _run(self, operation: str, arguments: list[str], cwd: Path | None = None,
+             warnings: bool = False) -> subprocess.CompletedProcess[bytes]:
+        """borg's exit 1 says it warned: a failure (an extract that could not write a file, a path never
+        matched), unless the caller reads the warnings itself."""
         if not os.access(BORG, os.X_OK):
             raise BackupEngineError(self.repository, operation, f"{BORG} absent (paquet borgbackup)")
+        command = [*RUN_BORG, "--log-json", f"--lock-wait={LOCK_WAIT}", *arguments]
         try:
-            done = subprocess.run([*RUN_BORG, "--log-json", f"--lock-wait={LOCK_WAIT}", *arguments], cwd=cwd, env=self.environment(),
-                                  stdin=subprocess.DEVNULL, capture_output=True, check=False)
+            done = subprocess.run(command, cwd=cwd, env=self.environment(), stdin=subprocess.DEVNULL,
+                                  capture_output=True, check=False)
         except OSError as error:
             raise BackupEngineError(self.repository, operation, error.strerror or str(error)) from None
-        if done.returncode not in (0, 1):  # 1: warnings (a file vanished while it was read)
+        if done.returncode == 1 and not warnings:
+            raise BackupEngineError(self.repository, operation, _reason(done.stderr, 1, levels=("WARNING",)))
+        if done.returncode not in (0, 1):
             raise BackupEngineError(self.repository, operation, _reason(done.stderr, done.returncode))
         return done
 
 
-def _reason(stderr: bytes, code: int) -> str:
-    """borg's error, in French when its message id is known, else its own last words."""
-    last = ""
+def _file_warnings(stderr: bytes, trees: set[str]) -> tuple[list[str], list[str]]:
+    """(harmless, serious) warnings of a create: "<path>: <operation>: [Errno …] …" lines."""
+    harmless: list[str] = []
+    serious: list[str] = []
+    for entry in _log_entries(stderr):
+        if entry.get("levelname") != "WARNING":
+            continue
+        message = str(entry.get("message", "")).strip()
+        path = message.split(": ", 1)[0]
+        if "changed while we backed it up" in message:
+            harmless.append(message)
+        elif "[Errno " in message:  # a file or a tree borg could not read
+            vanished = "[Errno 2]" in message and path not in trees  # deleted between listing and reading
+            (harmless if vanished else serious).append(message)
+        # Other warnings are borg's own news (a stale lock of a killed borg removed): nothing lost.
+    return harmless, serious
+
+
+def _log_entries(stderr: bytes) -> list[dict[str, object]]:
+    entries = []
     for line in stderr.decode("utf-8", "replace").splitlines():
         try:
             entry = json.loads(line)
         except ValueError:
-            last = line.strip() or last
-            continue
-        if not isinstance(entry, dict) or entry.get("levelname") not in ("ERROR", "CRITICAL"):
+            entry = {"levelname": "ERROR", "message": line}
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
+
+
+def _reason(stderr: bytes, code: int, levels: tuple[str, ...] = ("ERROR", "CRITICAL")) -> str:
+    """borg's error, in French when its message id is known, else its own last words."""
+    last = ""
+    for entry in _log_entries(stderr):
+        if entry.get("levelname") not in levels:
             continue
         message = str(entry.get("message", ""))
         if entry.get("msgid") in MESSAGES:

@@ -20,6 +20,7 @@ BAREOS_DIR = Path(os.environ.get("EOLE_CONTENEURS_BAREOS", "/etc/bareos/bareosfi
 BAREOS_FILE = "eole-conteneurs.conf"
 CRON_FILE = Path(os.environ.get("EOLE_CONTENEURS_CRON", "/etc/cron.d/eole-conteneurs"))
 COMMAND = "/usr/bin/eole-conteneurs"
+LOG = "/var/log/eole-conteneurs-sauvegarde.log"  # root's alone (umask 077), rotated by logrotate
 
 
 def fileset(staging: Path, items: Iterable[Item]) -> str:
@@ -42,6 +43,12 @@ def write_fileset(staging: Path, items: Iterable[Item]) -> Path | None:
     return target
 
 
+def remove_fileset() -> None:
+    target = BAREOS_DIR / BAREOS_FILE
+    if target.exists():
+        files.remove_durably(target)
+
+
 def cron_entry(policy: BackupPolicy) -> str | None:
     if policy.frequency == "non":
         return None
@@ -49,8 +56,8 @@ def cron_entry(policy: BackupPolicy) -> str | None:
     days = "*" if policy.frequency == "quotidienne" else "0"
     return ("# Écrit par eole-conteneurs (conteneurs_sauvegarde_frequence) : ne pas modifier.\n"
             "SHELL=/bin/sh\nPATH=/usr/sbin:/usr/bin:/sbin:/bin\n"
-            f"{minute} {hour} * * {days} root [ -x {COMMAND} ] && {COMMAND} sauvegarde --planifiee "
-            ">> /var/log/eole-conteneurs-sauvegarde.log 2>&1\n")
+            f"{minute} {hour} * * {days} root umask 077; [ -x {COMMAND} ] && {COMMAND} sauvegarde --planifiee "
+            f">> {LOG} 2>&1\n")
 
 
 def write_schedule(policy: BackupPolicy) -> bool:

@@ -99,7 +99,10 @@ def items_of(spec: ContainerSpec, container: ObservedContainer | None) -> tuple[
 
 
 def manifest_of(spec: ContainerSpec, container: ObservedContainer | None, engine: Engine,
-                items: tuple[Item, ...]) -> Manifest:
+                items: tuple[Item, ...], digests: dict[str, tuple[str, ...]]) -> Manifest:
+    """digests: image id → its repository digests, filled as images are read (containers share images)."""
     image_id = container.image_id if container else (engine.image_id(str(spec.image)) or "")
-    digests = tuple(engine.repo_digests(image_id)) if image_id else ()
-    return Manifest(spec.name, str(spec.image), image_id, digests, items, bool(spec.backup.dump_command))
+    if image_id and image_id not in digests:
+        digests[image_id] = tuple(engine.repo_digests(image_id))
+    return Manifest(spec.name, str(spec.image), image_id, digests.get(image_id, ()), items,
+                    bool(spec.backup.dump_command))

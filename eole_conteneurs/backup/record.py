@@ -12,7 +12,7 @@ from typing import Any
 from eole_conteneurs import files
 from eole_conteneurs.errors import StateFileError, os_reason
 
-STATE, STOPPED = "etat.json", "arretes-pour-sauvegarde"
+STATE, STOPPED, SWAPS = "etat.json", "arretes-pour-sauvegarde", "restauration-en-cours"
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,14 @@ class Record:
             except (KeyError, TypeError, ValueError):
                 continue  # an entry damaged by hand: as if never saved
         return found
+
+    def last_backups_in(self, repository: str) -> dict[str, LastBackup]:
+        """The last backups made into repository (those of a repository no longer declared do not count);
+        an unreadable record counts as none (status and diagnose report, they do not fail on it)."""
+        try:
+            return {name: last for name, last in self.last_backups().items() if last.repository == repository}
+        except StateFileError:
+            return {}
 
     def saved(self, names: list[str], archive: str, repository: str, when: datetime) -> None:
         state = self._state()
@@ -68,6 +76,34 @@ class Record:
         else:
             files.remove_durably(self.directory / STOPPED)
 
+    def swaps(self) -> list[dict[str, str]]:
+        """The destinations a restore was swapping (interrupted.Swap.as_json entries)."""
+        data = self._read(SWAPS)
+        return [entry for entry in data if isinstance(entry, dict)] if isinstance(data, list) else []
+
+    def swapping(self, entries: list[dict[str, str]]) -> None:
+        """Written before each step of a swap, removed once the restore no longer needs it."""
+        if entries:
+            self._write(SWAPS, entries)
+        else:
+            files.remove_durably(self.directory / SWAPS)
+
+    def knows(self, repository: str) -> bool:
+        """Whether this host has already written to repository (a missing one is then a lost one)."""
+        state = self._state()
+        repositories = state.get("depots")
+        return (isinstance(repositories, list) and repository in repositories) or any(
+            isinstance(entry, dict) and entry.get("depot") == repository
+            for entry in (state.get("conteneurs") or {}).values())
+
+    def used(self, repository: str) -> None:
+        state = self._state()
+        known = state.get("depots")
+        repositories: list[str] = known if isinstance(known, list) else []
+        if repository not in repositories:
+            state["depots"] = [*repositories, repository]
+            self._write(STATE, state)
+
     def _state(self) -> dict[str, Any]:
         data = self._read(STATE)
         return data if isinstance(data, dict) else {}
@@ -84,7 +120,10 @@ class Record:
             raise StateFileError(path, os_reason(error)) from None
 
     def _write(self, name: str, data: Any) -> None:
-        if not self.directory.is_dir():
-            files.make_directories(self.directory)
-            self.directory.chmod(0o700)  # root's alone, as the staging directory
-        files.write_durably(self.directory / name, json.dumps(data, ensure_ascii=False, indent=1).encode(), 0o600)
+        try:
+            if not self.directory.is_dir():
+                files.make_directories(self.directory)
+                self.directory.chmod(0o700)  # root's alone, as the staging directory
+            files.write_durably(self.directory / name, json.dumps(data, ensure_ascii=False, indent=1).encode(), 0o600)
+        except OSError as error:
+            raise StateFileError(self.directory / name, os_reason(error)) from None

@@ -1,19 +1,21 @@
 """`eole-conteneurs restauration`: the saved data of the named containers put back, destroying nothing.
 
 Order, so that a failure at any step leaves the service as it was:
-1. everything is read first (the archive, its manifests) and each saved tree extracted beside its
-   destination, while the containers still run;
-2. the current data of those containers is itself saved (archive avant-restauration-…);
-3. the containers are stopped, each destination swapped with its extracted copy (renames), and on any
-   failure the swapped ones are put back; the containers are always started again;
-4. once they are ready, the restore command of each container reads its saved export.
+1. everything is read and checked first (the archive, its manifests, each destination: not shared with
+   a container left out, no other file system mounted inside it); each saved tree is extracted beside
+   its destination (inside it, for a mount point) while the containers still run;
+2. the current data of those containers, and every destination, is itself saved (archive
+   avant-restauration-…);
+3. the containers are stopped and each destination swapped with its extracted copy by renames, each
+   step written down first (interrupted.Swap): on a failure the swapped ones are put back, after a
+   kill -9 the next run puts them back; the containers are always started again;
+4. once each is ready, its restore command reads its saved export.
 Other containers are never touched.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,34 +23,27 @@ from pathlib import Path
 from typing import Callable
 
 from eole_conteneurs.backup.borg import Archive, Borg
+from eole_conteneurs.backup.interrupted import ENTRIES, WHOLE, Stopped, Swap, recover, remove_tree, undo
 from eole_conteneurs.backup.inventory import ANONYMOUS, DIRECTORY, EXPORT, VOLUME, Item, Manifest
 from eole_conteneurs.backup.place import BackupPlace
-from eole_conteneurs.backup.saving import BEFORE_RESTORE_PREFIX, back_up, borg_for, read_manifest, restart_leftovers
 from eole_conteneurs.backup.record import Record
+from eole_conteneurs.backup.saving import (BEFORE_RESTORE_PREFIX, EXPORT_TIMEOUT, archived, back_up, borg_for,
+                                           observed_by_name, passphrase_of, read_manifest)
 from eole_conteneurs.config import paths
 from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.config.model import ContainerSpec
 from eole_conteneurs.containers.readiness import Readiness
 from eole_conteneurs.engine.api import Engine, ObservedContainer
-from eole_conteneurs.engine.execution import run_with_input
-from eole_conteneurs.errors import EoleConteneursError
+from eole_conteneurs.engine.execution import ExecFailed, run_with_input
+from eole_conteneurs.errors import EoleConteneursError, os_reason
 from eole_conteneurs.journal import Journal
 
 STAGED, REPLACED = ".restauration-", ".avant-restauration-"
+MOUNTINFO = Path("/proc/self/mountinfo")
 
 
 class RestoreRefused(EoleConteneursError):
-    """Nothing was changed: names what is missing."""
-
-
-@dataclass
-class Swap:
-    """One destination and its extracted copy beside it (same file system: the swap is two renames)."""
-
-    item: Item
-    target: Path
-    staged: Path
-    replaced: Path | None = None  # the previous content, set aside during the swap
+    """Nothing was changed: names what is missing or in the way."""
 
 
 @dataclass
@@ -80,71 +75,88 @@ def choose_archive(borg: Borg, specs: list[ContainerSpec], wanted: str | None) -
 
 def restore(loaded: Loaded, specs: list[ContainerSpec], engine: Engine, place: BackupPlace, journal: Journal,
             docker_url: str, wanted: str | None = None) -> Restoration:
-    restart_leftovers(Record(place.state), engine, journal)
-    borg = borg_for(loaded, place, create_passphrase=False, journal=journal)
+    record = Record(place.state)
+    recover(record, engine, journal)
+    passphrase_of(place, create=False, journal=journal)  # there and root's alone, before borg reads it
+    borg = borg_for(loaded, place)
     archive = choose_archive(borg, specs, wanted)
-    observed = {container.name: container for container in engine.containers()}
+    observed = observed_by_name(engine)
     absent = [spec.name for spec in specs if spec.name not in observed]
     if absent:
         raise RestoreRefused(f"conteneur absent : {', '.join(absent)} (lancez d'abord reconfigure)")
     manifests = {spec.name: read_manifest(borg, archive.name, place, spec.name) for spec in specs}
+    check_ready_for_exports(specs, manifests, observed)
     result = Restoration(archive.name)
     journal.step(f"Restauration de {', '.join(manifests)} depuis l'archive {archive.name}")
+    restored = {spec.name for spec in specs}
     try:
         for spec in specs:
-            result.swaps += extract(borg, archive, spec, manifests[spec.name], observed[spec.name], journal)
-            if manifests[spec.name].export:
+            manifest, container = manifests[spec.name], observed[spec.name]
+            compare_images(manifest, container, journal)
+            for item in manifest.items:
+                swap = planned_swap(item, spec, container, observed, restored, journal)
+                if swap is not None:
+                    result.swaps.append(swap)
+                    borg.extract(archive.name, archived(item.host), swap.staged)
+            if manifest.export:
                 result.exports[spec.name] = extract_export(borg, archive, place, spec.name)
-        running = [observed[spec.name] for spec in specs if observed[spec.name].running]
-        with stopped(running, engine, journal) as stop:
+        with Stopped(record, engine, journal) as stopped:
             # Those without an export stopped first: the copy of their data made just below is consistent;
             # those with one still run for it, and are stopped just before their data is replaced.
-            stop([observed[spec.name] for spec in specs if not spec.backup.dump_command])
-            saved = back_up(loaded, specs, engine, place, journal, docker_url, prefix=BEFORE_RESTORE_PREFIX)
-            if saved.failed:
+            stopped.stop([observed[spec.name] for spec in specs if not spec.backup.dump_command])
+            saved = back_up(loaded, specs, engine, place, journal, docker_url, prefix=BEFORE_RESTORE_PREFIX,
+                            also=[swap.target for swap in result.swaps])
+            if saved.failed or not saved.archive:
                 raise RestoreRefused("sauvegarde des données actuelles impossible : restauration abandonnée, "
                                      "rien n'a été modifié")
             result.safety_archive = saved.archive
             journal.step(f"Données actuelles sauvegardées dans l'archive {saved.archive}")
-            stop(running)
-            swap_all(result.swaps)
-        finish(result, specs, engine, journal, docker_url)
-        remember(Record(place.state), archive, [spec.name for spec in specs], borg.repository)
+            stopped.stop([observed[spec.name] for spec in specs])
+            swap_all(result.swaps, record)
+        remember(record, archive, list(restored), borg.repository)
+        finish(result, specs, engine, journal, docker_url, place)
     finally:
         for swap in result.swaps:
-            shutil.rmtree(swap.staged, ignore_errors=True)
+            remove_tree(swap.staged)
             if swap.replaced is not None:
-                shutil.rmtree(swap.replaced, ignore_errors=True)
+                remove_tree(swap.replaced)
+        record.swapping([])
         for export in result.exports.values():
-            shutil.rmtree(export.parent, ignore_errors=True)
+            remove_tree(export.parent)
     return result
 
 
-def remember(record: Record, archive: Archive, names: list[str], repository: str) -> None:
-    """The archive restored is a good backup of its containers: a host rebuilt from it (its record purged
-    with the package) shows it as their last one, unless a newer one is recorded."""
-    try:
-        when = datetime.fromisoformat(archive.time[:26])
-    except ValueError:
-        return
-    known = record.last_backups()
-    newer = [name for name in names if name not in known or known[name].date.replace(tzinfo=None) < when]
-    if newer:
-        record.saved(newer, archive.name, repository, when)
+def check_ready_for_exports(specs: list[ContainerSpec], manifests: dict[str, Manifest],
+                            observed: dict[str, ObservedContainer]) -> None:
+    """An export is read back by its running container: one that is stopped would fail after the swap."""
+    stopped = [spec.name for spec in specs if manifests[spec.name].export and spec.backup.restore_command
+               and not observed[spec.name].running]
+    if stopped:
+        raise RestoreRefused(f"conteneur arrêté : {', '.join(stopped)} (son export ne pourrait pas être rechargé ; "
+                             "démarrez-le d'abord)")
 
 
-def extract(borg: Borg, archive: Archive, spec: ContainerSpec, manifest: Manifest, container: ObservedContainer,
-            journal: Journal) -> list[Swap]:
-    swaps = []
-    for item in manifest.items:
-        target = destination(item, spec, container)
-        if target is None:
-            journal.warn(f"{spec.name} : {item.container} n'est plus déclaré ({item.kind}), non restauré")
-            continue
-        staged = Path(tempfile.mkdtemp(prefix=f".{target.name}{STAGED}", dir=target.parent))
-        swaps.append(Swap(item, target, staged))
-        borg.extract(archive.name, item.host.lstrip("/"), staged)
-    return swaps
+def compare_images(manifest: Manifest, container: ObservedContainer, journal: Journal) -> None:
+    if manifest.image_id and container.image_id != manifest.image_id:
+        saved = manifest.digests[0] if manifest.digests else manifest.image_id
+        journal.warn(f"{manifest.name} : l'image en service n'est plus celle de la sauvegarde ({saved}) ; "
+                     "ses données sont restaurées pour l'image actuelle")
+
+
+def planned_swap(item: Item, spec: ContainerSpec, container: ObservedContainer,
+                 observed: dict[str, ObservedContainer], restored: set[str], journal: Journal) -> Swap | None:
+    """Where item goes now, checked, and a place for its extracted copy on the same file system."""
+    target = destination(item, spec, container)
+    if target is None:
+        journal.warn(f"{spec.name} : {item.container} n'est plus déclaré ({item.kind}), non restauré")
+        return None
+    check_not_shared(target, spec, observed, restored)
+    check_no_mount_inside(target)
+    if os.path.ismount(target):
+        staged = Path(tempfile.mkdtemp(prefix=f".eole-conteneurs{STAGED}", dir=target))
+        return Swap(target, staged, ENTRIES)
+    staged = Path(tempfile.mkdtemp(prefix=f".{target.name}{STAGED}", dir=target.parent))
+    return Swap(target, staged, WHOLE)
 
 
 def destination(item: Item, spec: ContainerSpec, container: ObservedContainer) -> Path | None:
@@ -168,85 +180,94 @@ def destination(item: Item, spec: ContainerSpec, container: ObservedContainer) -
     return None
 
 
+def check_not_shared(target: Path, spec: ContainerSpec, observed: dict[str, ObservedContainer],
+                     restored: set[str]) -> None:
+    """A destination another container also mounts would change under it (or be lost to it)."""
+    users = sorted(name for name, container in observed.items() if name not in restored
+                   and any(_overlap(Path(mount.source), target) for mount in container.mounts if mount.source))
+    if users:
+        raise RestoreRefused(f"{spec.name} : {target} est aussi utilisé par {', '.join(users)} ; restaurez-les "
+                             f"ensemble (eole-conteneurs restauration {spec.name} {' '.join(users)})")
+
+
+def _overlap(one: Path, other: Path) -> bool:
+    return one == other or one in other.parents or other in one.parents
+
+
+def check_no_mount_inside(target: Path) -> None:
+    """A file system mounted below the destination would move with it, or be emptied by the swap."""
+    try:
+        lines = MOUNTINFO.read_text().splitlines()
+    except OSError as error:
+        raise RestoreRefused(f"{MOUNTINFO} illisible ({os_reason(error)})") from None
+    for line in lines:
+        fields = line.split()
+        point = fields[4].encode().decode("unicode_escape") if len(fields) > 4 else ""
+        if target in Path(point).parents:
+            raise RestoreRefused(f"{target} contient le point de montage {point} : restauration refusée "
+                                 "(démontez-le, ou restaurez à la main avec borg extract)")
+
+
 def extract_export(borg: Borg, archive: Archive, place: BackupPlace, name: str) -> Path:
     place.state.mkdir(mode=0o700, parents=True, exist_ok=True)
     directory = Path(tempfile.mkdtemp(prefix=".export-", dir=place.state))
-    saved = str(place.staging / name / EXPORT).lstrip("/")
-    borg.extract(archive.name, saved, directory, keep_last=True)
+    borg.extract(archive.name, archived(place.staging / name / EXPORT), directory, keep_last=True)
     return directory / EXPORT
 
 
-class stopped:
-    """Stops containers when asked (once each), always starts the ones it stopped again on the way out."""
-
-    def __init__(self, running: list[ObservedContainer], engine: Engine, journal: Journal):
-        self.running, self.engine, self.journal = running, engine, journal
-        self.done: list[ObservedContainer] = []
-
-    def __enter__(self) -> Callable[[list[ObservedContainer]], None]:
-        return self.stop
-
-    def stop(self, containers: list[ObservedContainer]) -> None:
-        for container in containers:
-            if container in self.running and container not in self.done:
-                self.journal.step(f"Arrêt de {container.name}")
-                self.engine.stop(container.id)
-                self.done.append(container)
-
-    def __exit__(self, *exc: object) -> None:
-        for container in self.done:
-            try:
-                self.engine.start(container.id)
-                self.journal.step(f"Redémarrage de {container.name}")
-            except EoleConteneursError as error:
-                self.journal.fail(f"redémarrage de {container.name} après la restauration : {error}")
-
-
-def swap_all(swaps: list[Swap]) -> None:
+def swap_all(swaps: list[Swap], record: Record) -> None:
     """Every extracted copy put in place, or none: on a failure the swapped ones are put back."""
     done: list[Swap] = []
     try:
         for swap in swaps:
             done.append(swap)
-            put_in_place(swap)
+            put_in_place(swap, lambda: record.swapping([entry.as_json() for entry in done]))
     except OSError as error:
         for swap in reversed(done):
-            put_back(swap)
-        raise RestoreRefused(f"remplacement de {done[-1].target} impossible ({error.strerror}) : les données "
+            undo(swap)
+        record.swapping([])
+        raise RestoreRefused(f"remplacement de {done[-1].target} impossible ({os_reason(error)}) : les données "
                              "d'avant ont été remises") from None
 
 
-def put_in_place(swap: Swap) -> None:
-    """Two renames when the destination is not a mount point, else its content replaced in place."""
+def put_in_place(swap: Swap, write_down: Callable[[], None]) -> None:
+    """WHOLE: two renames. ENTRIES (a mount point): its entries set aside, the copy's moved in."""
     target, staged = swap.target, swap.staged
-    status = target.stat()
-    os.chown(staged, status.st_uid, status.st_gid)
-    os.chmod(staged, status.st_mode & 0o7777)
-    if target.stat().st_dev == target.parent.stat().st_dev and not os.path.ismount(target):
+    if swap.mode == WHOLE:
+        status = target.stat()
+        os.chown(staged, status.st_uid, status.st_gid)
+        os.chmod(staged, status.st_mode & 0o7777)
         swap.replaced = staged.with_name(staged.name.replace(STAGED, REPLACED))
+        write_down()
         os.rename(target, swap.replaced)
         os.rename(staged, target)
         return
-    # A mount point stays where it is: its entries are replaced (the previous ones are in the archive
-    # avant-restauration-… made just before).
+    swap.replaced = Path(tempfile.mkdtemp(prefix=f".eole-conteneurs{REPLACED}", dir=target))
+    write_down()
     for entry in list(target.iterdir()):
-        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        if entry not in (staged, swap.replaced):
+            os.rename(entry, swap.replaced / entry.name)
     for entry in list(staged.iterdir()):
-        shutil.move(str(entry), str(target / entry.name))
+        os.rename(entry, target / entry.name)
 
 
-def put_back(swap: Swap) -> None:
-    """Undoes put_in_place's renames, whichever of them were done."""
-    if swap.replaced is not None and swap.replaced.exists():
-        if swap.target.exists():
-            os.rename(swap.target, swap.staged)
-        os.rename(swap.replaced, swap.target)
-        swap.replaced = None
+def remember(record: Record, archive: Archive, names: list[str], repository: str) -> None:
+    """The archive restored is a good backup of its containers: a host rebuilt from it (its record purged
+    with the package) shows it as their last one, unless a newer one is recorded."""
+    try:
+        when = datetime.fromisoformat(archive.time[:26])
+    except ValueError:
+        return
+    known = record.last_backups()
+    newer = [name for name in names if name not in known or known[name].date.replace(tzinfo=None) < when]
+    if newer:
+        record.saved(newer, archive.name, repository, when)
 
 
-def finish(result: Restoration, specs: list[ContainerSpec], engine: Engine, journal: Journal,
-           docker_url: str) -> None:
-    """Each export read back by its container's restore command, once the container is ready."""
+def finish(result: Restoration, specs: list[ContainerSpec], engine: Engine, journal: Journal, docker_url: str,
+           place: BackupPlace) -> None:
+    """Each export read back by its container's restore command once the container is ready; a failure
+    is reported, its export kept for the administrator, and the others still go on."""
     readiness = Readiness(engine, {spec.name: spec for spec in specs})
     for spec in specs:
         export = result.exports.get(spec.name)
@@ -256,8 +277,14 @@ def finish(result: Restoration, specs: list[ContainerSpec], engine: Engine, jour
             journal.warn(f"{spec.name} : export sauvegardé non rechargé (pas de commande de restauration)")
             continue
         why = readiness.wait_until_ready(spec.name, journal)
-        if why:
-            raise EoleConteneursError(f"{spec.name} non prêt après la restauration de ses données ({why}) : export "
-                                      f"non rechargé")
-        journal.step(f"Rechargement de l'export de {spec.name} : {' '.join(spec.backup.restore_command)}")
-        run_with_input(spec.name, spec.backup.restore_command, export, docker_url)
+        try:
+            if why:
+                raise ExecFailed(spec.name, spec.backup.restore_command, f"conteneur non prêt ({why})")
+            journal.step(f"Rechargement de l'export de {spec.name} : {spec.backup.restore_command[0]}…")
+            run_with_input(spec.name, spec.backup.restore_command, export, docker_url, EXPORT_TIMEOUT)
+        except ExecFailed as error:
+            kept = place.state / f"export-{spec.name}-{result.archive}"
+            os.replace(export, kept)
+            journal.fail(f"{error} ; fichiers restaurés, export non rechargé : il est gardé dans {kept} "
+                         f"(docker exec -i {spec.name} {' '.join(spec.backup.restore_command)} < {kept})")
+

@@ -13,7 +13,7 @@ from eole_conteneurs import files
 from eole_conteneurs.backup.keys import Sealer
 from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.creole.dictionary import Dictionary
-from eole_conteneurs.errors import EoleConteneursError
+from eole_conteneurs.errors import EoleConteneursError, StateFileError, os_reason
 
 VARIABLES = "variables.json"
 DIGEST = "variables.empreinte"  # in the record's directory: never saved itself
@@ -36,8 +36,11 @@ def write_variables(loaded: Loaded, staging: Path, state: Path, passphrase: str)
     sealer = Sealer(passphrase)
     variables = {name: sealer.seal(value) if name in secret else value for name, value in plain.items()}
     document = {"sel": sealer.salt_text, "variables": variables}
-    files.write_durably(staging / VARIABLES, json.dumps(document, ensure_ascii=False, indent=1).encode(), 0o600)
-    files.write_durably(written, digest.encode(), 0o600)
+    try:
+        files.write_durably(staging / VARIABLES, json.dumps(document, ensure_ascii=False, indent=1).encode(), 0o600)
+        files.write_durably(written, digest.encode(), 0o600)
+    except OSError as error:  # a full /var: named, and nothing is archived without its variables
+        raise StateFileError(error.filename or staging / VARIABLES, os_reason(error)) from None
 
 
 def as_config_eol(saved: bytes, passphrase: str, dictionary: Dictionary) -> dict[str, Any]:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
 from pathlib import Path
 
 from eole_conteneurs.backup import eole
 from eole_conteneurs.backup.borg import Borg
-from eole_conteneurs.backup.inventory import Item
-from eole_conteneurs.backup.keys import read_passphrase
+from eole_conteneurs.backup.interrupted import recover
 from eole_conteneurs.backup.record import Record
-from eole_conteneurs.backup.saving import back_up, borg_for, restart_leftovers, selected, stage_container
+from eole_conteneurs.backup.saving import (Staging, archived, back_up, borg_for, forget_undeclared, observed_by_name,
+                                           passphrase_of, selected)
 from eole_conteneurs.backup.variables import VARIABLES, as_config_eol, write_variables
 from eole_conteneurs.commands.text import table
+from eole_conteneurs.config.backup import REPOSITORY_EXPECTED, checked_repository
 from eole_conteneurs.config.loading import Loaded, load_dictionary
 from eole_conteneurs.config.model import ContainerSpec
 from eole_conteneurs.engine.dockerd import DockerEngine
@@ -29,42 +29,46 @@ def save(loaded: Loaded, job: Job, names: list[str]) -> int:
         job.journal.step("Aucun conteneur déclaré : rien à sauvegarder.")
         return EXIT_OK
     engine = DockerEngine.connect(job.settings.docker_url)
+    if not names:
+        forget_undeclared(job.settings.backup_place, loaded)
+    recover(Record(job.settings.backup_place.state), engine, job.journal)
     result = back_up(loaded, specs, engine, job.settings.backup_place, job.journal, job.settings.docker_url)
     if result.archive:
         job.journal.step(f"Sauvegarde terminée : archive {result.archive} ({len(result.containers)} conteneur(s))")
     if result.failed:
         job.journal.step(f"Non sauvegardé(s) : {', '.join(result.failed)}")
-        return EXIT_ERROR
-    return EXIT_OK
+    return EXIT_ERROR if job.journal.failed else EXIT_OK  # a container not started again fails it too
 
 
 def export_only(loaded: Loaded, job: Job, names: list[str]) -> int:
-    """EOLE's pre-backup step: exports, manifests and variables written for Bareos, no archive."""
-    specs = _selected(loaded, names)
+    """EOLE's pre-backup step: exports, manifests and variables written for Bareos, no archive.
+
+    Containers disabled: nothing to export, and the Bareos list is withdrawn (EOLE's nightly backup
+    must not fail, nor keep saving trees the module no longer manages).
+    """
     place = job.settings.backup_place
+    if not loaded.configuration.enabled:
+        eole.remove_fileset()
+        job.journal.step("Gestion des conteneurs désactivée : aucun export pour la sauvegarde d'EOLE")
+        return EXIT_OK
+    specs = selected(loaded, names)
+    if not names:
+        forget_undeclared(place, loaded)
     engine = DockerEngine.connect(job.settings.docker_url)
-    restart_leftovers(Record(place.state), engine, job.journal)
-    observed = {container.name: container for container in engine.containers()}
-    items: list[Item] = []
-    failed: list[str] = []
-    for spec in specs:
-        try:
-            items += stage_container(spec, observed.get(spec.name), engine, place, job.journal,
-                                     job.settings.docker_url)
-        except EoleConteneursError as error:
-            failed.append(spec.name)
-            job.journal.fail(str(error))
+    recover(Record(place.state), engine, job.journal)
+    items, staged = Staging(engine, place, job.journal, job.settings.docker_url).run(specs, observed_by_name(engine))
     if specs:
-        write_variables(loaded, place.staging, place.state, read_passphrase(place.passphrase, create=True)[0])
+        write_variables(loaded, place.staging, place.state, passphrase_of(place, create=True, journal=job.journal))
     written = eole.write_fileset(place.staging, items)
     if written:
         job.journal.step(f"Liste Bareos écrite : {written}")
     job.journal.step(f"Exports prêts pour la sauvegarde d'EOLE dans {place.staging}")
-    return EXIT_ERROR if failed else EXIT_OK
+    return EXIT_ERROR if staged.failed or job.journal.failed else EXIT_OK
 
 
 def list_archives(loaded: Loaded, job: Job) -> int:
-    borg = borg_for(loaded, job.settings.backup_place, create_passphrase=False, journal=job.journal)
+    passphrase_of(job.settings.backup_place, create=False, journal=job.journal)
+    borg = borg_for(loaded, job.settings.backup_place)
     archives = borg.archives()
     if not archives:
         job.journal.step(f"Aucune archive dans {borg.repository}.")
@@ -93,20 +97,26 @@ def restore_configuration(loaded: Loaded | None, job: Job, target: Path, reposit
                           archive: str | None) -> int:
     """The saved variables written as a config.eol (secrets decrypted), never over an existing file."""
     from eole_conteneurs.backup.restoring import RestoreRefused, choose_archive
-    if target.exists() or target.is_symlink():
-        raise RestoreRefused(f"{target} existe déjà : choisissez un autre fichier (il n'est jamais remplacé)")
-    if repository is None and loaded is None:
+    if repository is not None:
+        try:
+            repository = checked_repository(repository)
+        except ValueError as error:
+            raise RestoreRefused(f"--depot « {repository} » : {error} ; attendu : {REPOSITORY_EXPECTED}") from None
+    elif loaded is None:
         raise RestoreRefused("dépôt inconnu : donnez --depot (configuration illisible)")
     place = job.settings.backup_place
-    passphrase = read_passphrase(place.passphrase, create=False)[0]
-    borg = Borg(repository or (loaded.configuration.backup.repository if loaded else ""), passphrase,
+    passphrase = passphrase_of(place, create=False, journal=job.journal)
+    borg = Borg(repository or (loaded.configuration.backup.repository if loaded else ""), place.passphrase,
                 place.borg_base)
     chosen = choose_archive(borg, [], archive)
     dictionary = loaded.dictionary if loaded else load_dictionary(job.settings.dicos)
-    config = as_config_eol(borg.read(chosen.name, str(place.staging / VARIABLES).lstrip("/")), passphrase, dictionary)
+    config = as_config_eol(borg.read(chosen.name, archived(place.staging / VARIABLES)), passphrase, dictionary)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target, "x", encoding="utf-8") as output:
-        os.fchmod(output.fileno(), 0o600)
+    try:  # made root's alone at its creation: the secrets in it are in clear
+        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        raise RestoreRefused(f"{target} existe déjà : choisissez un autre fichier (il n'est jamais remplacé)") from None
+    with os.fdopen(descriptor, "w", encoding="utf-8") as output:
         json.dump(config, output, ensure_ascii=False, indent=1)
     job.journal.step(f"Variables du module de l'archive {chosen.name} écrites dans {target} (lisible par root seul)")
     return EXIT_OK
@@ -118,7 +128,3 @@ def _selected(loaded: Loaded, names: list[str]) -> list[ContainerSpec]:
                                   "ni à restaurer")
     return selected(loaded, names)
 
-
-def age(when: datetime) -> str:
-    hours = (datetime.now() - when).total_seconds() / 3600
-    return f"il y a {hours:.0f} h" if hours < 48 else f"il y a {hours / 24:.0f} jours"

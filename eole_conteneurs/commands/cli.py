@@ -180,6 +180,8 @@ def run_restore(args: argparse.Namespace) -> int:
     from eole_conteneurs.commands import backup
     from eole_conteneurs.errors import EoleConteneursError
     job = _job(args)
+    if args.repository is not None and args.write_config is None:
+        raise EoleConteneursError("--depot ne sert qu'avec --configuration (sinon : conteneurs_sauvegarde_depot)")
     if args.write_config is not None:
         try:
             loaded = job.load()

@@ -63,9 +63,9 @@ def diagnose(job: Job) -> list[str]:
     lines.append(line("Configuration", True))
     if not loaded.configuration.enabled:
         return lines + [line("Gestion des conteneurs", True, "désactivée")]
+    last_backups = Record(job.settings.backup_place.state).last_backups_in(loaded.configuration.backup.repository)
     try:
         engine = DockerEngine.connect(job.settings.docker_url)
-        last_backups = Record(job.settings.backup_place.state).last_backups()
         statuses = collect(loaded, job.settings.scope, engine, last_backups)
     except EoleConteneursError as error:
         return lines + [line("Docker", False, one_line(error))]

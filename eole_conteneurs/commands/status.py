@@ -104,7 +104,8 @@ def _digest(engine: Engine, container: ObservedContainer | None) -> str:
 def show(loaded: Loaded, job: Job, as_json: bool = False) -> int:
     """Exit 1 when a declared container is absent, stopped or unhealthy."""
     engine = DockerEngine.connect(job.settings.docker_url)
-    statuses = collect(loaded, job.settings.scope, engine, Record(job.settings.backup_place.state).last_backups())
+    last_backups = Record(job.settings.backup_place.state).last_backups_in(loaded.configuration.backup.repository)
+    statuses = collect(loaded, job.settings.scope, engine, last_backups)
     if as_json:
         job.journal.step(json.dumps([status.as_json() for status in statuses], ensure_ascii=False, indent=1))
     else:

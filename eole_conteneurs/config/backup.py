@@ -29,7 +29,7 @@ DUMP_EXPECTED = "une commande sur une ligne, guillemets équilibrés (ex. : mari
 
 def policy(validator: Validator, shared_dirs: list[str]) -> BackupPolicy:
     """shared_dirs: every declared container's host directories (a repository must not be among them)."""
-    repository = validator.checked(REPOSITORY_VAR, _repository, REPOSITORY_EXPECTED) or DEFAULT_REPOSITORY
+    repository = validator.checked(REPOSITORY_VAR, checked_repository, REPOSITORY_EXPECTED) or DEFAULT_REPOSITORY
     for directory in shared_dirs:
         if not repository.startswith("ssh://") and (_inside(repository, directory) or _inside(directory, repository)):
             validator.refuse(REPOSITORY_VAR, repository, "un dépôt hors des répertoires partagés avec les conteneurs",
@@ -63,7 +63,8 @@ def _inside(path: str, directory: str) -> bool:
     return path == directory or path.startswith(directory.rstrip("/") + "/")
 
 
-def _repository(value: str) -> str:
+def checked_repository(value: str) -> str:
+    """The repository as borg is given it, or ValueError(reason) (also for `restauration --depot`)."""
     value = value.strip()
     if any(ord(char) < 32 or ord(char) == 127 for char in value):
         raise ValueError("caractère de contrôle")

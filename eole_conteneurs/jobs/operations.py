@@ -8,7 +8,9 @@ renders the module's files is the run mode's business (RunMode.templates), read 
 from __future__ import annotations
 
 from eole_conteneurs.backup import eole
+from eole_conteneurs.backup.interrupted import recover
 from eole_conteneurs.backup.inventory import ContainerNotSaved, Item, items_of
+from eole_conteneurs.backup.record import Record
 from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.config.model import BackupPolicy
 from eole_conteneurs.containers.executor import Converger, docker_run_command
@@ -55,24 +57,36 @@ def posttemplate(job: Job, loaded: Loaded | None = None) -> int:
 
 
 def backup_files(loaded: Loaded, job: Job) -> None:
-    """The module's backup schedule, and the list of what to save for EOLE's Bareos where it is installed."""
+    """The module's backup schedule, and the list of what to save for EOLE's Bareos where it is installed.
+
+    Containers have converged and been published by now: a failure here is a warning, not a failed run.
+    """
     configuration = loaded.configuration
     if configuration.unconfirmed:
         return
     policy = configuration.backup if configuration.enabled else BackupPolicy(frequency="non")
-    if eole.write_schedule(policy):
-        job.journal.step(f"Sauvegarde automatique : {policy.frequency}" +
-                         (f" à {policy.time[0]:02d}:{policy.time[1]:02d} ({eole.CRON_FILE})"
-                          if policy.frequency != "non" else ""))
-    if configuration.enabled and eole.BAREOS_DIR.is_dir():
-        observed = {container.name: container for container in DockerEngine.connect(job.settings.docker_url).containers()}
-        items: list[Item] = []
-        for spec in configuration.containers:
-            try:
-                items += items_of(spec, observed.get(spec.name))
-            except ContainerNotSaved as error:
-                job.journal.warn(str(error))
-        eole.write_fileset(job.settings.backup_place.staging, items)
+    try:
+        if eole.write_schedule(policy):
+            job.journal.step(f"Sauvegarde automatique : {policy.frequency}" +
+                             (f" à {policy.time[0]:02d}:{policy.time[1]:02d} ({eole.CRON_FILE})"
+                              if policy.frequency != "non" else ""))
+        if not configuration.enabled:
+            eole.remove_fileset()
+        elif eole.BAREOS_DIR.is_dir():
+            eole.write_fileset(job.settings.backup_place.staging, _saved_items(loaded, job))
+    except (EoleConteneursError, OSError) as error:
+        job.journal.warn(f"fichiers de sauvegarde (planification, liste Bareos) non mis à jour : {error}")
+
+
+def _saved_items(loaded: Loaded, job: Job) -> list[Item]:
+    observed = {container.name: container for container in DockerEngine.connect(job.settings.docker_url).containers()}
+    items: list[Item] = []
+    for spec in loaded.configuration.containers:
+        try:
+            items += items_of(spec, observed.get(spec.name))
+        except ContainerNotSaved as error:
+            job.journal.warn(str(error))
+    return items
 
 
 UNCONFIRMED = ("activer_conteneurs n'est pas enregistré dans {source} (configuration antérieure au module ?) : "
@@ -102,6 +116,7 @@ def converge(loaded: Loaded, job: Job, pull_all: bool, recreate: frozenset[str] 
     engine = _engine_for(loaded, job, start=True)
     if engine is None:
         return EXIT_OK
+    recover(Record(job.settings.backup_place.state), engine, job.journal)  # a killed backup or restore's leftovers
     converger = converger_for(job, engine)
     images = converger.pull(specs, only_missing=not pull_all)
     registry = Registry(job.settings.persistence_file)

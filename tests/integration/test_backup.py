@@ -476,3 +476,62 @@ def test_bad_backup_values_are_refused_by_check(bench, variable, value):
     refused = bench.command("check")
     assert refused.returncode == 1, output(refused)
     assert variable in output(refused) and "refusée" in output(refused), output(refused)
+
+
+# -- 8. destinations a restore must not swap blindly -----------------------------------------------
+
+def test_a_volume_shared_with_a_container_left_out_is_refused_and_nothing_changes(bench, backups):
+    shared = bench.name("partage")
+    one = web(bench, 1, "un", volume_nom=[shared], volume_chemin={"0": "/donnees"})
+    two = web(bench, 2, "deux", volume_nom=[shared], volume_chemin={"0": "/donnees"})
+    backups.write(2, one, two)
+    backups.apply()
+    docker("exec", bench.name("un"), "sh", "-c", "echo avant > /donnees/f")
+    backups.save()
+    docker("exec", bench.name("un"), "sh", "-c", "echo apres > /donnees/f")
+    before = bench.identity(bench.name("deux")), bench.identity(bench.name("un"))
+
+    refused = backups.restore(bench.name("un"), expect=1)
+    assert bench.name("deux") in output(refused) and "ensemble" in output(refused), output(refused)
+    assert docker("exec", bench.name("un"), "cat", "/donnees/f").stdout == "apres\n"
+    assert (bench.identity(bench.name("deux")), bench.identity(bench.name("un"))) == before
+    assert not any(name.startswith("avant-restauration-") for name in backups.archives())
+
+    backups.restore(bench.name("un"), bench.name("deux"))  # together, as the message says
+    assert docker("exec", bench.name("deux"), "cat", "/donnees/f").stdout == "avant\n"
+
+
+def test_a_mount_point_is_restored_in_place_and_a_mount_inside_is_refused(bench, backups):
+    www = bench.root / "monte"
+    www.mkdir()
+    sh("mount", "-t", "tmpfs", "-o", "size=8m,mode=0755", "tmpfs", www)
+    try:
+        backups.write(1, web(bench, 1, "monte", rep_hote=[str(www)]))
+        backups.apply()
+        (www / "index.html").write_text("original")
+        (www / "sous").mkdir()
+        (www / "sous" / "a").write_text("a")
+        backups.save()
+        (www / "index.html").write_text("abime")
+        (www / "ajout").write_text("x")
+        (www / "sous" / "a").unlink()
+
+        backups.restore()
+        assert os.path.ismount(www), "the mount point stays where it is"
+        assert sorted(path.name for path in www.iterdir()) == ["index.html", "sous"]
+        assert (www / "index.html").read_text() == "original" and (www / "sous" / "a").read_text() == "a"
+        assert http_get(int(bench.inspect(bench.name("monte"))["HostConfig"]["PortBindings"]["80/tcp"][0]
+                            ["HostPort"]), "/index.html") == "original"
+
+        inner = www / "sous"
+        sh("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", inner)
+        try:
+            (inner / "precieux").write_text("ne pas effacer")
+            refused = backups.restore(expect=1)
+            assert "point de montage" in output(refused) and str(inner) in output(refused), output(refused)
+            assert (inner / "precieux").read_text() == "ne pas effacer"
+        finally:
+            sh("umount", inner, check=False)
+    finally:
+        bench.cleanup()  # the container first: a mount it uses would not go
+        sh("umount", www, check=False)

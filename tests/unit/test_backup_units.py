@@ -302,13 +302,15 @@ class FakedBorg(Borg):
     """Borg whose process is replaced by canned answers; records the arguments it was given."""
 
     def __init__(self, answers: dict[str, subprocess.CompletedProcess], repository: str = "/srv/borg"):
-        super().__init__(repository, "phrase-de-test", Path("/nulle-part"))
+        super().__init__(repository, Path("/nulle-part/phrase"), Path("/nulle-part"))
         object.__setattr__(self, "answers", answers)
         object.__setattr__(self, "calls", [])
 
-    def _run(self, operation, arguments, cwd=None):
+    def _run(self, operation, arguments, cwd=None, warnings=False):
         self.calls.append(arguments)
         answer = self.answers[arguments[0]]
+        if answer.returncode == 1 and not warnings:
+            raise BackupEngineError(self.repository, operation, _reason(answer.stderr, 1, levels=("WARNING",)))
         if answer.returncode not in (0, 1):
             raise BackupEngineError(self.repository, operation, _reason(answer.stderr, answer.returncode))
         return answer
@@ -379,11 +381,14 @@ def test_prune_keeps_the_retention_and_tells_whether_it_deleted():
 
 
 def test_environment_never_passes_the_callers_borg_settings(monkeypatch):
+    """borg reads the passphrase from its root-only file itself: the passphrase is in no environment."""
     monkeypatch.setenv("BORG_PASSCOMMAND", "cat /etc/shadow")
+    monkeypatch.setenv("BORG_PASSPHRASE", "celle-de-l-appelant")
     monkeypatch.setenv("BORG_REPO", "/ailleurs")
-    env = Borg("/srv/borg", "phrase", Path("/var/lib/eole-conteneurs/borg")).environment()
-    assert "BORG_PASSCOMMAND" not in env and "BORG_REPO" not in env
-    assert env["BORG_PASSPHRASE"] == "phrase" and env["BORG_BASE_DIR"] == "/var/lib/eole-conteneurs/borg"
+    env = Borg("/srv/borg", Path("/etc/eole conteneurs/phrase"), Path("/var/lib/eole-conteneurs/borg")).environment()
+    assert "BORG_REPO" not in env and "BORG_PASSPHRASE" not in env
+    assert env["BORG_PASSCOMMAND"] == "cat -- '/etc/eole conteneurs/phrase'"
+    assert env["BORG_BASE_DIR"] == "/var/lib/eole-conteneurs/borg"
     assert "BatchMode=yes" in env["BORG_RSH"]
 
 
@@ -684,3 +689,99 @@ def test_saved_variables_come_back_as_gen_config_writes_them(write_config, dicos
         str(written), True, loaded.configuration.containers, backup=loaded.configuration.backup)
     with pytest.raises(EoleConteneursError, match="phrase secrète différente"):
         as_config_eol((tmp_path / VARIABLES).read_bytes(), "une-autre-phrase", load_dictionary(dicos))
+
+
+# -- borg's warnings ---------------------------------------------------------------------------------
+
+def test_a_file_deleted_or_changed_while_read_keeps_the_archive():
+    warned = answer(stderr=stderr(log("srv/www/cache/tmp-1: open: [Errno 2] No such file or directory: 'tmp-1'",
+                                      level="WARNING"),
+                                  log("srv/www/journal.log: file changed while we backed it up", level="WARNING")),
+                    code=1)
+    borg = FakedBorg({"create": warned})
+    harmless = borg.create("conteneurs-x", ["srv/www"], ["www"], Path("/"))
+    assert len(harmless) == 2 and [call[0] for call in borg.calls] == ["create"]
+    assert borg.calls[0][-2:] == ["--", "srv/www"]  # never taken for an option, whatever the path
+
+
+def test_news_of_a_stale_lock_removed_is_no_warning_about_the_data():
+    news = answer(stderr=stderr(log("Killed stale lock vm@3281355014145.17675-0.", level="WARNING")), code=1)
+    assert FakedBorg({"create": news}).create("conteneurs-x", ["srv/www"], ["www"], Path("/")) == []
+
+
+def test_a_missing_tree_or_an_unreadable_file_deletes_the_incomplete_archive():
+    for message in ("srv/www: open_root: [Errno 2] No such file or directory: 'www'",
+                    "srv/www/base.db: read: [Errno 5] Input/output error"):
+        borg = FakedBorg({"create": answer(stderr=stderr(log(message, level="WARNING")), code=1),
+                          "delete": answer()})
+        with pytest.raises(BackupEngineError, match="archive incomplète, supprimée") as caught:
+            borg.create("conteneurs-x", ["srv/www"], ["www"], Path("/"))
+        assert message.split(":")[0] in str(caught.value)
+        assert [call[0] for call in borg.calls] == ["create", "delete"]
+
+
+def test_a_warning_of_an_extract_is_a_failure():
+    """A file it could not write (a full disk) or a path never matched: the copy is not the saved tree."""
+    borg = FakedBorg({"extract": answer(stderr=stderr(log("srv/www/a: [Errno 28] No space left on device",
+                                                          level="WARNING")), code=1)})
+    with pytest.raises(BackupEngineError, match="espace disque insuffisant"):
+        borg.extract("conteneurs-x", "srv/www", Path("/tmp"))
+
+
+# -- a restore killed in the middle of a swap ---------------------------------------------------------
+
+class StartOnlyEngine:
+    """An engine that only lists and starts (what recover uses)."""
+
+    def __init__(self, containers):
+        self.listed, self.started = containers, []
+
+    def containers(self):
+        return self.listed
+
+    def start(self, container):
+        self.started.append(container)
+
+
+@pytest.mark.parametrize("step", ["copie extraite", "cible mise de côté", "copie en place"])
+def test_the_next_run_puts_back_the_data_of_a_restore_killed_at_any_step(tmp_path, step):
+    from eole_conteneurs.backup.interrupted import Swap, recover
+    from eole_conteneurs.engine.api import ObservedContainer
+    from eole_conteneurs.journal import Journal
+    import io
+
+    target = tmp_path / "donnees"
+    target.mkdir()
+    (target / "f").write_text("avant")
+    staged, replaced = tmp_path / ".donnees.restauration-x", tmp_path / ".donnees.avant-restauration-x"
+    staged.mkdir()
+    (staged / "f").write_text("sauvegarde")
+    if step != "copie extraite":
+        target.rename(replaced)
+    if step == "copie en place":
+        staged.rename(target)
+    record = Record(tmp_path / "etat")
+    record.swapping([Swap(target, staged, replaced=replaced).as_json()])
+    record.stopping(["id-arrete"])
+    engine = StartOnlyEngine([ObservedContainer("id-arrete", "base", "sha256:x", "exited")])
+    journal = Journal(io.StringIO())
+
+    recover(record, engine, journal)
+    assert (target / "f").read_text() == "avant"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["donnees", "etat"]
+    assert engine.started == ["id-arrete"] and record.swaps() == [] and record.stopped() == []
+    assert "restauration interrompue" in journal.out.getvalue()
+
+
+def test_a_swap_inside_a_mount_point_is_undone_entry_by_entry(tmp_path):
+    from eole_conteneurs.backup.interrupted import ENTRIES, Swap, undo
+
+    target = tmp_path / "point"
+    (target / ".copie").mkdir(parents=True)
+    (target / ".copie" / "nouveau").write_text("sauvegarde")
+    replaced = target / ".ancien"
+    replaced.mkdir()
+    (replaced / "f").write_text("avant")  # set aside; the copy's entries half moved in
+    os.rename(target / ".copie" / "nouveau", target / "nouveau")
+    undo(Swap(target, target / ".copie", ENTRIES, replaced))
+    assert sorted(path.name for path in target.iterdir()) == ["f"] and (target / "f").read_text() == "avant"
