@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from eole_conteneurs import files
-from eole_conteneurs.backup.inventory import Item
 from eole_conteneurs.config.model import BackupPolicy
+
+if TYPE_CHECKING:  # every reconfigure writes the schedule; only a host with Bareos lists the trees
+    from eole_conteneurs.backup.inventory import Item
 
 BAREOS_DIR = Path(os.environ.get("EOLE_CONTENEURS_BAREOS", "/etc/bareos/bareosfichiers.d"))
 BAREOS_FILE = "eole-conteneurs.conf"

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+# In the record's directory (BackupPlace.state): what a killed backup or restore leaves to undo.
+STOPPED, SWAPS = "arretes-pour-sauvegarde", "restauration-en-cours"
 PASSPHRASE_FILE = Path("/etc/eole-conteneurs/sauvegarde/phrase-secrete")
 PASSPHRASE_ENV = "EOLE_CONTENEURS_PHRASE"  # another file (tests, a passphrase kept elsewhere)
 
@@ -20,3 +22,8 @@ class BackupPlace:
     state: Path  # the record of backups: never saved itself
     passphrase: Path
     borg_base: Path  # BORG_BASE_DIR: borg's cache and its record of known repositories
+
+
+def leftovers(state: Path) -> bool:
+    """Whether a killed backup or restore left something to undo (two stat calls: every reconfigure asks)."""
+    return (state / STOPPED).exists() or (state / SWAPS).exists()

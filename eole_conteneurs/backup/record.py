@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from eole_conteneurs import files
+from eole_conteneurs.backup.place import STOPPED, SWAPS
 from eole_conteneurs.errors import StateFileError, os_reason
 
-STATE, STOPPED, SWAPS = "etat.json", "arretes-pour-sauvegarde", "restauration-en-cours"
+STATE = "etat.json"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from eole_conteneurs.backup.place import BackupPlace, passphrase_file
 from eole_conteneurs.cache import cache_dir_from_environment
 from eole_conteneurs.config.loading import Loaded, default_sources, load_validated
 from eole_conteneurs.containers.labels import DEFAULT_SCOPE
@@ -22,11 +21,10 @@ from eole_conteneurs.engine.api import DOCKER_SOCKET
 from eole_conteneurs.errors import EoleConteneursError, visible
 from eole_conteneurs.jobs.lock import DEFAULT_WAIT, LOCK_FILE, Lock
 from eole_conteneurs.journal import Journal
-from eole_conteneurs.publish.apache import Apache
-from eole_conteneurs.publish.nginx import Nginx
-from eole_conteneurs.publish.publication import Publication
 
 if TYPE_CHECKING:  # reconfigure's only: other commands do not load the engine for this module
+    from eole_conteneurs.backup.place import BackupPlace
+    from eole_conteneurs.publish.publication import Publication
     from eole_conteneurs.engine.prefetch import Prefetch
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -101,6 +99,8 @@ class Settings:
 
     @property
     def backup_place(self) -> BackupPlace:
+        from eole_conteneurs.backup.place import BackupPlace, passphrase_file  # what a no-op run never needs
+
         return BackupPlace(staging=self.state_dir / "sauvegarde", state=self.state_dir / "sauvegarde-etat",
                            passphrase=passphrase_file(), borg_base=self.state_dir / "borg")
 
@@ -172,6 +172,10 @@ def locked(job: Job, wait: float = DEFAULT_WAIT) -> Lock:
 
 def publication(job: Job, loaded: Loaded) -> Publication:
     """The module's files for this configuration, through the job's web server transactions."""
+    from eole_conteneurs.publish.apache import Apache  # what the commands that publish nothing never load
+    from eole_conteneurs.publish.nginx import Nginx
+    from eole_conteneurs.publish.publication import Publication
+
     settings = job.settings
     return Publication(loaded, settings.templates or default_sources().templates,
                        Nginx(job.journal, backup_dir=settings.nginx_backup),

@@ -7,10 +7,10 @@ renders the module's files is the run mode's business (RunMode.templates), read 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from eole_conteneurs.backup import eole
-from eole_conteneurs.backup.interrupted import recover
-from eole_conteneurs.backup.inventory import ContainerNotSaved, Item, items_of
-from eole_conteneurs.backup.record import Record
+from eole_conteneurs.backup.place import leftovers
 from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.config.model import BackupPolicy
 from eole_conteneurs.containers.executor import Converger, docker_run_command
@@ -25,6 +25,9 @@ from eole_conteneurs.jobs.context import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Job,
 from eole_conteneurs.jobs.host import connect_or_start_docker, enable_ip_forward
 from eole_conteneurs.jobs.memory import remember_images
 from eole_conteneurs.journal import Journal
+
+if TYPE_CHECKING:  # only on a host with Bareos's fragments directory
+    from eole_conteneurs.backup.inventory import Item
 
 
 def _status(journal: Journal) -> int:
@@ -78,7 +81,17 @@ def backup_files(loaded: Loaded, job: Job) -> None:
         job.journal.warn(f"fichiers de sauvegarde (planification, liste Bareos) non mis à jour : {error}")
 
 
+def _recover_backup_leftovers(job: Job, engine: Engine) -> None:
+    """A killed backup or restore's stopped containers and half-swapped data, before anything is planned."""
+    state = job.settings.backup_place.state
+    if leftovers(state):
+        from eole_conteneurs.backup.interrupted import recover
+        from eole_conteneurs.backup.record import Record
+        recover(Record(state), engine, job.journal)
+
+
 def _saved_items(loaded: Loaded, job: Job) -> list[Item]:
+    from eole_conteneurs.backup.inventory import ContainerNotSaved, items_of
     observed = {container.name: container for container in DockerEngine.connect(job.settings.docker_url).containers()}
     items: list[Item] = []
     for spec in loaded.configuration.containers:
@@ -116,7 +129,7 @@ def converge(loaded: Loaded, job: Job, pull_all: bool, recreate: frozenset[str] 
     engine = _engine_for(loaded, job, start=True)
     if engine is None:
         return EXIT_OK
-    recover(Record(job.settings.backup_place.state), engine, job.journal)  # a killed backup or restore's leftovers
+    _recover_backup_leftovers(job, engine)
     converger = converger_for(job, engine)
     images = converger.pull(specs, only_missing=not pull_all)
     registry = Registry(job.settings.persistence_file)

@@ -398,8 +398,9 @@ def processes_of(group: int) -> dict[int, list[str]]:
 
 
 def borg_creating(group: int) -> bool:
-    """A `borg create` runs in the group (/usr/bin/borg, or python3 -m borg)."""
-    return any("create" in argv and (BORG in argv or "borg" in argv) for argv in processes_of(group).values())
+    """A `borg create` runs in the group (/usr/bin/borg, python3 -m borg or python3 -c "…borg…")."""
+    return any("create" in argv and any(word == BORG or word == "borg" or "borg.archiver" in word for word in argv)
+               for argv in processes_of(group).values())
 
 
 def test_a_backup_killed_in_the_middle_leaves_no_good_archive_and_the_next_one_works(bench, backups):
