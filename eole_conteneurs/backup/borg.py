@@ -35,6 +35,8 @@ SSH = "ssh -o BatchMode=yes -o ConnectTimeout=15 -o ServerAliveInterval=30"
 # own lock already keeps two of its runs apart; another client, e.g. a `borg list` by hand, may not).
 LOCK_WAIT = 30
 COMMENT_PREFIX = "conteneurs="
+# The copy a restore extracts inside a mount point it restores (restoring.STAGED): never data of its own.
+IN_PLACE_COPIES = "sh:**/.eole-conteneurs.restauration-*"
 CHECKPOINT_SUFFIX = ".checkpoint"  # what borg leaves of an interrupted create: never a good archive
 MESSAGES = {
     "Repository.DoesNotExist": "le dépôt n'existe pas",
@@ -118,7 +120,8 @@ class Borg:
         """
         comment = COMMENT_PREFIX + ",".join(containers)
         done = self._run("sauvegarde", ["create", NUMERIC, "--compression", COMPRESSION, "--comment", comment,
-                                        f"{self.repository}::{archive}", "--", *paths], cwd=cwd, warnings=True)
+                                        "--exclude", IN_PLACE_COPIES, f"{self.repository}::{archive}", "--", *paths],
+                         cwd=cwd, warnings=True)
         harmless, serious = _file_warnings(done.stderr, set(paths))
         if serious:
             self._run("suppression de l'archive incomplète", ["delete", f"{self.repository}::{archive}"])

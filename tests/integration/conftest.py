@@ -256,3 +256,20 @@ def private_nginx_conf(root: Path, port: int, web: Path, server_extra: str = "",
             server {{ listen 127.0.0.1:{port}; {server_extra} include {web}/*.conf; }}
         }}
         """)
+
+
+PRODUCT_BORG_BASE = Path("/var/lib/eole-conteneurs/borg")
+
+
+def forget_borg_repository(repository: Path, base: Path = PRODUCT_BORG_BASE) -> None:
+    """borg's cache and security record of one repository (named by its id, in its config) under base:
+    a test's repository gone, the module's borg directory keeps nothing of it."""
+    import configparser
+
+    config = configparser.ConfigParser()
+    if not config.read(repository / "config"):
+        return
+    identifier = config.get("repository", "id", fallback=None)
+    if identifier:
+        shutil.rmtree(base / ".cache" / "borg" / identifier, ignore_errors=True)
+        shutil.rmtree(base / ".config" / "borg" / "security" / identifier, ignore_errors=True)

@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CHECKOUT
-from tests.integration.conftest import docker, enabled, free_port, http_get, httpd, sh
+from tests.integration.conftest import (PRODUCT_BORG_BASE, docker, enabled, forget_borg_repository, free_port,
+                                       http_get, httpd, sh)
 
 BORG = "/usr/bin/borg"
 STAGING = Path("/var/lib/eole-conteneurs/sauvegarde")
 RECORD = Path("/var/lib/eole-conteneurs/sauvegarde-etat/etat.json")
 STOPPED = RECORD.with_name("arretes-pour-sauvegarde")  # containers a running backup stopped
-PRODUCT_BORG_BASE = Path("/var/lib/eole-conteneurs/borg")
 HTDOCS = "/usr/local/apache2/htdocs"
 # busybox httpd as PID 1 ignores SIGTERM (a stop would wait 10 s): the shell's trap ends it at once.
 SERVICE = f"sh -c \"trap 'exit 0' TERM; httpd -f -p 80 -h {HTDOCS} & wait\""
@@ -84,16 +84,7 @@ class Backups:
         return self.borg("extract", "--stdout", f"{self.repository}::{archive}", str(path).lstrip("/")).stdout
 
     def cleanup(self) -> None:
-        """The product's borg cache and security record of this repository (its id is in its config)."""
-        config = self.repository / "config"
-        if not config.is_file():
-            return
-        for line in config.read_text().splitlines():
-            if line.startswith("id = "):
-                repo_id = line.split("=", 1)[1].strip()
-                for kept in (PRODUCT_BORG_BASE / ".cache" / "borg" / repo_id,
-                             PRODUCT_BORG_BASE / ".config" / "borg" / "security" / repo_id):
-                    sh("rm", "-rf", kept, check=False)
+        forget_borg_repository(self.repository)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ state (/var/lib/eole-conteneurs/sauvegarde, sauvegarde-etat, borg) only loses wh
 
 from __future__ import annotations
 
-import configparser
 import fcntl
 import json
 import os
@@ -24,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import SECRETS, build_service_images, docker, free_port, https, service_example
+from tests.integration.conftest import (SECRETS, build_service_images, docker, forget_borg_repository, free_port, https,
+                                       service_example)
 
 # As the README quotes them: a consistent InnoDB dump without locking the tables, all databases (the
 # users and their rights with them, effective at once after the reload).
@@ -119,13 +119,6 @@ def module_lock():
         os.close(handle)
 
 
-def repository_id(repository: Path) -> str | None:
-    config = configparser.ConfigParser()
-    if not config.read(repository / "config"):
-        return None
-    return config.get("repository", "id", fallback=None)
-
-
 def forget_backups(bench, repository: Path) -> None:
     """What the module keeps on the host about this bench's backups, gone as a purge removes it, without
     touching what other benches (or the host) keep: exports and manifests of its containers, its entries
@@ -150,10 +143,7 @@ def forget_backups(bench, repository: Path) -> None:
             partial.write_text(json.dumps(state, ensure_ascii=False, indent=1))
             os.chmod(partial, 0o600)
             os.replace(partial, record)
-        identifier = repository_id(repository)
-        if identifier:
-            shutil.rmtree(BORG_BASE / ".cache" / "borg" / identifier, ignore_errors=True)
-            shutil.rmtree(BORG_BASE / ".config" / "borg" / "security" / identifier, ignore_errors=True)
+        forget_borg_repository(repository, BORG_BASE)
 
 
 def plain(value):
