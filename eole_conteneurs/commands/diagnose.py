@@ -86,7 +86,7 @@ def backup_lines(loaded: Loaded, last_backups: dict[str, LastBackup], now: datet
     """With automatic backups, an Erreur line per container whose last backup is too old (or missing)."""
     policy = loaded.configuration.backup
     if policy.frequency not in ALLOWED_AGE:
-        return [line("Sauvegarde automatique", True, "désactivée (conteneurs_sauvegarde_frequence = non)")]
+        return [line("Sauvegarde automatique", True, "désactivée : conteneurs_sauvegarde_frequence = non")]
     now = now or datetime.now()
     lines = []
     for spec in loaded.configuration.containers:
