@@ -785,3 +785,44 @@ def test_a_swap_inside_a_mount_point_is_undone_entry_by_entry(tmp_path):
     os.rename(target / ".copie" / "nouveau", target / "nouveau")
     undo(Swap(target, target / ".copie", ENTRIES, replaced))
     assert sorted(path.name for path in target.iterdir()) == ["f"] and (target / "f").read_text() == "avant"
+
+
+# -- diagnose: how old the last backup may be ---------------------------------------------------------
+
+@pytest.mark.parametrize("frequency, age, ok", [
+    ("quotidienne", "29h", True), ("quotidienne", "31h", False),
+    ("hebdomadaire", "6d", True), ("hebdomadaire", "8d", False)])
+def test_diagnose_reports_a_backup_older_than_its_frequency_allows(write_config, dicos, frequency, age, ok):
+    from datetime import timedelta
+
+    from eole_conteneurs.backup.record import LastBackup
+    from eole_conteneurs.commands.diagnose import backup_lines
+    from eole_conteneurs.config.loading import load_validated
+
+    loaded = load_validated(write_config(one_container(conteneurs_sauvegarde_frequence=frequency)), dicos)
+    now = datetime(2026, 12, 5, 8, 0)
+    delta = timedelta(hours=int(age[:-1])) if age.endswith("h") else timedelta(days=int(age[:-1]))
+    lines = backup_lines(loaded, {"service": LastBackup("conteneurs-x", now - delta, "/var/backups/eole-conteneurs")},
+                         now)
+    assert len(lines) == 1 and "Sauvegarde service" in lines[0]
+    assert lines[0].split("=> ")[1].startswith("Ok" if ok else "Erreur"), lines[0]
+
+
+def test_diagnose_reports_a_container_never_saved_and_says_when_backups_are_not_automatic(write_config, dicos):
+    from eole_conteneurs.commands.diagnose import backup_lines
+    from eole_conteneurs.config.loading import load_validated
+
+    daily = load_validated(write_config(one_container(conteneurs_sauvegarde_frequence="quotidienne")), dicos)
+    assert "=> Erreur (jamais sauvegardé)" in backup_lines(daily, {})[0]
+    manual = load_validated(write_config(one_container()), dicos)
+    assert backup_lines(manual, {}) == [".  Sauvegarde automatique         => Ok (désactivée : "
+                                        "conteneurs_sauvegarde_frequence = non)"]
+
+
+def test_status_counts_only_the_backups_of_the_declared_repository(tmp_path):
+    record = Record(tmp_path)
+    record.saved(["a"], "conteneurs-1", "/ancien/depot", datetime(2026, 12, 1))
+    record.saved(["b"], "conteneurs-2", "/srv/borg", datetime(2026, 12, 2))
+    assert set(record.last_backups_in("/srv/borg")) == {"b"}
+    (tmp_path / STATE).write_text("{")  # damaged by hand: no backup known, no failure
+    assert record.last_backups_in("/srv/borg") == {}
