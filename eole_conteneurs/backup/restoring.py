@@ -222,11 +222,12 @@ def swap_all(swaps: list[Swap], record: Record) -> None:
         for swap in swaps:
             done.append(swap)
             put_in_place(swap, lambda: record.swapping([entry.as_json() for entry in done]))
-    except OSError as error:
+    except (OSError, EoleConteneursError) as error:  # the record itself not written: undone as well
         for swap in reversed(done):
             undo(swap)
         record.swapping([])
-        raise RestoreRefused(f"remplacement de {done[-1].target} impossible ({os_reason(error)}) : les données "
+        reason = os_reason(error) if isinstance(error, OSError) else str(error)
+        raise RestoreRefused(f"remplacement de {done[-1].target} impossible ({reason}) : les données "
                              "d'avant ont été remises") from None
 
 
