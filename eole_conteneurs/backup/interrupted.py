@@ -127,7 +127,7 @@ def _remove(path: Path) -> None:
         path.rmdir()
 
 
-def remove_tree(path: Path) -> None:
+def discard(path: Path) -> None:
     """Best effort, one file system: what a restore leaves beside a destination once it is done."""
     try:
         _remove(path)

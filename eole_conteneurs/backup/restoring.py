@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from eole_conteneurs.backup.borg import Archive, Borg
-from eole_conteneurs.backup.interrupted import ENTRIES, WHOLE, Stopped, Swap, recover, remove_tree, undo
+from eole_conteneurs.backup.interrupted import ENTRIES, WHOLE, Stopped, Swap, recover, discard, undo
 from eole_conteneurs.backup.inventory import ANONYMOUS, DIRECTORY, EXPORT, VOLUME, Item, Manifest
 from eole_conteneurs.backup.place import BackupPlace
 from eole_conteneurs.backup.record import Record
@@ -117,12 +117,12 @@ def restore(loaded: Loaded, specs: list[ContainerSpec], engine: Engine, place: B
         finish(result, specs, engine, journal, docker_url, place)
     finally:
         for swap in result.swaps:
-            remove_tree(swap.staged)
+            discard(swap.staged)
             if swap.replaced is not None:
-                remove_tree(swap.replaced)
+                discard(swap.replaced)
         record.swapping([])
         for export in result.exports.values():
-            remove_tree(export.parent)
+            discard(export.parent)
     return result
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from eole_conteneurs import files
 from eole_conteneurs.backup.borg import BackupEngineError, Borg
-from eole_conteneurs.backup.interrupted import Stopped, remove_tree
+from eole_conteneurs.backup.interrupted import Stopped, discard
 from eole_conteneurs.backup.inventory import (EXPORT, MANIFEST, ContainerNotSaved, Item, Manifest, items_of,
                                               manifest_of)
 from eole_conteneurs.backup.keys import read_passphrase
@@ -64,7 +64,7 @@ def forget_undeclared(place: BackupPlace, loaded: Loaded) -> None:
     if place.staging.is_dir():
         for entry in place.staging.iterdir():
             if entry.is_dir() and not entry.is_symlink() and entry.name not in declared:
-                remove_tree(entry)
+                discard(entry)
 
 
 def passphrase_of(place: BackupPlace, create: bool, journal: Journal) -> str:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import ssl
 import sys
-from datetime import datetime, timedelta
 import urllib.error
 import urllib.request
+from datetime import datetime, timedelta
 
-from eole_conteneurs.backup.record import LastBackup, Record
-from eole_conteneurs.commands.status import collect
+from eole_conteneurs.backup.record import LastBackup
+from eole_conteneurs.commands.status import collect, last_backups
 from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.errors import EoleConteneursError
@@ -63,10 +63,10 @@ def diagnose(job: Job) -> list[str]:
     lines.append(line("Configuration", True))
     if not loaded.configuration.enabled:
         return lines + [line("Gestion des conteneurs", True, "désactivée")]
-    last_backups = Record(job.settings.backup_place.state).last_backups_in(loaded.configuration.backup.repository)
+    backups = last_backups(loaded, job)
     try:
         engine = DockerEngine.connect(job.settings.docker_url)
-        statuses = collect(loaded, job.settings.scope, engine, last_backups)
+        statuses = collect(loaded, job.settings.scope, engine, backups)
     except EoleConteneursError as error:
         return lines + [line("Docker", False, one_line(error))]
     lines.append(line("Docker", True))
@@ -75,7 +75,7 @@ def diagnose(job: Job) -> list[str]:
             health = f"santé : {status.health}" if status.health != "-" else ""
             lines.append(line(f"Conteneur {status.name}", status.ok, health if status.ok else
                               ", ".join(filter(None, (status.state, health)))))
-    return lines + web_lines(loaded) + backup_lines(loaded, last_backups)
+    return lines + web_lines(loaded) + backup_lines(loaded, backups)
 
 
 # How old the last backup may be: the period, and a margin for a backup that ran long or late.

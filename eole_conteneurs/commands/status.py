@@ -44,6 +44,11 @@ class ContainerStatus:
                 "reseaux": self.networks, "derniere_sauvegarde": self.last_backup}
 
 
+def last_backups(loaded: Loaded, job: Job) -> dict[str, LastBackup]:
+    """The last good backup of each container, made into the repository declared now."""
+    return Record(job.settings.backup_place.state).last_backups_in(loaded.configuration.backup.repository)
+
+
 def _yes_no(flag: bool) -> str:
     return "oui" if flag else "non"
 
@@ -104,8 +109,7 @@ def _digest(engine: Engine, container: ObservedContainer | None) -> str:
 def show(loaded: Loaded, job: Job, as_json: bool = False) -> int:
     """Exit 1 when a declared container is absent, stopped or unhealthy."""
     engine = DockerEngine.connect(job.settings.docker_url)
-    last_backups = Record(job.settings.backup_place.state).last_backups_in(loaded.configuration.backup.repository)
-    statuses = collect(loaded, job.settings.scope, engine, last_backups)
+    statuses = collect(loaded, job.settings.scope, engine, last_backups(loaded, job))
     if as_json:
         job.journal.step(json.dumps([status.as_json() for status in statuses], ensure_ascii=False, indent=1))
     else:
