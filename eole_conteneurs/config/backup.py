@@ -45,11 +45,12 @@ def policy(validator: Validator, shared_dirs: list[str]) -> BackupPolicy:
 
 
 def container(validator: Validator, index: int) -> ContainerBackup:
-    dump = validator.checked(variable(index, "sauvegarde_commande"), services.command, DUMP_EXPECTED) or ()
+    dump_var = variable(index, "sauvegarde_commande")
+    dump = validator.checked(dump_var, services.command, DUMP_EXPECTED) or ()
     restore = validator.checked(variable(index, "restauration_commande"), services.command, DUMP_EXPECTED) or ()
-    if restore and not dump:
+    if restore and not validator.values.get(dump_var):  # a refused export command is reported once, as itself
         validator.refuse(variable(index, "restauration_commande"), " ".join(restore),
-                         f"une commande de restauration avec une commande de sauvegarde ({variable(index, 'sauvegarde_commande')})",
+                         f"une commande de restauration avec une commande de sauvegarde ({dump_var})",
                          reason="rien à lui donner à lire")
     stop = validator.scalar(variable(index, "sauvegarde_arret")) == "oui"
     return ContainerBackup(dump, restore, stop)

@@ -826,3 +826,9 @@ def test_status_counts_only_the_backups_of_the_declared_repository(tmp_path):
     assert set(record.last_backups_in("/srv/borg")) == {"b"}
     (tmp_path / STATE).write_text("{")  # damaged by hand: no backup known, no failure
     assert record.last_backups_in("/srv/borg") == {}
+
+
+def test_a_refused_export_command_is_reported_once_not_again_through_the_restore_command(write_config, dicos):
+    error = refused(write_config, dicos, conteneur1_sauvegarde_commande="mariadb-dump\n--all-databases",
+                    conteneur1_restauration_commande="mariadb")
+    assert_only(error, "conteneur1_sauvegarde_commande", "saut de ligne")
