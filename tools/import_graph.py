@@ -14,8 +14,8 @@ from pathlib import Path
 
 PACKAGE = "eole_conteneurs"
 # Shared by every stage (top-level modules), then the pipeline: read → validate → engine access →
-# plan/apply → publish → backup → jobs → commands. The entry point (__main__) comes last.
-STAGES = ("", "creole", "config", "engine", "containers", "publish", "backup", "jobs", "commands")
+# plan/apply → publish → backup → update → jobs → commands. The entry point (__main__) comes last.
+STAGES = ("", "creole", "config", "engine", "containers", "publish", "backup", "update", "jobs", "commands")
 ENTRY = f"{PACKAGE}.__main__"
 
 

@@ -3,7 +3,8 @@
 - Bareos: a FileSet fragment in /etc/bareos/bareosfichiers.d/ (only where that directory exists) lists
   the staging directory (exports, manifests, variables with encrypted secrets) and every saved tree; the
   pre-backup script /usr/share/eole/schedule/scripts/eole-conteneurs writes the exports before EOLE saves.
-- The module's engine: /etc/cron.d/eole-conteneurs runs `eole-conteneurs sauvegarde` daily or on Sundays.
+- The module's engine: a line of the module's cron file (cron.py) runs `eole-conteneurs sauvegarde` daily or
+  on Sundays.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from eole_conteneurs import files
+from eole_conteneurs import cron, files
 from eole_conteneurs.config.model import BackupPolicy
 
 if TYPE_CHECKING:  # every reconfigure writes the schedule; only a host with Bareos lists the trees
@@ -20,8 +21,6 @@ if TYPE_CHECKING:  # every reconfigure writes the schedule; only a host with Bar
 
 BAREOS_DIR = Path(os.environ.get("EOLE_CONTENEURS_BAREOS", "/etc/bareos/bareosfichiers.d"))
 BAREOS_FILE = "eole-conteneurs.conf"
-CRON_FILE = Path(os.environ.get("EOLE_CONTENEURS_CRON", "/etc/cron.d/eole-conteneurs"))
-COMMAND = "/usr/bin/eole-conteneurs"
 LOG = "/var/log/eole-conteneurs-sauvegarde.log"  # root's alone (umask 077), rotated by logrotate
 
 
@@ -51,26 +50,6 @@ def remove_fileset() -> None:
         files.remove_durably(target)
 
 
-def cron_entry(policy: BackupPolicy) -> str | None:
-    if policy.frequency == "non":
-        return None
-    hour, minute = policy.time
-    days = "*" if policy.frequency == "quotidienne" else "0"
-    return ("# Écrit par eole-conteneurs (conteneurs_sauvegarde_frequence) : ne pas modifier.\n"
-            "SHELL=/bin/sh\nPATH=/usr/sbin:/usr/bin:/sbin:/bin\n"
-            f"{minute} {hour} * * {days} root umask 077; [ -x {COMMAND} ] && {COMMAND} sauvegarde --planifiee "
-            f">> {LOG} 2>&1\n")
-
-
-def write_schedule(policy: BackupPolicy) -> bool:
-    """The cron entry as the policy says (removed with frequence = non); True when it changed."""
-    entry = cron_entry(policy)
-    if entry is None:
-        if CRON_FILE.exists():
-            files.remove_durably(CRON_FILE)
-            return True
-        return False
-    if CRON_FILE.exists() and CRON_FILE.read_text(errors="replace") == entry:
-        return False
-    files.write_durably(CRON_FILE, entry.encode(), 0o644)
-    return True
+def cron_line(policy: BackupPolicy) -> str | None:
+    """The scheduled backup's line of the module's cron file (None: not scheduled)."""
+    return cron.line(policy.frequency, policy.time, "sauvegarde --planifiee", LOG)

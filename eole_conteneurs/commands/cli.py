@@ -53,6 +53,7 @@ def parser() -> argparse.ArgumentParser:
     for command in (listing, adopt, remove):
         _configuration_options(command)
     _backup_parsers(commands)
+    _update_parser(commands)
     for command in (plan, apply):
         _configuration_options(command)
         command.add_argument("--recreer", dest="recreate", action="append", default=[], metavar="NOM",
@@ -81,6 +82,18 @@ def _backup_parsers(commands: argparse._SubParsersAction) -> None:
                          help="dépôt à lire avec --configuration (défaut : conteneurs_sauvegarde_depot)")
     for command in (save, restore):
         _configuration_options(command)
+
+
+def _update_parser(commands: argparse._SubParsersAction) -> None:
+    update = commands.add_parser("mise-a-jour", help="installe les nouvelles images publiées sous le même tag ; une "
+                                                     "nouvelle version qui n'est pas saine à temps est annulée")
+    update.add_argument("names", nargs="*", metavar="NOM",
+                        help="conteneurs à mettre à jour (défaut : tous ; nommé, une version annulée est réessayée)")
+    update.add_argument("--verifier", dest="check", action="store_true",
+                        help="interroge les registres sans rien récupérer (sortie 2 : mises à jour disponibles)")
+    update.add_argument("--planifiee", dest="scheduled", action="store_true",
+                        help="lancée par cron : attend jusqu'à une heure la fin d'un reconfigure en cours")
+    _configuration_options(update)
 
 
 def _configuration_options(command: argparse.ArgumentParser) -> None:
@@ -192,6 +205,15 @@ def run_restore(args: argparse.Namespace) -> int:
         return backup.restore_containers(job.load(), job, args.names, args.archive)
 
 
+def run_update(args: argparse.Namespace) -> int:
+    from eole_conteneurs.commands import update
+    job = _job(args)
+    if args.check:
+        return update.check(job.load(), job)
+    with locked(job, SCHEDULED_WAIT if args.scheduled else DEFAULT_WAIT):
+        return update.update(job.load(), job, args.names)
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_environment(args.config, args.dicos, getattr(args, "templates", None))
 
@@ -204,7 +226,7 @@ def _job(args: argparse.Namespace) -> Job:
 
 COMMANDS = {"check": run_check, "plan": run_plan, "apply": run_apply, "publish": run_publish,
             "reconfigure": run_reconfigure, "status": run_status, "volume": run_volume,
-            "sauvegarde": run_backup, "restauration": run_restore}
+            "sauvegarde": run_backup, "restauration": run_restore, "mise-a-jour": run_update}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,8 +15,9 @@ import urllib.request
 from datetime import datetime, timedelta
 
 from eole_conteneurs.backup.record import LastBackup
-from eole_conteneurs.commands.status import collect, last_backups
+from eole_conteneurs.commands.status import collect, last_backups, updates
 from eole_conteneurs.config.loading import Loaded
+from eole_conteneurs.containers.history import Outcome
 from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.jobs.context import EXIT_OK, Job, RunMode, Settings
@@ -65,8 +66,13 @@ def diagnose(job: Job) -> list[str]:
         return lines + [line("Gestion des conteneurs", True, "désactivée")]
     backups = last_backups(loaded, job)
     try:
+        outcomes = updates(job)
+    except EoleConteneursError as error:
+        outcomes = {}
+        lines.append(line("Mises à jour", False, one_line(error)))
+    try:
         engine = DockerEngine.connect(job.settings.docker_url)
-        statuses = collect(loaded, job.settings.scope, engine, backups)
+        statuses = collect(loaded, job.settings.scope, engine, backups, outcomes)
     except EoleConteneursError as error:
         return lines + [line("Docker", False, one_line(error))]
     lines.append(line("Docker", True))
@@ -75,7 +81,20 @@ def diagnose(job: Job) -> list[str]:
             health = f"santé : {status.health}" if status.health != "-" else ""
             lines.append(line(f"Conteneur {status.name}", status.ok, health if status.ok else
                               ", ".join(filter(None, (status.state, health)))))
-    return lines + web_lines(loaded) + backup_lines(loaded, backups)
+    return lines + web_lines(loaded) + backup_lines(loaded, backups) + update_lines(loaded, outcomes)
+
+
+def update_lines(loaded: Loaded, outcomes: dict[str, Outcome]) -> list[str]:
+    """The schedule, and an Erreur line per declared container whose last new version was rolled back."""
+    policy = loaded.configuration.updates
+    schedule = ("désactivée : conteneurs_mise_a_jour_auto = non" if policy.frequency == "non"
+                else f"{policy.frequency} à {policy.time[0]:02d}:{policy.time[1]:02d}")
+    lines = [line("Mise à jour automatique", True, schedule)]
+    for spec in loaded.configuration.containers:
+        outcome = outcomes.get(spec.name)
+        if outcome is not None and outcome.rolled_back:
+            lines.append(line(f"Mise à jour {spec.name}", False, outcome.describe()))
+    return lines
 
 
 # How old the last backup may be: the period, and a margin for a backup that ran long or late.

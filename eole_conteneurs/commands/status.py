@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from eole_conteneurs.backup.record import LastBackup, Record
 from eole_conteneurs.commands.text import table
 from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.config.model import ContainerSpec
+from eole_conteneurs.containers.history import History, Outcome
 from eole_conteneurs.containers.labels import (finished, is_persistent, managed_by, stored_parameters,
                                                with_image_labels)
 from eole_conteneurs.engine.api import Engine, ObservedContainer
@@ -35,13 +36,15 @@ class ContainerStatus:
     volumes: list[str] = field(default_factory=list)  # data volumes, "name → path"
     networks: list[str] = field(default_factory=list)  # private networks
     last_backup: str = ""  # ISO date of the last good backup (eole-conteneurs sauvegarde), "" never
+    update: Outcome | None = None  # what became of its last new version (containers/history.py)
 
     def as_json(self) -> dict[str, Any]:
         """The keys of `status --json`, a French interface scripts read: they never change (new ones are added)."""
         return {"nom": self.name, "declare": self.declared, "image": self.image, "empreinte": self.digest,
                 "etat": self.state, "sante": self.health, "ports": self.ports, "url": self.url,
                 "persistance": _yes_no(self.persistent), "ok": self.ok, "volumes": self.volumes,
-                "reseaux": self.networks, "derniere_sauvegarde": self.last_backup}
+                "reseaux": self.networks, "derniere_sauvegarde": self.last_backup,
+                "mise_a_jour": self.update.describe() if self.update else ""}
 
 
 def last_backups(loaded: Loaded, job: Job) -> dict[str, LastBackup]:
@@ -53,14 +56,19 @@ def _yes_no(flag: bool) -> str:
     return "oui" if flag else "non"
 
 
-def collect(loaded: Loaded, scope: str, engine: Engine,
-            last_backups: dict[str, LastBackup] | None = None) -> list[ContainerStatus]:
+def updates(job: Job) -> dict[str, Outcome]:
+    """What became of each container's last new version (an unreadable record is an error naming it)."""
+    return History(job.settings.history_file).load()
+
+
+def collect(loaded: Loaded, scope: str, engine: Engine, last_backups: dict[str, LastBackup] | None = None,
+            updates: dict[str, Outcome] | None = None) -> list[ContainerStatus]:
     observed = {container.name: container
                 for container in with_image_labels(engine.containers(), scope, engine.image_labels)}
     host = primary_name(loaded)
-    backups = last_backups or {}
-    statuses = [_declared(spec, observed.get(spec.name), engine, host, backups.get(spec.name))
-                for spec in loaded.configuration.containers]
+    backups, outcomes = last_backups or {}, updates or {}
+    statuses = [replace(_declared(spec, observed.get(spec.name), engine, host, backups.get(spec.name)),
+                        update=outcomes.get(spec.name)) for spec in loaded.configuration.containers]
     declared = {spec.name for spec in loaded.configuration.containers}
     statuses += [_undeclared(container, engine) for container in observed.values()
                  if managed_by(container, scope) and container.name not in declared]
@@ -109,7 +117,7 @@ def _digest(engine: Engine, container: ObservedContainer | None) -> str:
 def show(loaded: Loaded, job: Job, as_json: bool = False) -> int:
     """Exit 1 when a declared container is absent, stopped or unhealthy."""
     engine = DockerEngine.connect(job.settings.docker_url)
-    statuses = collect(loaded, job.settings.scope, engine, last_backups(loaded, job))
+    statuses = collect(loaded, job.settings.scope, engine, last_backups(loaded, job), updates(job))
     if as_json:
         job.journal.step(json.dumps([status.as_json() for status in statuses], ensure_ascii=False, indent=1))
     else:
@@ -124,10 +132,21 @@ def show(loaded: Loaded, job: Job, as_json: bool = False) -> int:
 def describe(statuses: list[ContainerStatus]) -> str:
     if not statuses:
         return "Aucun conteneur déclaré ni géré."
-    rows = [("Nom", "Image", "Empreinte", "État", "Santé", "Ports", "URL", "Persistance", "Sauvegarde")]
+    rows = [("Nom", "Image", "Empreinte", "État", "Santé", "Ports", "URL", "Persistance", "Sauvegarde",
+             "Mise à jour")]
     for status in statuses:
         name = status.name if status.declared else f"{status.name} (non déclaré)"
         rows.append((name, status.image, status.digest[:19], status.state, status.health,
                      ", ".join(status.ports) or "-", status.url or "-", _yes_no(status.persistent),
-                     status.last_backup.replace("T", " ")[:16] if status.last_backup else "jamais"))
-    return table(rows)
+                     status.last_backup.replace("T", " ")[:16] if status.last_backup else "jamais",
+                     _update(status.update)))
+    lines = [table(rows)]
+    lines += [f"Mise à jour de {status.name} {status.update.describe()}" for status in statuses
+              if status.update is not None and status.update.rolled_back]
+    return "\n".join(lines)
+
+
+def _update(outcome: Outcome | None) -> str:
+    if outcome is None:
+        return "-"
+    return f"{'annulée' if outcome.rolled_back else 'appliquée'} {outcome.date}"

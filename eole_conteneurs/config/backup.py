@@ -40,7 +40,7 @@ def policy(validator: Validator, shared_dirs: list[str]) -> BackupPolicy:
     if frequency not in FREQUENCIES:
         validator.refuse(FREQUENCY_VAR, frequency, "non, quotidienne ou hebdomadaire")
         frequency = "non"
-    time = validator.checked(TIME_VAR, _time, TIME_EXPECTED) or BackupPolicy.time
+    time = validator.checked(TIME_VAR, checked_time, TIME_EXPECTED) or BackupPolicy.time
     return BackupPolicy(repository, retention, frequency, time)
 
 
@@ -99,7 +99,7 @@ def _retention(value: str) -> Retention:
     return Retention(daily, weekly, monthly)
 
 
-def _time(value: str) -> tuple[int, int]:
+def checked_time(value: str) -> tuple[int, int]:
     match = TIME.fullmatch(value.strip())
     if not match:
         raise ValueError("heure invalide")

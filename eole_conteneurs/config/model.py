@@ -110,16 +110,44 @@ class BackupPolicy:
 
 
 @dataclass(frozen=True)
+class UpdatePolicy:
+    """When `eole-conteneurs mise-a-jour` runs on its own (conteneurs_mise_a_jour_*)."""
+
+    frequency: str = "non"  # non | quotidienne | hebdomadaire
+    time: tuple[int, int] = (4, 30)  # hour, minute: after the default backup time
+
+
+DEFAULT_UPDATE_DELAY = 30  # seconds a new container without a health check must keep running
+
+
+@dataclass(frozen=True)
+class UpdateSettings:
+    """How one container takes a new image (conteneurN_mise_a_jour_*); never a container parameter."""
+
+    consent: bool | None = None  # None: not declared, updated unless persistent
+    delay: int = DEFAULT_UPDATE_DELAY
+
+
+@dataclass(frozen=True)
 class ImageRef:
-    """An image reference, [hub/]repository:tag."""
+    """An image reference, [hub/]repository:tag, or [hub/]repository@sha256:… when pinned to a digest."""
 
     hub: str  # host[:port], DOCKER_HUB ("") for Docker Hub
     repository: str
-    tag: str
+    tag: str  # a tag, or a digest "sha256:<64 hex>"
+
+    @property
+    def pinned(self) -> bool:
+        """Given as a digest: one exact image, never updated."""
+        return self.tag.startswith("sha256:")
+
+    @property
+    def name(self) -> str:
+        """[hub/]repository, without tag or digest."""
+        return f"{self.hub}/{self.repository}" if self.hub else self.repository
 
     def __str__(self) -> str:
-        prefix = f"{self.hub}/" if self.hub else ""
-        return f"{prefix}{self.repository}:{self.tag}"
+        return f"{self.name}{'@' if self.pinned else ':'}{self.tag}"
 
 
 @dataclass(frozen=True)
@@ -147,6 +175,13 @@ class ContainerSpec:
     pids_limit: int = DEFAULT_PIDS_LIMIT  # processes and threads
     capabilities: tuple[str, ...] = ()  # of DROPPED_CAPABILITIES, those given back
     backup: ContainerBackup = ContainerBackup()  # not a container parameter: never recreates it
+    update: UpdateSettings = UpdateSettings()  # nor is this
+
+    @property
+    def updatable(self) -> bool:
+        """A new image may replace it: persistent containers only with the administrator's consent."""
+        return not self.image.pinned and (self.update.consent if self.update.consent is not None
+                                          else not self.persistent)
 
     @property
     def dropped_capabilities(self) -> tuple[str, ...]:
@@ -178,6 +213,7 @@ class Configuration:
     # before the module was installed (or an empty one) says nothing about containers.
     switch_stored: bool = True
     backup: BackupPolicy = BackupPolicy()
+    updates: UpdatePolicy = UpdatePolicy()
 
     @property
     def unconfirmed(self) -> bool:

@@ -13,7 +13,7 @@ import stat
 
 from eole_conteneurs.config import paths
 from eole_conteneurs.errors import InvalidValue
-from eole_conteneurs.config import backup, services
+from eole_conteneurs.config import backup, services, updates
 from eole_conteneurs.config.model import (DEFAULT_PIDS_LIMIT, DOCKER_HUB, SET_ASIDE_SUFFIX, Configuration,
                                           ContainerSpec, ImageRef, PortMapping, VolumeMapping, variable)
 from eole_conteneurs.config.validator import Validator, require_pair
@@ -28,7 +28,9 @@ REPO_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 REPO_EXPECTED = ("un dépôt comme « httpd » ou « bibliotheque/application » (minuscules, chiffres, "
                  "séparateurs « . », « _ », « - », « / »), sans registre ni tag")
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-TAG_EXPECTED = "un tag de 1 à 128 caractères (lettres, chiffres, « _ », « . », « - »), vide pour latest"
+DIGEST = re.compile(r"@?(sha256:[0-9a-f]{64})")  # a pinned image: Docker's own digest form
+TAG_EXPECTED = ("un tag de 1 à 128 caractères (lettres, chiffres, « _ », « . », « - »), vide pour latest, "
+                "ou une empreinte @sha256:<64 caractères hexadécimaux> (image épinglée)")
 HOSTNAME_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 HUB_EXPECTED = "hôte[:port] d'un registre (ex. registre.ac-test.fr ou 127.0.0.1:5000), vide pour le Hub Docker"
 DOCKER_HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "hub.docker.com"}
@@ -78,7 +80,8 @@ def build_configuration(values: Values, problems: list[InvalidValue]) -> tuple[C
                     containers.append(spec)
         services.check_dependencies(validator, count)
         policy = backup.policy(validator, [directory for spec in containers for directory in backup.host_dirs(spec.volumes)])
-        return Configuration(values.source, enabled, tuple(containers), backup=policy), validator.problems
+        return (Configuration(values.source, enabled, tuple(containers), backup=policy,
+                              updates=updates.policy(validator)), validator.problems)
     return Configuration(values.source, enabled, tuple(containers)), validator.problems
 
 
@@ -166,11 +169,12 @@ def _container(validator: Validator, index: int) -> ContainerSpec | None:
     capabilities = tuple(dict.fromkeys(entry for entry in validator.values.entries(variable(index, "capacites"))
                                        if entry is not None))
     saving = backup.container(validator, index)
+    update = updates.container(validator, index)
     if len(validator.problems) > before or name is None or image is None:
         return None
     return ContainerSpec(index, name, technology, image, volumes, ports, persistent, web_path, networks,
                          environment, secrets, data_volumes, private_networks, dependencies, health, command, memory,
-                         published, pids_limit, capabilities, saving)
+                         published, pids_limit, capabilities, saving, update)
 
 
 def _name(validator: Validator, index: int) -> str | None:
@@ -241,6 +245,11 @@ def _check_repository(value: str, hub: str) -> str:
 
 
 def _check_tag(value: str) -> str:
+    pinned = DIGEST.fullmatch(value)
+    if pinned:
+        return pinned[1]
+    if value.startswith(("sha256:", "@")):
+        raise ValueError("empreinte invalide")
     if not TAG.fullmatch(value):
         raise ValueError("tag invalide")
     return value

@@ -76,6 +76,7 @@ class Recreate(_NamedBySpec):
     current: ObservedContainer
     reason: str
     together: tuple[str, ...] = ()
+    update: bool = False  # the image is the only change: what `mise-a-jour` carries out
 
 
 @dataclass(frozen=True, eq=False)

@@ -19,6 +19,7 @@ from eole_conteneurs.containers.planner import (Action, Conflict, Create, Finish
                                                 Resources, Restore, Resume, Start, Stop, Undo, declared_spec,
                                                 make_plan)
 from eole_conteneurs.containers.parallel import in_parallel
+from eole_conteneurs.containers.history import History
 from eole_conteneurs.containers.hostdirs import check_bound_dirs, check_unchanged, resolved_host_dirs
 from eole_conteneurs.containers.readiness import Readiness, dependency_levels
 from eole_conteneurs.containers.replacement import Replacing
@@ -42,6 +43,7 @@ class Converger(Replacing):
     secrets: SecretStore | None = None  # None: no secret can be written (plan only, tests)
     adopted: frozenset[str] = frozenset()  # volumes made elsewhere that the module may use
     readiness: Readiness | None = None  # given: another Converger's, shared by parallel creations
+    history: History | None = None  # None: new versions are not remembered (plan only, tests)
 
     def __post_init__(self) -> None:
         self.dependencies: Readiness = self.readiness or Readiness(self.engine)
@@ -57,8 +59,13 @@ class Converger(Replacing):
         is reported as an error when it is converged.
         """
         every = list(dict.fromkeys(str(spec.image) for spec in specs))
-        local = {ref: self.engine.image_id(ref) for ref in every} if only_missing else {}
+        # Images whose containers all refuse updates (conteneurN_mise_a_jour_auto = non): pulled only if missing.
+        frozen = [ref for ref in every if all(spec.update.consent is False for spec in specs if str(spec.image) == ref)]
+        local = {ref: self.engine.image_id(ref) for ref in (every if only_missing else frozen)}
         refs = [ref for ref in every if local.get(ref) is None]
+        for ref in frozen if not only_missing else ():
+            if local.get(ref) is not None:
+                self.journal.step(f"Image conservée, mises à jour refusées (mise_a_jour_auto = non) : {ref}")
         # A missing image is pulled without asking the registry (an early answer may predate its removal).
         outcomes = in_parallel(self._pull if only_missing else self._pull_one, refs, PULL_WORKERS)
         for ref, outcome in zip(refs, outcomes):
@@ -96,23 +103,26 @@ class Converger(Replacing):
     # -- containers -------------------------------------------------------------------
 
     def plan(self, specs: Sequence[ContainerSpec], images: dict[str, str | None],
-             recreate: frozenset[str] = frozenset(), protected: frozenset[str] = frozenset()) -> Plan:
+             recreate: frozenset[str] = frozenset(), protected: frozenset[str] = frozenset(),
+             updating: frozenset[str] = frozenset()) -> Plan:
         # Volumes are listed only when one is declared: a run without any does not ask.
         uses_volumes = any(spec.data_volumes for spec in specs)
         resources = Resources(tuple(self.engine.networks()),
                               tuple(self.engine.volumes()) if uses_volumes else (), self.adopted)
         digest = self.secrets.digest if self.secrets is not None else None
         observed = with_image_labels(self.engine.containers(), self.scope, self.engine.image_labels)
-        return make_plan(specs, observed, images, self.scope, recreate, protected, resources, digest)
+        refused = self.history.refused() if self.history is not None else {}
+        return make_plan(specs, observed, images, self.scope, recreate, protected, resources, digest, refused,
+                         updating)
 
     def apply(self, plan: Plan) -> None:
         """Undeclared containers first, then networks and volumes, then the declared ones by dependency level.
 
         Removals free the host ports new containers may take. In each level, everything but
-        creations goes in the plan's order (what a killed recreation left put back before any is
-        resumed), then the creations side by side (their lines reported in the plan's order). A level
-        starts once what it depends on is ready. Recreations carried out together go at the level
-        of the last of them, in the order of the levels.
+        creations and recreations goes in the plan's order (what a killed recreation left put back
+        before any is resumed), then the recreations side by side, then the creations side by side
+        (their lines reported in the plan's order). A level starts once what it depends on is ready.
+        Recreations carried out together go at the level of the last of them, in the order of the levels.
         """
         failed: set[str] = set()  # names whose action failed: their dependents wait for nothing
         self.dependencies.specs.update((spec.name, spec) for spec in map(declared_spec, plan.actions) if spec)
@@ -127,13 +137,16 @@ class Converger(Replacing):
                               "sont recréés (persistants : « eole-conteneurs apply --recreer NOM »)")
         for level in levels:
             self.dependencies.resolve([action for action in level if isinstance(action, STARTING)], failed, self.journal)
-            for action in sorted((action for action in level if not isinstance(action, Create)),
+            for action in sorted((action for action in level if not _side_by_side(action)),
                                  key=lambda action: isinstance(action, Resume)):
-                if not isinstance(action, Recreate) or not action.together:
+                if not isinstance(action, Recreate):
                     self._apply_reported(action, plan, failed)
                 elif action.name in groups:
                     self._apply_together(groups[action.name], plan, failed)
-            self._create_side_by_side([action for action in level if isinstance(action, Create)], plan, failed)
+            # Recreations first: an old container may hold a host port a creation takes.
+            for kind in (Recreate, Create):
+                self._apply_side_by_side([action for action in level if _side_by_side(action)
+                                          and isinstance(action, kind)], plan, failed)
         for network in plan.unused_networks:
             self.journal.step(f"Suppression du réseau {network}, plus utilisé : docker network rm {network}")
             try:
@@ -141,14 +154,16 @@ class Converger(Replacing):
             except DockerOperationError as error:
                 self.journal.warn(f"réseau {network} conservé : {error}")
 
-    def _create_side_by_side(self, creations: list[Create], plan: Plan, failed: set[str]) -> None:
+    def _apply_side_by_side(self, actions: list[Action], plan: Plan, failed: set[str]) -> None:
+        """Creations, or recreations each on its own: side by side, so that the new versions' health checks
+        (readiness.verdict) are waited for together, not one after the other."""
         # Each its own journal; what is known of the dependencies is shared (only read from here).
         buffered = [Converger(self.engine, Journal(io.StringIO()), self.scope, self.secrets, self.adopted,
-                              self.dependencies) for _ in creations]
-        outcomes = [set(failed) for _ in creations]  # each sees the failures so far, records its own
+                              self.dependencies, self.history) for _ in actions]
+        outcomes = [set(failed) for _ in actions]  # each sees the failures so far, records its own
         try:
             in_parallel(lambda item: item[0]._apply_reported(item[1], plan, item[2]),
-                        list(zip(buffered, creations, outcomes)), CREATE_WORKERS)
+                        list(zip(buffered, actions, outcomes)), CREATE_WORKERS)
         finally:  # what the others did is reported whatever stopped one of them
             for converger, outcome in zip(buffered, outcomes):
                 self.journal.merge(converger.journal)
@@ -266,7 +281,8 @@ class Converger(Replacing):
 
     def _report_pending(self, action: Start | Keep) -> None:
         if action.pending:
-            self.journal.step("Image persistante pas de suppression du conteneur")
+            if "persistan" in action.pending:  # the seed's line, for a persistent container's pending change only
+                self.journal.step("Image persistante pas de suppression du conteneur")
             self.journal.warn(f"conteneur {action.name} : {action.pending}")
 
     def _remove(self, action: Remove) -> None:
@@ -286,6 +302,11 @@ class Converger(Replacing):
             self.journal.step("Pas de port de sortie")
         else:
             self.journal.step(f"Numéro de port de sortie à configurer : {spec.proxied_port}")
+
+
+def _side_by_side(action: Action) -> bool:
+    """A creation, or a recreation that is not carried out together with others."""
+    return isinstance(action, Create) or (isinstance(action, Recreate) and not action.together)
 
 
 def _groups(levels: list[list[Action]]) -> dict[str, list[Recreate]]:

@@ -7,7 +7,7 @@ so that the decisions are unit-tested without a daemon.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
 from eole_conteneurs.config.model import SET_ASIDE_SUFFIX, ContainerSpec, variable
@@ -53,6 +53,10 @@ class Situation:
     protected: frozenset[str] = frozenset()  # ids of containers ever declared persistent
     resources: Resources = Resources()
     digest: Digest | None = None  # keyed digest of secrets (only asked when one is declared)
+    # Container name → the image id whose update was rolled back (containers/history.py): not taken again
+    # until another image comes, or the administrator asks (`mise-a-jour NOM`).
+    refused: Mapping[str, str] = field(default_factory=dict)
+    updating: frozenset[str] = frozenset()  # names whose new image replaces them even when persistent
 
     def persistent(self, container: ObservedContainer) -> bool:
         # A label cannot change: persistence declared after creation is remembered by id.
@@ -62,8 +66,9 @@ class Situation:
 def make_plan(desired: Sequence[ContainerSpec], observed: Sequence[ObservedContainer],
               images: Mapping[str, str | None], scope: str, recreate: frozenset[str] = frozenset(),
               protected: frozenset[str] = frozenset(), resources: Resources = Resources(),
-              digest: Digest | None = None) -> Plan:
-    situation = Situation(images, scope, recreate, protected, resources, digest)
+              digest: Digest | None = None, refused: Mapping[str, str] | None = None,
+              updating: frozenset[str] = frozenset()) -> Plan:
+    situation = Situation(images, scope, recreate, protected, resources, digest, refused or {}, updating)
     by_name = {container.name: container for container in observed}
     declared = {spec.name for spec in desired}
     interrupted = _interrupted(desired, observed, by_name, situation)
@@ -263,10 +268,13 @@ def _for_declared(spec: ContainerSpec, current: ObservedContainer | None, situat
     differences = _differences(spec, current, situation)
     if spec.name in recreate:
         return Recreate(spec, current, "recréation demandée (--recreer)")
+    update = differences == [_new_image(spec)]
+    if update and spec.name in situation.updating:
+        return Recreate(spec, current, f"mise à jour : {differences[0]}", update=True)
     # Declared persistent now, or ever: its writable layer is never dropped implicitly.
     if differences and not (spec.persistent or situation.persistent(current)):
-        return Recreate(spec, current, "; ".join(differences))
-    pending = _pending(spec, current, differences, situation)
+        return Recreate(spec, current, "; ".join(differences), update=update)
+    pending = _pending(spec, current, differences, situation) or _refused(spec, current, differences, situation)
     if current.running or finished(current):
         state = "en cours d'exécution" if current.running else "exécuté, terminé normalement"
         return Keep(current, f"inchangé, {state}" if not pending else state, spec, pending)
@@ -288,9 +296,25 @@ def _differences(spec: ContainerSpec, current: ObservedContainer, situation: Sit
     changed = _changed_secrets(stored.get("secrets"), wanted.get("secrets"))
     if changed:
         differences.append(f"secret modifié : {', '.join(changed)}")  # names only: a value is never shown
-    if not differences and local_image is not None and local_image != current.image_id:
-        differences.append(f"nouvelle image pour {spec.image}")
+    if (not differences and local_image is not None and local_image != current.image_id
+            and situation.refused.get(spec.name) != local_image):
+        differences.append(_new_image(spec))
     return differences
+
+
+def _new_image(spec: ContainerSpec) -> str:
+    return f"nouvelle image pour {spec.image}"
+
+
+def _refused(spec: ContainerSpec, current: ObservedContainer, differences: list[str],
+             situation: Situation) -> str | None:
+    """The local image is one whose update was rolled back: the previous version stays, and says so."""
+    local_image = situation.images.get(str(spec.image))
+    if differences or local_image is None or local_image == current.image_id:
+        return None
+    return (f"la nouvelle image de {spec.image} ({local_image.removeprefix('sha256:')[:12]}) n'a pas été saine "
+            f"et a été annulée : la version précédente reste en service ; pour réessayer : "
+            f"« eole-conteneurs mise-a-jour {spec.name} »")
 
 
 def _changed_secrets(stored: object, wanted: object) -> list[str]:

@@ -1,14 +1,19 @@
-"""Dependencies: in which order declared containers are handled, and when one is ready for its dependents.
+"""Dependencies: in which order declared containers are handled, and when one is ready for its dependents;
+whether the new container of a recreation is healthy enough to keep.
 
 Ready means running and, when the container has a health check (its image's or the declared
 command), healthy — as docker-compose's `condition: service_healthy`, Kamal's switch to a
 healthy container. A dependency that is not ready in its delay stops its chain there.
+A new version must be healthy in its delay; without a health check, keep running without a
+restart for conteneurN_mise_a_jour_delai seconds (Docker Swarm's update monitor): otherwise the
+recreation is rolled back (containers/replacement.py).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from eole_conteneurs.config.model import ContainerSpec
 from eole_conteneurs.containers.planner import Action, declared_spec
@@ -80,6 +85,55 @@ class Readiness:
                 journal.step(f"Attente de {name} : « {health or state.get('Status')} » (au plus {wait} s)")
                 announced = True
             time.sleep(READY_POLL)
+
+
+def verdict(engine: Engine, spec: ContainerSpec, container: str, journal: Journal) -> str:
+    """"" when the new container of spec is fit to keep; otherwise why not (waits at most its delay).
+
+    A one-shot container is not watched: it is meant to stop.
+    """
+    if not spec.service:
+        return ""
+    started = time.monotonic()
+    announced = False
+    while True:
+        details = engine.inspect(container)
+        if details is None:
+            return "conteneur disparu"
+        state = details.get("State") or {}
+        health = state.get("Health") or {}
+        status = health.get("Status")
+        elapsed = time.monotonic() - started
+        if details.get("RestartCount") or state.get("Restarting") or not state.get("Running"):
+            return _stopped(state, bool(details.get("RestartCount")))
+        if status == "healthy":
+            return ""
+        if status == "unhealthy":
+            return f"vérification de santé en échec ({_last_check(health)})"
+        if status is None and elapsed >= spec.update.delay:
+            return ""
+        if status is not None and elapsed >= spec.health.wait:
+            return f"toujours « {status} » après {spec.health.wait} s ({_last_check(health)})"
+        if not announced:
+            what = (f"sain (au plus {spec.health.wait} s)" if status is not None
+                    else f"toujours en marche après {spec.update.delay} s")
+            journal.step(f"Vérification de la nouvelle version de {spec.name} : {what}")
+            announced = True
+        time.sleep(READY_POLL)
+
+
+def _stopped(state: dict[str, Any], restarted: bool) -> str:
+    detail = f"code {state.get('ExitCode')}" + (f", {state['Error']}" if state.get("Error") else "")
+    return f"{'redémarrée par Docker après un arrêt' if restarted else 'arrêtée'} ({detail})"
+
+
+def _last_check(health: dict[str, Any]) -> str:
+    """The last health check's exit code and first line of output, as Docker kept them."""
+    log = health.get("Log") or []
+    if not log or not isinstance(log[-1], dict):
+        return "aucun résultat encore"
+    output = " ".join(str(log[-1].get("Output") or "").split())[:200]
+    return f"code {log[-1].get('ExitCode')}" + (f" : {output}" if output else "")
 
 
 def dependency_levels(actions: list[Action]) -> list[list[Action]]:

@@ -1,8 +1,10 @@
 """Replacing containers as transactions: one recreation, recreations that swap host ports, a killed one's leftovers.
 
 The old container is stopped and set aside under another name before the new one is made; it is
-deleted only once the new one has started, and put back (renamed, restarted) if the new one cannot
-start. Part of the Converger (executor.py), which provides the steps declared abstract here.
+deleted only once the new one is healthy (readiness.verdict), and put back (renamed, restarted) if the
+new one cannot start or is not healthy in time: the previous image and settings serve again, and
+containers/history.py remembers why. Part of the Converger (executor.py), which provides the steps
+declared abstract here.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from eole_conteneurs.containers.hostdirs import check_bound_dirs, unsafe_bind
 from eole_conteneurs.containers.parallel import in_parallel
 from eole_conteneurs.containers.planner import (Action, Finish, Plan, Recreate, Restore, Resume, Start, Undo,
                                                 declared_spec)
-from eole_conteneurs.containers.readiness import Readiness
+from eole_conteneurs.containers.history import APPLIED, ROLLED_BACK, History, Outcome
+from eole_conteneurs.containers.readiness import Readiness, verdict
 from eole_conteneurs.containers.secrets import SecretStore
 from eole_conteneurs.engine.api import DockerOperationError, Engine, ObservedContainer
 from eole_conteneurs.errors import EoleConteneursError
@@ -35,6 +38,7 @@ class Replacing(ABC):
     journal: Journal
     secrets: SecretStore | None
     dependencies: Readiness
+    history: History | None
 
     @abstractmethod
     def _create(self, spec: ContainerSpec, carried: tuple[tuple[str, str], ...] = (),
@@ -61,11 +65,12 @@ class Replacing(ABC):
         try:
             self.engine.rename(old.id, set_aside_name(old, spec.name))
             renamed = True
-            self._create(spec, carried, secrets)
+            new = self._create(spec, carried, secrets)
         except EoleConteneursError as error:
             self._put_back(old, spec.name if renamed else None, old.running)
             raise DockerOperationError(spec.name, "Recréation du conteneur",
                                        f"{_detail(error)} ; l'ancien conteneur est remis en service") from error
+        self._keep_if_healthy(spec, new, old, old.running)
         self._delete(old)
         if self.secrets is not None:
             self.secrets.forget_others(spec)  # the old container's generation went with it
@@ -99,6 +104,9 @@ class Replacing(ABC):
             for current, carried, secrets in prepared:
                 self.dependencies.check(current.spec, failed)
                 made.append(self._create(current.spec, carried, secrets))
+                why = verdict(self.engine, current.spec, made[-1], self.journal)
+                if why:
+                    raise DockerOperationError(current.name, "Vérification", f"nouvelle version non saine : {why}")
                 self._wait_for_new(current.name, plan, failed)
         except EoleConteneursError as error:
             self._undo_group(made, set_aside)
@@ -153,14 +161,20 @@ class Replacing(ABC):
             raise DockerOperationError(action.name, "Reprise de la recréation",
                                        f"{_detail(error)} ; le nouveau conteneur est supprimé, l'ancien est remis "
                                        "en service") from error
+        self._keep_if_healthy(action.spec, new.id, old, not finished(old))
         for container in action.set_aside:
             self._delete(container)
         if self.secrets is not None:
             self.secrets.forget_others(action.spec)  # the new one is the declared one: its generation stays
 
     def _finish(self, action: Finish) -> None:
-        """The old containers of a recreation whose new one started (their secrets: at its next recreation)."""
+        """The old containers of a recreation whose new one started, once it is healthy (their secrets: at its
+        next recreation); otherwise the new one goes and the old one serves again."""
         self.journal.step(f"Conteneur {action.name} : {action.reason}")
+        old = action.set_aside[0]
+        for container in action.set_aside:
+            self._stop(container)  # started by hand since, it would hold the ports
+        self._keep_if_healthy(action.spec, action.current.id, old, not finished(old))
         for container in action.set_aside:
             self._delete(container)
 
@@ -178,6 +192,36 @@ class Replacing(ABC):
             check_bound_dirs(action.spec, container)
             self.journal.step(f"Démarrage du conteneur : docker start {action.name}")
             self.engine.start(container.id)
+
+    # -- the new version: kept when healthy, rolled back otherwise ----------------------------------
+
+    def _keep_if_healthy(self, spec: ContainerSpec, new: str, old: ObservedContainer, restart: bool) -> None:
+        """Waits for the verdict on new; when it is not fit, new is removed and old put back under the name
+        (restarted when restart), the reason remembered, and DockerOperationError says so."""
+        why = verdict(self.engine, spec, new, self.journal)
+        details = self.engine.inspect(new) or {}
+        image = str(details.get("Image") or "")
+        if not why:
+            if image and image != old.image_id:
+                self._remember(spec.name, Outcome(APPLIED, str(spec.image), old.image_id, image))
+                self.journal.step(f"Nouvelle version de {spec.name} saine : {_short(old.image_id)} → {_short(image)}")
+            return
+        self.journal.step(f"Nouvelle version de {spec.name} non saine ({why}) : retour à la version précédente "
+                          f"({_short(old.image_id)})")
+        self._delete_quietly(new)
+        self._put_back(old, spec.name, restart)
+        self._remember(spec.name, Outcome(ROLLED_BACK, str(spec.image), old.image_id, image or old.image_id, why))
+        operation = "Mise à jour" if image != old.image_id else "Recréation du conteneur"
+        raise DockerOperationError(spec.name, operation, f"nouvelle version non saine ({why}) ; la version "
+                                   f"précédente ({_short(old.image_id)}) est remise en service")
+
+    def _remember(self, name: str, outcome: Outcome) -> None:
+        if self.history is None:
+            return
+        try:
+            self.history.record(name, outcome)
+        except EoleConteneursError as error:  # the containers are right; only the account of it is missing
+            self.journal.warn(str(error))
 
     # -- steps ------------------------------------------------------------------------------------
 
@@ -238,6 +282,10 @@ def set_aside_name(old: ObservedContainer, name: str) -> str:
 def _dependencies(action: Action) -> tuple[str, ...]:
     spec = declared_spec(action)
     return spec.dependencies if spec is not None else ()
+
+
+def _short(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]
 
 
 def _detail(error: EoleConteneursError) -> str:

@@ -251,6 +251,11 @@ def _typed_entry(definition: VariableDef, entry: Any) -> Any:
         return None
     if not isinstance(entry, str):
         raise ValueError("une valeur simple (texte ou nombre)")
+    if not entry.isascii():  # JSON's \ud800 escapes make lone surrogates: no file, label or command can hold one
+        try:
+            entry.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("un texte Unicode valide (demi-caractère UTF-16 isolé)") from None
     converter = TYPES.get(definition.type, _string)
     return converter(entry)
 

@@ -76,6 +76,9 @@ class DockerEngine:
     def up_to_date(self, ref: str) -> bool:
         return self.reader.up_to_date(ref)
 
+    def registry_digest(self, ref: str) -> str:
+        return self.reader.registry_digest(ref)
+
     def networks(self) -> list[ObservedResource]:
         return self.reader.networks()
 

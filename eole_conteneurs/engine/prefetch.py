@@ -155,6 +155,9 @@ class PrefetchingEngine:
     def repo_digests(self, ref: str) -> list[str]:
         return self.inner.repo_digests(ref)
 
+    def registry_digest(self, ref: str) -> str:
+        return self.inner.registry_digest(ref)
+
     def inspect(self, container: str) -> dict[str, Any] | None:
         return self.inner.inspect(container)
 

@@ -195,21 +195,36 @@ class SocketReader:
         except EngineSocketError as error:
             raise DockerOperationError(container, "Lecture du conteneur", str(error)) from error
 
+    def registry_digest(self, ref: str) -> str:
+        """The digest the registry has under ref now (nothing pulled); DockerOperationError when it does not answer."""
+        try:
+            return self.client.registry_digest(ref, PROBE_TIMEOUT)
+        except EngineSocketError as error:
+            raise DockerOperationError(ref, "Interrogation du registre", str(error)) from error
+
     def up_to_date(self, ref: str) -> bool:
         """True when the local image is the one the registry has under ref now: no pull needed.
 
         Any doubt (no local image, registry unreachable or slow) means False: the image is
-        then pulled, as the seed always does.
+        then pulled, as the seed always does. An image pinned by digest is the same everywhere:
+        present is enough.
         """
         try:
             local = self.client.image(ref)
             digests = local.get("RepoDigests") if isinstance(local, dict) else None
+            if pinned(ref) and isinstance(local, dict):
+                return True
             if not isinstance(digests, list) or not digests:
                 return False
             digest = self.client.registry_digest(ref, PROBE_TIMEOUT)
         except EngineSocketError:
             return False
         return any(isinstance(entry, str) and entry.rpartition("@")[2] == digest for entry in digests)
+
+
+def pinned(ref: str) -> bool:
+    """repository@sha256:…: one exact image, the same on every registry."""
+    return "@" in ref
 
 
 def volume_sizes(usage: Any) -> dict[str, int]:

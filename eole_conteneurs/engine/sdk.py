@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from eole_conteneurs.engine.api import (STOP_TIMEOUT, DockerOperationError, DockerUnavailable,
                                         ObservedContainer, ObservedResource, PullResult)
-from eole_conteneurs.engine.reader import volume_sizes
+from eole_conteneurs.engine.reader import pinned, volume_sizes
 
 if TYPE_CHECKING:
     from eole_conteneurs.engine.creation import CreateRequest
@@ -134,8 +134,15 @@ class SdkReader:
         return found
 
     def up_to_date(self, ref: str) -> bool:
-        """No registry probe through the SDK: pulled, as the seed does."""
-        return False
+        """No registry probe through the SDK: pulled, as the seed does (a pinned image: present is enough)."""
+        return pinned(ref) and self.image(ref) is not None
+
+    def registry_digest(self, ref: str) -> str:
+        found = self.client.call(ref, "Interrogation du registre", "inspect_distribution", ref)
+        digest = (found.get("Descriptor") or {}).get("digest") if isinstance(found, dict) else None
+        if not isinstance(digest, str) or not digest:
+            raise DockerOperationError(ref, "Interrogation du registre", "pas d'empreinte dans la réponse du registre")
+        return digest
 
     def networks(self) -> list[ObservedResource]:
         listed = self.client.call("Docker", "liste des réseaux", "networks")
@@ -156,7 +163,8 @@ class SdkWriter:
         self.client = client
 
     def pull(self, ref: str) -> PullResult:
-        repository, tag = ref.rsplit(":", 1)
+        # repository@sha256:… (pinned) or repository:tag; the engine takes a digest where a tag goes.
+        repository, tag = ref.split("@", 1) if pinned(ref) else ref.rsplit(":", 1)
         messages = []
         api = self.client.api
         try:

@@ -94,6 +94,11 @@ class Settings:
         return self.state_dir / "secrets"
 
     @property
+    def history_file(self) -> Path:
+        """What became of each container's last new version (containers/history.py)."""
+        return self.state_dir / "mises-a-jour.json"
+
+    @property
     def adopted_volumes_file(self) -> Path:
         return self.state_dir / "volumes-adoptes"
 

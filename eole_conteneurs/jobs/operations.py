@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from eole_conteneurs import cron
 from eole_conteneurs.backup import eole
 from eole_conteneurs.backup.place import leftovers
 from eole_conteneurs.config.loading import Loaded
-from eole_conteneurs.config.model import BackupPolicy
+from eole_conteneurs.config.model import BackupPolicy, UpdatePolicy
 from eole_conteneurs.containers.executor import Converger, docker_run_command
+from eole_conteneurs.containers.history import History
 from eole_conteneurs.containers.labels import Registry, updated_protection
 from eole_conteneurs.containers.planner import Create, Plan, Recreate, Restore, pending_change
 from eole_conteneurs.containers.secrets import SecretStore
@@ -25,6 +27,7 @@ from eole_conteneurs.jobs.context import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Job,
 from eole_conteneurs.jobs.host import connect_or_start_docker, enable_ip_forward
 from eole_conteneurs.jobs.memory import remember_images
 from eole_conteneurs.journal import Journal
+from eole_conteneurs.update import schedule
 
 if TYPE_CHECKING:  # only on a host with Bareos's fragments directory
     from eole_conteneurs.backup.inventory import Item
@@ -60,7 +63,7 @@ def posttemplate(job: Job, loaded: Loaded | None = None) -> int:
 
 
 def backup_files(loaded: Loaded, job: Job) -> None:
-    """The module's backup schedule, and the list of what to save for EOLE's Bareos where it is installed.
+    """The module's schedule (backup, updates), and the list of what to save for EOLE's Bareos where it is installed.
 
     Containers have converged and been published by now: a failure here is a warning, not a failed run.
     """
@@ -68,11 +71,11 @@ def backup_files(loaded: Loaded, job: Job) -> None:
     if configuration.unconfirmed:
         return
     policy = configuration.backup if configuration.enabled else BackupPolicy(frequency="non")
+    updates = configuration.updates if configuration.enabled else UpdatePolicy()
     try:
-        if eole.write_schedule(policy):
-            job.journal.step(f"Sauvegarde automatique : {policy.frequency}" +
-                             (f" à {policy.time[0]:02d}:{policy.time[1]:02d} ({eole.CRON_FILE})"
-                              if policy.frequency != "non" else ""))
+        if cron.write([eole.cron_line(policy), schedule.cron_line(updates)]):
+            job.journal.step(f"Planification ({cron.CRON_FILE}) : sauvegarde automatique {_when(policy.frequency, policy.time)}"
+                             f", mise à jour automatique {_when(updates.frequency, updates.time)}")
         if not configuration.enabled:
             eole.remove_fileset()
         elif eole.BAREOS_DIR.is_dir():
@@ -81,7 +84,11 @@ def backup_files(loaded: Loaded, job: Job) -> None:
         job.journal.warn(f"fichiers de sauvegarde (planification, liste Bareos) non mis à jour : {error}")
 
 
-def _recover_backup_leftovers(job: Job, engine: Engine) -> None:
+def _when(frequency: str, time: tuple[int, int]) -> str:
+    return frequency if frequency == "non" else f"{frequency} à {time[0]:02d}:{time[1]:02d}"
+
+
+def recover_backup_leftovers(job: Job, engine: Engine) -> None:
     """A killed backup or restore's stopped containers and half-swapped data, before anything is planned."""
     state = job.settings.backup_place.state
     if leftovers(state):
@@ -129,7 +136,7 @@ def converge(loaded: Loaded, job: Job, pull_all: bool, recreate: frozenset[str] 
     engine = _engine_for(loaded, job, start=True)
     if engine is None:
         return EXIT_OK
-    _recover_backup_leftovers(job, engine)
+    recover_backup_leftovers(job, engine)
     converger = converger_for(job, engine)
     images = converger.pull(specs, only_missing=not pull_all)
     registry = Registry(job.settings.persistence_file)
@@ -150,7 +157,7 @@ def converge(loaded: Loaded, job: Job, pull_all: bool, recreate: frozenset[str] 
 def converger_for(job: Job, engine: Engine, writable: bool = True) -> Converger:
     """A Converger with the host's secrets and the volumes the administrator allowed (writable: apply)."""
     return Converger(engine, job.journal, job.settings.scope, SecretStore(job.settings.secrets_dir, writable),
-                     Registry(job.settings.adopted_volumes_file).load())
+                     Registry(job.settings.adopted_volumes_file).load(), history=History(job.settings.history_file))
 
 
 def _check_recreate(loaded: Loaded, recreate: frozenset[str]) -> None:

@@ -170,6 +170,8 @@ def httpd(bench: Bench, index: int, short: str, host_port: int, host_dir: Path |
         f"conteneur{index}_port_conteneur": ["80"],
         f"conteneur{index}_port_hote": {"0": str(host_port)},
         f"conteneur{index}_persistance": "non",
+        # Kept after one second of running (30 by default): most tests recreate it for other reasons.
+        f"conteneur{index}_mise_a_jour_delai": "1",
     }
     values.update({f"conteneur{index}_{key}": value for key, value in extra.items()})
     return values

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from eole_conteneurs import cache
-from eole_conteneurs.config.model import ContainerSpec, ImageRef, PortMapping, VolumeMapping
+from eole_conteneurs.config.model import ContainerSpec, ImageRef, PortMapping, UpdateSettings, VolumeMapping
 from eole_conteneurs.containers.labels import LABEL_PERSISTENT, labels_for
 from eole_conteneurs.engine.api import ObservedContainer
 
@@ -32,7 +32,8 @@ def apache(**changes) -> ContainerSpec:
     spec = ContainerSpec(index=2, name="my-apache-app", technology="docker",
                          image=ImageRef(HUB, "httpd", "2.4"),
                          volumes=(VolumeMapping("/var/eole-httpd", "/usr/local/apache2/htdocs"),),
-                         ports=(PortMapping(80, 8081),))
+                         ports=(PortMapping(80, 8081),),
+                         update=UpdateSettings(delay=0))  # a new version is kept once started (no wait here)
     return replace(spec, **changes)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from eole_conteneurs import cron
 from eole_conteneurs.backup import eole, keys, place
 from eole_conteneurs.backup.borg import Archive, BackupEngineError, Borg, _reason
 from eole_conteneurs.backup.inventory import ANONYMOUS, DIRECTORY, VOLUME, Item, Manifest
@@ -614,36 +615,35 @@ def test_fileset_written_only_where_bareos_is_and_when_it_changes(tmp_path, monk
     ("hebdomadaire", (22, 5), "5 22 * * 0 root"),
     ("quotidienne", (0, 0), "0 0 * * * root"),
 ])
-def test_cron_entry(frequency, time, line):
-    entry = eole.cron_entry(BackupPolicy(frequency=frequency, time=time))
-    assert entry is not None
-    schedule = [row for row in entry.splitlines() if row and not row.startswith("#") and "=" not in row.split()[0]]
-    assert len(schedule) == 1 and schedule[0].startswith(line)
-    assert "/usr/bin/eole-conteneurs sauvegarde --planifiee" in schedule[0]
-    assert entry.endswith("\n")  # cron ignores a last line without its newline
+def test_cron_line(frequency, time, line):
+    entry = eole.cron_line(BackupPolicy(frequency=frequency, time=time))
+    assert entry is not None and "\n" not in entry
+    assert entry.startswith(line) and "/usr/bin/eole-conteneurs sauvegarde --planifiee" in entry
+    assert entry.endswith(f">> {eole.LOG} 2>&1")
 
 
-def test_no_cron_entry_without_frequency():
-    assert eole.cron_entry(BackupPolicy()) is None
+def test_no_cron_line_without_frequency():
+    assert eole.cron_line(BackupPolicy()) is None
 
 
 def test_write_schedule(tmp_path, monkeypatch):
-    cron = tmp_path / "cron.d" / "eole-conteneurs"
-    monkeypatch.setattr(eole, "CRON_FILE", cron)
-    assert eole.write_schedule(BackupPolicy()) is False and not cron.exists()
-    daily = BackupPolicy(frequency="quotidienne", time=(4, 30))
-    assert eole.write_schedule(daily) is True
-    assert cron.read_text() == eole.cron_entry(daily) and cron.stat().st_mode & 0o777 == 0o644
-    assert eole.write_schedule(daily) is False  # the same entry: untouched
-    weekly = BackupPolicy(frequency="hebdomadaire", time=(4, 30))
-    assert eole.write_schedule(weekly) is True and "30 4 * * 0 root" in cron.read_text()
-    assert eole.write_schedule(BackupPolicy(frequency="non")) is True and not cron.exists()
-    assert eole.write_schedule(BackupPolicy(frequency="non")) is False
+    cron_file = tmp_path / "cron.d" / "eole-conteneurs"
+    monkeypatch.setattr(cron, "CRON_FILE", cron_file)
+    assert cron.write([eole.cron_line(BackupPolicy())]) is False and not cron_file.exists()
+    daily = eole.cron_line(BackupPolicy(frequency="quotidienne", time=(4, 30)))
+    assert cron.write([daily]) is True
+    assert cron_file.read_text() == cron.text([daily]) and cron_file.stat().st_mode & 0o777 == 0o644
+    assert cron_file.read_text().endswith("\n")  # cron ignores a last line without its newline
+    assert cron.write([daily]) is False  # the same entry: untouched
+    weekly = eole.cron_line(BackupPolicy(frequency="hebdomadaire", time=(4, 30)))
+    assert cron.write([weekly, None]) is True and "30 4 * * 0 root" in cron_file.read_text()
+    assert cron.write([None, None]) is True and not cron_file.exists()
+    assert cron.write([]) is False
 
 
 def test_cron_and_bareos_places_follow_the_environment(tmp_path):
     """EOLE_CONTENEURS_CRON / EOLE_CONTENEURS_BAREOS are read when the module is first imported."""
-    code = "from eole_conteneurs.backup import eole; print(eole.CRON_FILE); print(eole.BAREOS_DIR)"
+    code = "from eole_conteneurs import cron; from eole_conteneurs.backup import eole; print(cron.CRON_FILE); print(eole.BAREOS_DIR)"
     env = dict(os.environ, EOLE_CONTENEURS_CRON=str(tmp_path / "cron"), EOLE_CONTENEURS_BAREOS=str(tmp_path / "b"),
                PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     out = subprocess.run(["/usr/bin/python3", "-c", code], env=env, capture_output=True, text=True, check=True).stdout

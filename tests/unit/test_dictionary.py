@@ -49,9 +49,14 @@ CONTRACT = {  # field: (type, multi, mandatory, default, label)
     "restauration_commande": ("string", False, False, (),
                               "Commande de restauration (lit l'export sur son entrée standard)"),
     "sauvegarde_arret": ("oui/non", False, False, ("non",), "Arrêter le conteneur pendant la copie de ses données"),
+    "mise_a_jour_auto": ("oui/non", False, False, (),
+                         "Accepter les mises à jour de l'image (vide : oui, sauf conteneur persistant)"),
+    "mise_a_jour_delai": ("number", False, False, ("30",),
+                          "Durée de fonctionnement exigée d'une nouvelle version sans vérification de santé (secondes)"),
 }
 EXPERT = {"chemin", "reseau_autorise", "masque_autorise", "sante_commande", "sante_delai", "commande", "memoire",
-          "processus_max", "capacites", "sauvegarde_commande", "restauration_commande", "sauvegarde_arret"}
+          "processus_max", "capacites", "sauvegarde_commande", "restauration_commande", "sauvegarde_arret",
+          "mise_a_jour_auto", "mise_a_jour_delai"}
 # Types EOLE's own dictionaries use (design §4): port, network and filename are found in none.
 EOLE_TYPES = {"string", "number", "oui/non", "ip", "netmask", "password"}
 

@@ -1,0 +1,217 @@
+"""`eole-conteneurs mise-a-jour`: newer images checked (`--verifier`), or installed and kept only when healthy.
+
+An update is a recreation whose only change is the image (containers/planner.Recreate.update), carried out
+in dependency order by the Converger: the new container must be healthy in its delay, otherwise the
+previous image and settings serve again (containers/replacement.py). Before it, the containers to update
+are backed up when backups are in place; after it, the running containers that depend on an updated one
+are restarted once it is healthy, so that they reconnect to the new version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from eole_conteneurs.backup.interrupted import recover
+from eole_conteneurs.backup.record import Record
+from eole_conteneurs.backup.saving import back_up, selected
+from eole_conteneurs.commands.text import table
+from eole_conteneurs.config.loading import Loaded
+from eole_conteneurs.config.model import ContainerSpec
+from eole_conteneurs.containers.history import History
+from eole_conteneurs.containers.labels import Registry, updated_protection
+from eole_conteneurs.containers.planner import Action, Plan, Recreate, Restore, Resume
+from eole_conteneurs.containers.readiness import Readiness
+from eole_conteneurs.engine.api import DockerOperationError, Engine, ObservedContainer
+from eole_conteneurs.engine.dockerd import DockerEngine
+from eole_conteneurs.errors import EoleConteneursError
+from eole_conteneurs.jobs.context import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Job
+from eole_conteneurs.jobs.host import connect_or_start_docker
+from eole_conteneurs.jobs.operations import converger_for, recover_backup_leftovers
+from eole_conteneurs.update.available import Availability, availabilities
+
+
+def check(loaded: Loaded, job: Job) -> int:
+    """Exit 2 when a newer version can be installed, 0 when none, 1 when a registry did not answer."""
+    specs = _enabled(loaded, job)
+    if not specs:
+        return EXIT_OK
+    engine = DockerEngine.connect(job.settings.docker_url)
+    found = _availabilities(engine, specs, job)
+    job.journal.step(describe(found))
+    for item in found:
+        if item.error:
+            job.journal.fail(f"{item.spec.name} : {item.state}")
+    if job.journal.failed:
+        return EXIT_ERROR
+    return EXIT_CHANGES if any(item.available for item in found) else EXIT_OK
+
+
+def update(loaded: Loaded, job: Job, names: list[str]) -> int:
+    """Exit 0 when every accepted update is in service (or none was needed), 1 otherwise (rolled back, refused)."""
+    specs = _enabled(loaded, job)
+    chosen = selected(loaded, names)  # an unknown name is an error before anything is asked
+    if not specs:
+        return EXIT_OK
+    history = History(job.settings.history_file)
+    if names:  # asked by name: a version rolled back before is tried again
+        history.forget(set(names))
+    engine = connect_or_start_docker(job.journal, job.settings.docker_url)
+    recover_backup_leftovers(job, engine)
+    _finish_interrupted(loaded, job, engine)
+    found = _availabilities(engine, chosen, job)
+    job.journal.step(describe(found))
+    for item in found:
+        if item.error:
+            job.journal.fail(f"{item.spec.name} : {item.state} ; rien n'est modifié pour ce conteneur")
+    wanted = [item.spec for item in found if item.to_apply]
+    if not wanted:
+        job.journal.step("Aucune mise à jour à installer.")
+        return EXIT_ERROR if job.journal.failed else EXIT_OK
+    wanted = _backed_up_first(loaded, job, engine, wanted)
+    if wanted:
+        _install(loaded, job, engine, wanted, found)
+    return EXIT_ERROR if job.journal.failed else EXIT_OK
+
+
+def _finish_interrupted(loaded: Loaded, job: Job, engine: Engine) -> None:
+    """What a killed update (or recreation) left: finished when the new version is healthy, rolled back otherwise;
+    never two containers of one service after this."""
+    specs = loaded.configuration.containers
+    converger = converger_for(job, engine)
+    plan = converger.plan(specs, _local_images(engine, specs), protected=Registry(job.settings.persistence_file).load())
+    leftovers = tuple(action for action in plan.actions if isinstance(action, (Restore, Resume)))
+    if leftovers:
+        converger.apply(_only(plan, leftovers))
+
+
+def _only(plan: Plan, actions: tuple[Action, ...]) -> Plan:
+    """These actions of plan, and nothing else: no image pulled, no network or volume made or removed."""
+    return replace(plan, actions=actions, pulls=(), new_networks=(), new_volumes=(), unused_networks=())
+
+
+def _local_images(engine: Engine, specs: tuple[ContainerSpec, ...]) -> dict[str, str | None]:
+    return {str(spec.image): engine.image_id(str(spec.image)) for spec in specs}
+
+
+def _enabled(loaded: Loaded, job: Job) -> list[ContainerSpec]:
+    if not loaded.configuration.enabled:
+        job.journal.step("Gestion des conteneurs désactivée : aucune image à mettre à jour.")
+        return []
+    return list(loaded.configuration.containers)
+
+
+def _availabilities(engine: Engine, specs: list[ContainerSpec], job: Job) -> list[Availability]:
+    observed = _by_name(engine)
+    return availabilities(engine, specs, observed, History(job.settings.history_file).load())
+
+
+def _by_name(engine: Engine) -> dict[str, ObservedContainer]:
+    return {container.name: container for container in engine.containers()}
+
+
+def describe(found: list[Availability]) -> str:
+    rows = [("Nom", "Image", "En service", "Sur le registre", "État")]
+    rows += [(item.spec.name, str(item.spec.image), _short(item.running) or "-", _short(item.registry) or "-",
+              item.state) for item in found]
+    return table(rows)
+
+
+def _short(digest: str) -> str:
+    return digest.removeprefix("sha256:")[:12]
+
+
+def _backed_up_first(loaded: Loaded, job: Job, engine: Engine, wanted: list[ContainerSpec]) -> list[ContainerSpec]:
+    """The containers to update, once saved when backups are in place; a container that could not be saved
+    is not updated (its data is never put at risk without a copy)."""
+    policy, place = loaded.configuration.backup, job.settings.backup_place
+    record = Record(place.state)
+    if policy.frequency == "non" and not record.knows(policy.repository):
+        job.journal.step("Pas de sauvegarde avant la mise à jour : sauvegardes non configurées "
+                         "(conteneurs_sauvegarde_frequence = non, dépôt jamais utilisé)")
+        return wanted
+    job.journal.step(f"Sauvegarde avant la mise à jour : {', '.join(spec.name for spec in wanted)}")
+    recover(record, engine, job.journal)
+    try:
+        saved = back_up(loaded, wanted, engine, place, job.journal, job.settings.docker_url)
+    except EoleConteneursError as error:
+        job.journal.fail(f"sauvegarde avant la mise à jour impossible : {error} ; aucune mise à jour installée")
+        return []
+    for name, why in saved.failed.items():
+        job.journal.fail(f"{name} non sauvegardé ({why}) : pas mis à jour")
+    return [spec for spec in wanted if spec.name in saved.containers]
+
+
+def _install(loaded: Loaded, job: Job, engine: Engine, wanted: list[ContainerSpec], found: list[Availability]) -> None:
+    specs = loaded.configuration.containers
+    converger = converger_for(job, engine)
+    names = frozenset(spec.name for spec in wanted)
+    newer = [item.spec for item in found if item.spec.name in names and item.registry and not item.error]
+    converger.pull(newer)
+    images = _local_images(engine, specs)
+    registry = Registry(job.settings.persistence_file)
+    protected = registry.load()
+    plan = converger.plan(specs, images, protected=protected, updating=names)
+    updates = tuple(action for action in plan.actions
+                    if isinstance(action, Recreate) and action.update and action.name in names)
+    before = _by_name(engine)
+    for spec in wanted:
+        current = before.get(spec.name)
+        if any(action.name == spec.name for action in updates):
+            continue
+        if current is not None and images.get(str(spec.image)) == current.image_id:
+            job.journal.fail(f"{spec.name} non mis à jour : la nouvelle image n'a pas été récupérée")
+        else:
+            job.journal.warn(f"{spec.name} non mis à jour : sa déclaration a changé depuis le dernier reconfigure, "
+                             "ou il n'est pas en place ; lancer reconfigure")
+    converger.apply(_only(plan, updates))
+    after = _by_name(engine)
+    registry.save(updated_protection(protected, list(specs), list(after.values())))
+    done = {action.name for action in updates
+            if action.name in after and after[action.name].image_id != before[action.name].image_id}
+    for action in updates:
+        job.journal.step(f"Mise à jour de {action.name} : " + ("installée" if action.name in done else
+                                                                "non installée (voir ci-dessus)"))
+    _restart_dependents(job, engine, specs, done, after, {action.name for action in updates})
+
+
+def _restart_dependents(job: Job, engine: Engine, specs: tuple[ContainerSpec, ...], done: set[str],
+                        observed: dict[str, ObservedContainer], recreated: set[str]) -> None:
+    """Running containers depending on an updated one (not recreated themselves): restarted once it is healthy,
+    in dependency order, each waited for before the containers depending on it."""
+    readiness = Readiness(engine, {spec.name: spec for spec in specs})
+    restarted = set(done)
+    for spec in _in_dependency_order(specs):
+        if spec.name in recreated or not restarted.intersection(spec.dependencies):
+            continue
+        container = observed.get(spec.name)
+        if container is None or not container.running:
+            continue
+        origin = ", ".join(sorted(restarted.intersection(spec.dependencies)))
+        job.journal.step(f"Redémarrage de {spec.name}, qui dépend de {origin} (mis à jour) : docker restart {spec.name}")
+        try:
+            engine.stop(container.id)
+            engine.start(container.id)
+        except DockerOperationError as error:
+            job.journal.fail(f"conteneur {spec.name} : {error}")
+            continue
+        why = readiness.wait_until_ready(spec.name, job.journal)
+        if why:
+            job.journal.warn(f"conteneur {spec.name} redémarré mais pas prêt : {why}")
+        restarted.add(spec.name)
+
+
+def _in_dependency_order(specs: tuple[ContainerSpec, ...]) -> list[ContainerSpec]:
+    by_name = {spec.name: spec for spec in specs}
+    ordered: list[ContainerSpec] = []
+
+    def visit(spec: ContainerSpec, seen: frozenset[str]) -> None:
+        if spec in ordered or spec.name in seen:
+            return
+        for dependency in spec.dependencies:
+            if dependency in by_name:
+                visit(by_name[dependency], seen | {spec.name})
+        ordered.append(spec)
+
+    for spec in specs:
+        visit(spec, frozenset())
+    return ordered

@@ -1,0 +1,78 @@
+"""Which declared images have a newer version: asked of the registry, nothing pulled (`mise-a-jour --verifier`).
+
+A container is behind when the registry's digest for its reference is not one of the local image's, or
+when the local image (pulled by a reconfigure) is not the one it runs. A version that was rolled back
+(containers/history.py) is not offered again until the registry has another one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from eole_conteneurs.config.model import ContainerSpec, variable
+from eole_conteneurs.containers.history import Outcome
+from eole_conteneurs.containers.parallel import in_parallel
+from eole_conteneurs.engine.api import DockerOperationError, Engine, ObservedContainer
+
+REGISTRY_WORKERS = 4
+
+
+@dataclass(frozen=True)
+class Availability:
+    """What is known of one container's image: in service, local, on the registry, and what it means."""
+
+    spec: ContainerSpec
+    running: str  # image id of the container ("" when there is none)
+    local: str  # local image id of its reference ("" when absent)
+    registry: str  # digest on the registry ("" when not asked or not answered)
+    state: str  # what the administrator reads
+    available: bool = False  # a version newer than the one in service can be installed
+    error: bool = False  # the registry did not answer
+
+    @property
+    def to_apply(self) -> bool:
+        return self.available and self.spec.updatable
+
+
+def availabilities(engine: Engine, specs: Sequence[ContainerSpec], observed: Mapping[str, ObservedContainer],
+                   history: Mapping[str, Outcome]) -> list[Availability]:
+    refs = list(dict.fromkeys(str(spec.image) for spec in specs if not spec.image.pinned))
+    answers = dict(zip(refs, in_parallel(lambda ref: _registry_digest(engine, ref), refs, REGISTRY_WORKERS)))
+    return [_availability(engine, spec, observed.get(spec.name), answers.get(str(spec.image)), history.get(spec.name))
+            for spec in specs]
+
+
+def _registry_digest(engine: Engine, ref: str) -> str | DockerOperationError:
+    try:
+        return engine.registry_digest(ref)
+    except DockerOperationError as error:
+        return error
+
+
+def _availability(engine: Engine, spec: ContainerSpec, current: ObservedContainer | None,
+                  answer: str | DockerOperationError | None, outcome: Outcome | None) -> Availability:
+    running = current.image_id if current is not None else ""
+    local = engine.image_id(str(spec.image)) or ""
+    if spec.image.pinned:
+        return Availability(spec, running, local, spec.image.tag, "épinglée (empreinte fixe, jamais mise à jour)")
+    if isinstance(answer, DockerOperationError) or answer is None:
+        detail = answer.detail if isinstance(answer, DockerOperationError) else "non interrogé"
+        return Availability(spec, running, local, "", f"registre sans réponse : {detail}", error=True)
+    digests = {entry.rpartition("@")[2] for entry in engine.repo_digests(str(spec.image))} if local else set()
+    newer = answer not in digests
+    waiting = bool(local) and bool(running) and local != running  # pulled, not in service yet
+    refused = outcome is not None and outcome.rolled_back and not newer and outcome.after == local
+    if refused:
+        assert outcome is not None
+        return Availability(spec, running, local, answer,
+                            f"refusée : {outcome.describe()} ; pour réessayer : eole-conteneurs mise-a-jour {spec.name}")
+    if not (newer or waiting):
+        return Availability(spec, running, local, answer, "à jour")
+    what = "nouvelle version sur le registre" if newer else "nouvelle version déjà récupérée, pas encore en service"
+    consent = variable(spec.index, "mise_a_jour_auto")
+    if spec.update.consent is False:
+        what += f" ; mises à jour refusées ({consent} = non)"
+    elif not spec.updatable:
+        what += f" ; conteneur persistant, mis à jour seulement avec {consent} = oui"
+    return Availability(spec, running, local, answer, what, available=True)
