@@ -209,7 +209,7 @@ def run_update(args: argparse.Namespace) -> int:
     from eole_conteneurs.commands import update
     job = _job(args)
     if args.check:
-        return update.check(job.load(), job)
+        return update.check(job.load(), job, args.names)
     with locked(job, SCHEDULED_WAIT if args.scheduled else DEFAULT_WAIT):
         return update.update(job.load(), job, args.names)
 

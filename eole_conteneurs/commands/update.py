@@ -30,13 +30,13 @@ from eole_conteneurs.jobs.operations import converger_for, recover_backup_leftov
 from eole_conteneurs.update.available import Availability, availabilities
 
 
-def check(loaded: Loaded, job: Job) -> int:
+def check(loaded: Loaded, job: Job, names: list[str]) -> int:
     """Exit 2 when a newer version can be installed, 0 when none, 1 when a registry did not answer."""
-    specs = _enabled(loaded, job)
-    if not specs:
+    chosen = selected(loaded, names)
+    if not _enabled(loaded, job):
         return EXIT_OK
     engine = DockerEngine.connect(job.settings.docker_url)
-    found = _availabilities(engine, specs, job)
+    found = _availabilities(engine, chosen, job)
     job.journal.step(describe(found))
     for item in found:
         if item.error:
@@ -165,7 +165,9 @@ def _install(loaded: Loaded, job: Job, engine: Engine, wanted: list[ContainerSpe
                              "ou il n'est pas en place ; lancer reconfigure")
     converger.apply(_only(plan, updates))
     after = _by_name(engine)
-    registry.save(updated_protection(protected, list(specs), list(after.values())))
+    protection = updated_protection(protected, list(specs), list(after.values()))
+    if protection != protected:  # a persistent container replaced: its new id is the protected one
+        registry.save(protection)
     done = {action.name for action in updates
             if action.name in after and after[action.name].image_id != before[action.name].image_id}
     for action in updates:

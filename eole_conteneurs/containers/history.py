@@ -35,6 +35,11 @@ class Outcome:
     def rolled_back(self) -> bool:
         return self.result == ROLLED_BACK
 
+    @property
+    def image_refused(self) -> bool:
+        """A new image rolled back (not only new settings on the same image)."""
+        return self.rolled_back and self.after != self.before
+
     def describe(self) -> str:
         if self.rolled_back:
             return f"annulée le {self.date} ({self.reason}) : version précédente en service"
@@ -66,7 +71,7 @@ class History:
 
     def refused(self) -> dict[str, str]:
         """Container name → the image id rolled back (the planner does not take it again by itself)."""
-        return {name: outcome.after for name, outcome in self.load().items() if outcome.rolled_back}
+        return {name: outcome.after for name, outcome in self.load().items() if outcome.image_refused}
 
     def record(self, name: str, outcome: Outcome) -> None:
         with _WRITING:  # recreations run side by side: one read-modify-write at a time

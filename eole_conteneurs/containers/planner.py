@@ -336,6 +336,9 @@ def _pending(spec: ContainerSpec, current: ObservedContainer, differences: list[
         differences = differences + ["persistance : oui → non, prise en compte à la prochaine recréation"]
         if len(differences) == 1:
             return f"{differences[0]} ; {how}"
+    if differences == [_new_image(spec)] and spec.updatable:
+        return (f"{differences[0]} ; conteneur persistant non recréé par reconfigure ; pour l'installer : "
+                f"« eole-conteneurs mise-a-jour {spec.name} »")
     if differences:
         return "; ".join(differences) + f" ; conteneur persistant non recréé, {how}"
     return None  # switched on: remembered by id (Situation.protected) from this run on

@@ -62,7 +62,7 @@ def _availability(engine: Engine, spec: ContainerSpec, current: ObservedContaine
     digests = {entry.rpartition("@")[2] for entry in engine.repo_digests(str(spec.image))} if local else set()
     newer = answer not in digests
     waiting = bool(local) and bool(running) and local != running  # pulled, not in service yet
-    refused = outcome is not None and outcome.rolled_back and not newer and outcome.after == local
+    refused = outcome is not None and outcome.image_refused and not newer and outcome.after == local
     if refused:
         assert outcome is not None
         return Availability(spec, running, local, answer,

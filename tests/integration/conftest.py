@@ -275,3 +275,52 @@ def forget_borg_repository(repository: Path, base: Path = PRODUCT_BORG_BASE) -> 
     if identifier:
         shutil.rmtree(base / ".cache" / "borg" / identifier, ignore_errors=True)
         shutil.rmtree(base / ".config" / "borg" / "security" / identifier, ignore_errors=True)
+
+
+WEB_IMAGE_TOOLS = ("sh", "echo", "cat", "ls", "sleep", "httpd", "wget")
+# busybox httpd as PID 1 ignores SIGTERM: the shell ends on it at once (a docker stop would wait 10 s).
+WEB_IMAGE_SERVE = 'trap "exit 0" TERM; httpd -f -p 80 -h /www & wait'
+WEB_IMAGE_CHECK = "wget -q -O /dev/null http://127.0.0.1/ok.html"
+
+
+def push_web_image(ref: str, version: str, mode: str = "sain", healthcheck: bool = False) -> str:
+    """Publish ref on the registry: busybox httpd serving "version <version>" at / (port 80); returns its digest.
+
+    mode "sain": /ok.html exists (WEB_IMAGE_CHECK passes); "malade": it serves, /ok.html is missing;
+    "arret": the container ends at once (code 3). healthcheck: the image has a HEALTHCHECK (WEB_IMAGE_CHECK).
+    The host keeps what it had under ref (nothing when it had nothing): the registry is ahead of it, as a real
+    update finds it.
+    """
+    import tempfile
+
+    assert mode in ("sain", "malade", "arret"), mode
+    previous = docker("image", "inspect", "--format", "{{.Id}}", ref, check=False).stdout.strip()
+    with tempfile.TemporaryDirectory() as work:
+        root, context = Path(work) / "root", Path(work) / "contexte"
+        for directory in ("bin", "www", "tmp"):
+            (root / directory).mkdir(parents=True)
+        shutil.copy("/bin/busybox", root / "bin" / "busybox")
+        for tool in WEB_IMAGE_TOOLS:
+            (root / "bin" / tool).symlink_to("busybox")
+        (root / "www" / "index.html").write_text(f"version {version}")
+        if mode == "sain":
+            (root / "www" / "ok.html").write_text("ok")
+        command = ["/bin/sh", "-c", "exit 3" if mode == "arret" else WEB_IMAGE_SERVE]
+        imported = f"{ref}-base" if healthcheck else ref
+        archive = subprocess.run(["tar", "-C", str(root), "-c", "."], capture_output=True, check=True).stdout
+        subprocess.run([DOCKER, "import", "-c", f"CMD {json.dumps(command)}", "-c", "EXPOSE 80", "-", imported],
+                       input=archive, capture_output=True, check=True, timeout=120)
+        if healthcheck:
+            context.mkdir()
+            (context / "Dockerfile").write_text(f"FROM {imported}\nHEALTHCHECK --interval=1s --timeout=2s "
+                                                f"--retries=2 CMD {WEB_IMAGE_CHECK} || exit 1\n")
+            sh(DOCKER, "build", "-q", "-t", ref, context, env=dict(os.environ, DOCKER_BUILDKIT="0"))
+            docker("rmi", imported)
+    docker("push", ref)
+    name = ref.rpartition(":")[0]
+    digests = docker("image", "inspect", "--format", "{{range .RepoDigests}}{{println .}}{{end}}", ref).stdout
+    digest = next(line.rpartition("@")[2] for line in digests.split() if line.startswith(f"{name}@"))
+    docker("rmi", ref)
+    if previous:
+        docker("tag", previous, ref)
+    return digest
