@@ -52,13 +52,10 @@ def update(loaded: Loaded, job: Job, names: list[str]) -> int:
     chosen = selected(loaded, names)  # an unknown name is an error before anything is asked
     if not specs:
         return EXIT_OK
-    history = History(job.settings.history_file)
-    if names:  # asked by name: a version rolled back before is tried again
-        history.forget(set(names))
     engine = connect_or_start_docker(job.journal, job.settings.docker_url)
     recover_backup_leftovers(job, engine)
     _finish_interrupted(loaded, job, engine)
-    found = _availabilities(engine, chosen, job)
+    found = _availabilities(engine, chosen, job, retried=set(names))
     job.journal.step(describe(found))
     for item in found:
         if item.error:
@@ -69,6 +66,8 @@ def update(loaded: Loaded, job: Job, names: list[str]) -> int:
         return EXIT_ERROR if job.journal.failed else EXIT_OK
     wanted = _backed_up_first(loaded, job, engine, wanted)
     if wanted:
+        # Asked by name, a version rolled back before is tried again: the planner must not keep it out.
+        History(job.settings.history_file).forget({spec.name for spec in wanted} & set(names))
         _install(loaded, job, engine, wanted, found)
     return EXIT_ERROR if job.journal.failed else EXIT_OK
 
@@ -100,9 +99,12 @@ def _enabled(loaded: Loaded, job: Job) -> list[ContainerSpec]:
     return list(loaded.configuration.containers)
 
 
-def _availabilities(engine: Engine, specs: list[ContainerSpec], job: Job) -> list[Availability]:
-    observed = _by_name(engine)
-    return availabilities(engine, specs, observed, History(job.settings.history_file).load())
+def _availabilities(engine: Engine, specs: list[ContainerSpec], job: Job,
+                    retried: set[str] | None = None) -> list[Availability]:
+    """retried: names whose rolled-back version is offered again (the administrator asked for them)."""
+    outcomes = {name: outcome for name, outcome in History(job.settings.history_file).load().items()
+                if name not in (retried or set())}
+    return availabilities(engine, specs, _by_name(engine), outcomes)
 
 
 def _by_name(engine: Engine) -> dict[str, ObservedContainer]:

@@ -274,7 +274,7 @@ def _for_declared(spec: ContainerSpec, current: ObservedContainer | None, situat
     # Declared persistent now, or ever: its writable layer is never dropped implicitly.
     if differences and not (spec.persistent or situation.persistent(current)):
         return Recreate(spec, current, "; ".join(differences), update=update)
-    pending = _pending(spec, current, differences, situation) or _refused(spec, current, differences, situation)
+    pending = _pending(spec, current, differences, situation) or _held_back(spec, current, differences, situation)
     if current.running or finished(current):
         state = "en cours d'exécution" if current.running else "exécuté, terminé normalement"
         return Keep(current, f"inchangé, {state}" if not pending else state, spec, pending)
@@ -297,7 +297,7 @@ def _differences(spec: ContainerSpec, current: ObservedContainer, situation: Sit
     if changed:
         differences.append(f"secret modifié : {', '.join(changed)}")  # names only: a value is never shown
     if (not differences and local_image is not None and local_image != current.image_id
-            and situation.refused.get(spec.name) != local_image):
+            and situation.refused.get(spec.name) != local_image and spec.update.consent is not False):
         differences.append(_new_image(spec))
     return differences
 
@@ -306,15 +306,18 @@ def _new_image(spec: ContainerSpec) -> str:
     return f"nouvelle image pour {spec.image}"
 
 
-def _refused(spec: ContainerSpec, current: ObservedContainer, differences: list[str],
-             situation: Situation) -> str | None:
-    """The local image is one whose update was rolled back: the previous version stays, and says so."""
+def _held_back(spec: ContainerSpec, current: ObservedContainer, differences: list[str],
+               situation: Situation) -> str | None:
+    """A newer local image the container does not take: one whose update was rolled back, or refused by the
+    administrator (conteneurN_mise_a_jour_auto = non). The version in service stays, and says so."""
     local_image = situation.images.get(str(spec.image))
     if differences or local_image is None or local_image == current.image_id:
         return None
-    return (f"la nouvelle image de {spec.image} ({local_image.removeprefix('sha256:')[:12]}) n'a pas été saine "
-            f"et a été annulée : la version précédente reste en service ; pour réessayer : "
-            f"« eole-conteneurs mise-a-jour {spec.name} »")
+    image = f"la nouvelle image de {spec.image} ({local_image.removeprefix('sha256:')[:12]})"
+    if situation.refused.get(spec.name) == local_image:
+        return (f"{image} n'a pas été saine et a été annulée : la version précédente reste en service ; pour "
+                f"réessayer : « eole-conteneurs mise-a-jour {spec.name} »")
+    return f"{image} n'est pas installée : mises à jour refusées ({variable(spec.index, 'mise_a_jour_auto')} = non)"
 
 
 def _changed_secrets(stored: object, wanted: object) -> list[str]:

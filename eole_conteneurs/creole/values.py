@@ -222,6 +222,7 @@ def _type_variable(dictionary: Dictionary, definition: VariableDef, values: Valu
     value = values.values[name]
     entries = value if isinstance(value, list) else [value]
     typed = []
+    refused = False
     for index, entry in enumerate(entries):
         position = index if isinstance(value, list) else None
         try:
@@ -229,12 +230,13 @@ def _type_variable(dictionary: Dictionary, definition: VariableDef, values: Valu
         except ValueError as expected:
             problems.append(InvalidValue(name, entry, _expected(dictionary, name, str(expected)), position))
             typed.append(None)
+            refused = True
             continue
         for check in dictionary.checks_for(name):
             problem = _apply_check(check, typed[-1], position)
             if problem is not None:
                 problems.append(problem)
-    if definition.mandatory and all(entry in (None, "") for entry in typed):
+    if definition.mandatory and not refused and all(entry in (None, "") for entry in typed):  # reported once
         problems.append(InvalidValue(name, None, "une valeur (variable obligatoire)", reason="valeur manquante"))
     values.values[name] = typed if isinstance(value, list) else typed[0]
 
