@@ -78,10 +78,14 @@ SEED_LIMIT ?= 600
 # containers with BACKUP_MO Mo in each data volume.
 BACKUP_N   ?= 20
 BACKUP_MO  ?= 20
+# Then `eole-conteneurs mise-a-jour` (bench/update.py): requests through nginx during a good and a bad update
+# of one published container, UPDATE_RUNS times each; unavailability of the service in seconds.
+UPDATE_RUNS ?= 3
 bench: test-deps
 	bash bench/setup.sh
 	$(PYTHON) bench/run.py --n $(N) --runs $(RUNS) --seed-limit $(SEED_LIMIT)
 	$(PYTHON) bench/backup.py --n $(BACKUP_N) --mo $(BACKUP_MO)
+	$(PYTHON) bench/update.py --repetitions $(UPDATE_RUNS)
 
 clean:
 	rm -rf $(BUILD) .pytest_cache

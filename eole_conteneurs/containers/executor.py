@@ -157,6 +157,9 @@ class Converger(Replacing):
     def _apply_side_by_side(self, actions: list[Action], plan: Plan, failed: set[str]) -> None:
         """Creations, or recreations each on its own: side by side, so that the new versions' health checks
         (readiness.verdict) are waited for together, not one after the other."""
+        if len(actions) == 1:  # the usual case: its lines as they come (a health wait is seen while it lasts)
+            self._apply_reported(actions[0], plan, failed)
+            return
         # Each its own journal; what is known of the dependencies is shared (only read from here).
         buffered = [Converger(self.engine, Journal(io.StringIO()), self.scope, self.secrets, self.adopted,
                               self.dependencies, self.history) for _ in actions]
