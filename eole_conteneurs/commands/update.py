@@ -47,7 +47,9 @@ def check(loaded: Loaded, job: Job, names: list[str]) -> int:
 
 
 def update(loaded: Loaded, job: Job, names: list[str]) -> int:
-    """Exit 0 when every accepted update is in service (or none was needed), 1 otherwise (rolled back, refused)."""
+    """Exit 0 when every accepted update is in service (or none was needed); 1 when one was rolled back, or its
+    registry, pull or backup failed. A container whose declaration changed since the last reconfigure is left
+    to the next reconfigure, with a warning."""
     specs = _enabled(loaded, job)
     chosen = selected(loaded, names)  # an unknown name is an error before anything is asked
     if not specs:

@@ -77,6 +77,13 @@ class History:
         with _WRITING:  # recreations run side by side: one read-modify-write at a time
             self._save({**self.load(), name: outcome if outcome.date else _dated(outcome)})
 
+    def settled(self, name: str) -> None:
+        """A new version of name with the same image is healthy: a rollback recorded before no longer holds."""
+        with _WRITING:
+            outcomes = self.load()
+            if name in outcomes and outcomes[name].rolled_back:
+                self._save({other: outcome for other, outcome in outcomes.items() if other != name})
+
     def forget(self, names: set[str]) -> None:
         with _WRITING:
             outcomes = self.load()

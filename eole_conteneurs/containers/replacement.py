@@ -205,6 +205,8 @@ class Replacing(ABC):
             if image and image != old.image_id:
                 self._remember(spec.name, Outcome(APPLIED, str(spec.image), old.image_id, image))
                 self.journal.step(f"Nouvelle version de {spec.name} saine : {_short(old.image_id)} → {_short(image)}")
+            else:
+                self._remember(spec.name, None)  # new settings that work: a rollback noted before is over
             return
         self.journal.step(f"Nouvelle version de {spec.name} non saine ({why}) : retour à la version précédente "
                           f"({_short(old.image_id)})")
@@ -215,11 +217,15 @@ class Replacing(ABC):
         raise DockerOperationError(spec.name, operation, f"nouvelle version non saine ({why}) ; la version "
                                    f"précédente ({_short(old.image_id)}) est remise en service")
 
-    def _remember(self, name: str, outcome: Outcome) -> None:
+    def _remember(self, name: str, outcome: Outcome | None) -> None:
+        """outcome None: nothing to note, and a rollback noted before no longer holds."""
         if self.history is None:
             return
         try:
-            self.history.record(name, outcome)
+            if outcome is None:
+                self.history.settled(name)
+            else:
+                self.history.record(name, outcome)
         except EoleConteneursError as error:  # the containers are right; only the account of it is missing
             self.journal.warn(str(error))
 

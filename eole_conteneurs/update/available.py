@@ -71,8 +71,8 @@ def _availability(engine: Engine, spec: ContainerSpec, current: ObservedContaine
         return Availability(spec, running, local, answer, "à jour")
     what = "nouvelle version sur le registre" if newer else "nouvelle version déjà récupérée, pas encore en service"
     consent = variable(spec.index, "mise_a_jour_auto")
-    if spec.update.consent is False:
-        what += f" ; mises à jour refusées ({consent} = non)"
-    elif not spec.updatable:
+    if spec.update.consent is False:  # the administrator's choice: nothing for monitoring to report
+        return Availability(spec, running, local, answer, f"{what} ; mises à jour refusées ({consent} = non)")
+    if not spec.updatable:
         what += f" ; conteneur persistant, mis à jour seulement avec {consent} = oui"
     return Availability(spec, running, local, answer, what, available=True)

@@ -1109,9 +1109,10 @@ def test_a_persistent_container_with_consent_is_applied():
 
 
 def test_a_container_refusing_updates_is_told_not_applied():
+    """The administrator's refusal: shown, but not an update for monitoring (--verifier exits 0 for it)."""
     found = available_for(apache(update=UpdateSettings(consent=False)), registry=NEW_DIGEST, local=NEWER_IMAGE_ID,
                           local_digests=(NEW_DIGEST,))
-    assert found.available and not found.to_apply
+    assert not found.available and not found.to_apply
     assert found.state == ("nouvelle version déjà récupérée, pas encore en service ; mises à jour refusées "
                            "(conteneur2_mise_a_jour_auto = non)")
 
