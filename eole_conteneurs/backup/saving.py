@@ -30,6 +30,8 @@ from eole_conteneurs.errors import EoleConteneursError, os_reason
 from eole_conteneurs.journal import Journal
 
 ARCHIVE_PREFIX, BEFORE_RESTORE_PREFIX = "conteneurs-", "avant-restauration-"
+# Only the containers about to be updated: pruned apart, so that the day's full archive is the one kept.
+BEFORE_UPDATE_PREFIX = "avant-mise-a-jour-"
 PARTIAL_EXPORT = ".export.partiel"
 EXPORT_TIMEOUT = 6 * 3600  # an export that hangs must not hold the lock forever
 
@@ -102,7 +104,7 @@ def back_up(loaded: Loaded, specs: list[ContainerSpec], engine: Engine, place: B
     borg = borg_for(loaded, place)
     ensure_repository(borg, record, journal)
     observed = observed_by_name(engine)
-    staging = Staging(engine, place, journal, docker_url, export_required=prefix == ARCHIVE_PREFIX)
+    staging = Staging(engine, place, journal, docker_url, export_required=prefix != BEFORE_RESTORE_PREFIX)
     items, result = staging.run(specs, observed)
     if not result.containers:
         return result
@@ -117,8 +119,9 @@ def back_up(loaded: Loaded, specs: list[ContainerSpec], engine: Engine, place: B
         for warning in borg.create(result.archive, list(dict.fromkeys(archived(tree) for tree in trees)),
                                    result.containers, cwd=Path("/")):
             journal.warn(f"fichier modifié ou supprimé pendant sa lecture : {warning}")
-    if prefix == ARCHIVE_PREFIX:  # an archive made before a restore is not a regular backup
+    if prefix == ARCHIVE_PREFIX:  # an archive made before a restore or an update is not a regular backup
         record.saved(result.containers, result.archive, borg.repository, datetime.now())
+    if prefix != BEFORE_RESTORE_PREFIX:
         prune(loaded, borg, record, journal)
     return result
 
@@ -221,7 +224,8 @@ def prune(loaded: Loaded, borg: Borg, record: Record, journal: Journal) -> None:
     if record.pruned_on(borg.repository) == today:
         return
     retention = loaded.configuration.backup.retention
-    if borg.prune(retention, ARCHIVE_PREFIX):
+    # Each kind apart: the retention keeps one archive a day of each, never a partial one for a full one.
+    if any([borg.prune(retention, ARCHIVE_PREFIX), borg.prune(retention, BEFORE_UPDATE_PREFIX)]):
         journal.step(f"Archives anciennes supprimées (conservation {retention.daily} {retention.weekly} "
                      f"{retention.monthly})")
         borg.compact()

@@ -15,6 +15,7 @@ from eole_conteneurs.containers.labels import (finished, is_persistent, managed_
                                                with_image_labels)
 from eole_conteneurs.engine.api import Engine, ObservedContainer
 from eole_conteneurs.engine.dockerd import DockerEngine
+from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.jobs.context import EXIT_ERROR, EXIT_OK, Job
 from eole_conteneurs.publish.names import primary_name
 
@@ -117,7 +118,12 @@ def _digest(engine: Engine, container: ObservedContainer | None) -> str:
 def show(loaded: Loaded, job: Job, as_json: bool = False) -> int:
     """Exit 1 when a declared container is absent, stopped or unhealthy."""
     engine = DockerEngine.connect(job.settings.docker_url)
-    statuses = collect(loaded, job.settings.scope, engine, last_backups(loaded, job), updates(job))
+    try:
+        outcomes = updates(job)
+    except EoleConteneursError as error:  # the containers' state is still worth showing
+        job.journal.warn(str(error))
+        outcomes = {}
+    statuses = collect(loaded, job.settings.scope, engine, last_backups(loaded, job), outcomes)
     if as_json:
         job.journal.step(json.dumps([status.as_json() for status in statuses], ensure_ascii=False, indent=1))
     else:

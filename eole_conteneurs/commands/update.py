@@ -13,15 +13,15 @@ from dataclasses import replace
 
 from eole_conteneurs.backup.interrupted import recover
 from eole_conteneurs.backup.record import Record
-from eole_conteneurs.backup.saving import back_up, selected
+from eole_conteneurs.backup.saving import BEFORE_UPDATE_PREFIX, back_up, selected
 from eole_conteneurs.commands.text import table
 from eole_conteneurs.config.loading import Loaded
-from eole_conteneurs.config.model import ContainerSpec
+from eole_conteneurs.config.model import ContainerSpec, variable
 from eole_conteneurs.containers.history import History
 from eole_conteneurs.containers.labels import Registry, updated_protection
-from eole_conteneurs.containers.planner import Action, Plan, Recreate, Restore, Resume
-from eole_conteneurs.containers.readiness import Readiness
-from eole_conteneurs.engine.api import DockerOperationError, Engine, ObservedContainer
+from eole_conteneurs.containers.executor import Converger
+from eole_conteneurs.containers.planner import Action, Plan, Recreate, Restore, Resume, Start
+from eole_conteneurs.engine.api import Engine, ObservedContainer
 from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.jobs.context import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Job
@@ -62,6 +62,12 @@ def update(loaded: Loaded, job: Job, names: list[str]) -> int:
     for item in found:
         if item.error:
             job.journal.fail(f"{item.spec.name} : {item.state} ; rien n'est modifié pour ce conteneur")
+    for item in found:
+        if item.spec.name in names and (item.spec.update.consent is False or (item.available and not item.accepted)):
+            consent = variable(item.spec.index, "mise_a_jour_auto")
+            job.journal.fail(f"{item.spec.name} : mise à jour non acceptée ({consent} = "
+                             f"{'non' if item.spec.update.consent is False else 'automatique, conteneur persistant'})"
+                             f" ; pour l'accepter : {consent} = oui")
     wanted = [item.spec for item in found if item.to_apply]
     if not wanted:
         job.journal.step("Aucune mise à jour à installer.")
@@ -80,8 +86,10 @@ def _finish_interrupted(loaded: Loaded, job: Job, engine: Engine) -> None:
     specs = loaded.configuration.containers
     converger = converger_for(job, engine)
     plan = converger.plan(specs, _local_images(engine, specs), protected=Registry(job.settings.persistence_file).load())
-    leftovers = tuple(action for action in plan.actions if isinstance(action, (Restore, Resume)))
+    # A container a killed run left stopped (a dependent being restarted) is started, as reconfigure would.
+    leftovers = tuple(action for action in plan.actions if isinstance(action, (Restore, Resume, Start)))
     if leftovers:
+        converger.dependencies.specs.update((spec.name, spec) for spec in specs)
         converger.apply(_only(plan, leftovers))
 
 
@@ -136,7 +144,7 @@ def _backed_up_first(loaded: Loaded, job: Job, engine: Engine, wanted: list[Cont
     job.journal.step(f"Sauvegarde avant la mise à jour : {', '.join(spec.name for spec in wanted)}")
     recover(record, engine, job.journal)
     try:
-        saved = back_up(loaded, wanted, engine, place, job.journal, job.settings.docker_url)
+        saved = back_up(loaded, wanted, engine, place, job.journal, job.settings.docker_url, BEFORE_UPDATE_PREFIX)
     except EoleConteneursError as error:
         job.journal.fail(f"sauvegarde avant la mise à jour impossible : {error} ; aucune mise à jour installée")
         return []
@@ -167,6 +175,8 @@ def _install(loaded: Loaded, job: Job, engine: Engine, wanted: list[ContainerSpe
         else:
             job.journal.warn(f"{spec.name} non mis à jour : sa déclaration a changé depuis le dernier reconfigure, "
                              "ou il n'est pas en place ; lancer reconfigure")
+    # Every declared container is known to the dependency checks, not only those updated (a finished one-shot).
+    converger.dependencies.specs.update((spec.name, spec) for spec in specs)
     converger.apply(_only(plan, updates))
     after = _by_name(engine)
     protection = updated_protection(protected, list(specs), list(after.values()))
@@ -177,14 +187,14 @@ def _install(loaded: Loaded, job: Job, engine: Engine, wanted: list[ContainerSpe
     for action in updates:
         job.journal.step(f"Mise à jour de {action.name} : " + ("installée" if action.name in done else
                                                                 "non installée (voir ci-dessus)"))
-    _restart_dependents(job, engine, specs, done, after, {action.name for action in updates})
+    _restart_dependents(job, converger, specs, done, after, {action.name for action in updates})
 
 
-def _restart_dependents(job: Job, engine: Engine, specs: tuple[ContainerSpec, ...], done: set[str],
+def _restart_dependents(job: Job, converger: Converger, specs: tuple[ContainerSpec, ...], done: set[str],
                         observed: dict[str, ObservedContainer], recreated: set[str]) -> None:
     """Running containers depending on an updated one (not recreated themselves): restarted once it is healthy,
     in dependency order, each waited for before the containers depending on it."""
-    readiness = Readiness(engine, {spec.name: spec for spec in specs})
+    readiness = converger.dependencies
     restarted = set(done)
     for spec in _in_dependency_order(specs):
         if spec.name in recreated or not restarted.intersection(spec.dependencies):
@@ -195,9 +205,8 @@ def _restart_dependents(job: Job, engine: Engine, specs: tuple[ContainerSpec, ..
         origin = ", ".join(sorted(restarted.intersection(spec.dependencies)))
         job.journal.step(f"Redémarrage de {spec.name}, qui dépend de {origin} (mis à jour) : docker restart {spec.name}")
         try:
-            engine.stop(container.id)
-            engine.start(container.id)
-        except DockerOperationError as error:
+            converger.restart(spec, container)
+        except EoleConteneursError as error:
             job.journal.fail(f"conteneur {spec.name} : {error}")
             continue
         why = readiness.wait_until_ready(spec.name, job.journal)

@@ -9,6 +9,7 @@ from eole_conteneurs.config.validator import Validator
 
 FREQUENCY_VAR, TIME_VAR = "conteneurs_mise_a_jour_auto", "conteneurs_mise_a_jour_heure"
 DELAY_MAX = 3600
+AUTOMATIC = "automatique"  # the default: oui, unless the container is persistent
 
 
 def policy(validator: Validator) -> UpdatePolicy:
@@ -23,8 +24,8 @@ def policy(validator: Validator) -> UpdatePolicy:
 def container(validator: Validator, index: int) -> UpdateSettings:
     consent_var, delay_var = variable(index, "mise_a_jour_auto"), variable(index, "mise_a_jour_delai")
     consent = validator.scalar(consent_var)
-    if consent not in (None, "", "oui", "non"):
-        validator.refuse(consent_var, str(consent), "oui, non, ou vide (oui, sauf pour un conteneur persistant)")
+    if consent not in (None, "", AUTOMATIC, "oui", "non"):
+        validator.refuse(consent_var, str(consent), "automatique (oui, sauf pour un conteneur persistant), oui ou non")
         consent = None
     delay = validator.scalar(delay_var)
     if delay is None or delay == "":
@@ -32,4 +33,4 @@ def container(validator: Validator, index: int) -> UpdateSettings:
     elif not isinstance(delay, int) or isinstance(delay, bool) or not 0 <= delay <= DELAY_MAX:
         validator.refuse(delay_var, str(delay), f"un nombre de secondes de 0 à {DELAY_MAX}")
         delay = DEFAULT_UPDATE_DELAY
-    return UpdateSettings(None if consent in (None, "") else consent == "oui", delay)
+    return UpdateSettings(None if consent in (None, "", AUTOMATIC) else consent == "oui", delay)

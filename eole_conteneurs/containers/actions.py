@@ -77,6 +77,7 @@ class Recreate(_NamedBySpec):
     reason: str
     together: tuple[str, ...] = ()
     update: bool = False  # the image is the only change: what `mise-a-jour` carries out
+    image: str = ""  # an image id to make it from instead of the reference's (one whose update was rolled back)
 
 
 @dataclass(frozen=True, eq=False)

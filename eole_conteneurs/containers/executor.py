@@ -24,7 +24,7 @@ from eole_conteneurs.containers.hostdirs import check_bound_dirs, check_unchange
 from eole_conteneurs.containers.readiness import Readiness, dependency_levels
 from eole_conteneurs.containers.replacement import Replacing
 from eole_conteneurs.containers.secrets import SecretStore
-from eole_conteneurs.engine.api import DockerOperationError, Engine, PullResult
+from eole_conteneurs.engine.api import DockerOperationError, Engine, ObservedContainer, PullResult
 from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.journal import Journal
 
@@ -60,7 +60,8 @@ class Converger(Replacing):
         """
         every = list(dict.fromkeys(str(spec.image) for spec in specs))
         # Images whose containers all refuse updates (conteneurN_mise_a_jour_auto = non): pulled only if missing.
-        frozen = [ref for ref in every if all(spec.update.consent is False for spec in specs if str(spec.image) == ref)]
+        accepting = {str(spec.image) for spec in specs if spec.update.consent is not False}
+        frozen = [ref for ref in every if ref not in accepting]
         local = {ref: self.engine.image_id(ref) for ref in (every if only_missing else frozen)}
         refs = [ref for ref in every if local.get(ref) is None]
         for ref in frozen if not only_missing else ():
@@ -111,9 +112,16 @@ class Converger(Replacing):
                               tuple(self.engine.volumes()) if uses_volumes else (), self.adopted)
         digest = self.secrets.digest if self.secrets is not None else None
         observed = with_image_labels(self.engine.containers(), self.scope, self.engine.image_labels)
-        refused = self.history.refused() if self.history is not None else {}
-        return make_plan(specs, observed, images, self.scope, recreate, protected, resources, digest, refused,
+        return make_plan(specs, observed, images, self.scope, recreate, protected, resources, digest, self._refused(),
                          updating)
+
+    def _refused(self) -> dict[str, str]:
+        """The images rolled back; an unreadable record is said and taken as empty (it decides nothing else)."""
+        try:
+            return self.history.refused() if self.history is not None else {}
+        except EoleConteneursError as error:
+            self.journal.warn(f"{error} ; mises à jour annulées auparavant non prises en compte")
+            return {}
 
     def apply(self, plan: Plan) -> None:
         """Undeclared containers first, then networks and volumes, then the declared ones by dependency level.
@@ -243,10 +251,10 @@ class Converger(Replacing):
             self._restore_set_aside(action)
 
     def _create(self, spec: ContainerSpec, carried: tuple[tuple[str, str], ...] = (),
-                secrets: tuple[Digest | None, str] | None = None) -> str:
+                secrets: tuple[Digest | None, str] | None = None, image: str = "") -> str:
         host_dirs = resolved_host_dirs(spec, self.journal.step)  # checked now, bound as resolved
         digest, secrets_dir = secrets if secrets is not None else self._secrets_for(spec)
-        request = create_request(spec, self.scope, digest, secrets_dir, carried, host_dirs)
+        request = create_request(spec, self.scope, digest, secrets_dir, carried, host_dirs, image)
         self.journal.step(f"Lancement du conteneur : {request.command_line()}")
         container = self.engine.create(request)
         try:
@@ -275,6 +283,11 @@ class Converger(Replacing):
         check_bound_dirs(action.spec, action.current)  # the engine resolves the shared directories again
         self.journal.step(f"Démarrage du conteneur : docker start {action.name}")
         self.engine.start(action.current.id)
+
+    def restart(self, spec: ContainerSpec, container: ObservedContainer) -> None:
+        """Stopped, then started as every start of the module (secrets in place, shared directories checked)."""
+        self._stop(container)
+        self._start(Start(spec, container, "redémarrage"))
 
     def _keep(self, action: Keep) -> None:
         self._report_pending(action)

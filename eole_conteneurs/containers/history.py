@@ -78,10 +78,11 @@ class History:
             self._save({**self.load(), name: outcome if outcome.date else _dated(outcome)})
 
     def settled(self, name: str) -> None:
-        """A new version of name with the same image is healthy: a rollback recorded before no longer holds."""
+        """A new version of name with the same image is healthy: a rollback of settings recorded before no longer
+        holds (a rolled-back image still does: it is not the one in service)."""
         with _WRITING:
             outcomes = self.load()
-            if name in outcomes and outcomes[name].rolled_back:
+            if name in outcomes and outcomes[name].rolled_back and not outcomes[name].image_refused:
                 self._save({other: outcome for other, outcome in outcomes.items() if other != name})
 
     def forget(self, names: set[str]) -> None:

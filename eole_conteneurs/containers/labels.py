@@ -96,12 +96,13 @@ def labels_for(spec: ContainerSpec, scope: str, digest: Digest | None = None) ->
 
 def create_request(spec: ContainerSpec, scope: str, digest: Digest | None = None,
                    secrets_dir: str = "", carried: tuple[tuple[str, str], ...] = (),
-                   host_dirs: Mapping[str, str] | None = None) -> CreateRequest:
+                   host_dirs: Mapping[str, str] | None = None, image: str = "") -> CreateRequest:
     """The container spec asks for, labelled as the module's.
 
     secrets_dir: where this container's secret files are (SecretStore.write); carried: (volume,
     container path) of anonymous volumes taken over from the container it replaces; host_dirs:
-    each declared host directory → the resolved one to bind (containers/hostdirs.py).
+    each declared host directory → the resolved one to bind (containers/hostdirs.py); image: an image
+    id to make it from instead of the declared reference's (its labels still name the reference).
     """
     from eole_conteneurs.engine.creation import Bind, CreateRequest, Mount, PortBinding  # only when one is made
 
@@ -113,7 +114,7 @@ def create_request(spec: ContainerSpec, scope: str, digest: Digest | None = None
 
     labels = dict(labels_for(spec, scope, digest), **{LABEL_CREATION: secrets.token_hex(16)})
     return CreateRequest(
-        name=spec.name, image=str(spec.image), labels=labels,
+        name=spec.name, image=image or str(spec.image), labels=labels,
         ports=tuple(PortBinding(port.container_port, port.host_ip, port.host_port) for port in spec.ports),
         binds=tuple(Bind((host_dirs or {}).get(volume.host_dir, volume.host_dir), volume.container_dir)
                     for volume in spec.volumes),

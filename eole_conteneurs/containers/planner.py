@@ -269,10 +269,16 @@ def _for_declared(spec: ContainerSpec, current: ObservedContainer | None, situat
     if spec.name in recreate:
         return Recreate(spec, current, "recréation demandée (--recreer)")
     update = differences == [_new_image(spec)]
-    if update and spec.name in situation.updating:
+    # A container ever persistent (label or id) loses its writable layer only with an explicit oui.
+    consented = spec.update.consent is True or not (spec.persistent or situation.persistent(current))
+    if update and spec.name in situation.updating and consented:
         return Recreate(spec, current, f"mise à jour : {differences[0]}", update=True)
     # Declared persistent now, or ever: its writable layer is never dropped implicitly.
     if differences and not (spec.persistent or situation.persistent(current)):
+        local_image = situation.images.get(str(spec.image))
+        if local_image is not None and situation.refused.get(spec.name) == local_image != current.image_id:
+            return Recreate(spec, current, "; ".join(differences) + " ; avec l'image en service (la nouvelle a été "
+                            "annulée)", image=current.image_id)
         return Recreate(spec, current, "; ".join(differences), update=update)
     pending = _pending(spec, current, differences, situation) or _held_back(spec, current, differences, situation)
     if current.running or finished(current):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from eole_conteneurs.config.model import ContainerSpec
@@ -87,10 +88,12 @@ class Readiness:
             time.sleep(READY_POLL)
 
 
-def verdict(engine: Engine, spec: ContainerSpec, container: str, journal: Journal) -> str:
+def verdict(engine: Engine, spec: ContainerSpec, container: str, journal: Journal, resumed: bool = False) -> str:
     """"" when the new container of spec is fit to keep; otherwise why not (waits at most its delay).
 
-    A one-shot container is not watched: it is meant to stop.
+    A one-shot container is not watched: it is meant to stop. resumed: the new container of a killed run,
+    judged again later; one that has run without a restart past its whole window has proved itself (what
+    it wrote since is not thrown away for a passing health state).
     """
     if not spec.service:
         return ""
@@ -106,6 +109,8 @@ def verdict(engine: Engine, spec: ContainerSpec, container: str, journal: Journa
         elapsed = time.monotonic() - started
         if details.get("RestartCount") or state.get("Restarting") or not state.get("Running"):
             return _stopped(state, bool(details.get("RestartCount")))
+        if resumed and _running_for(state) > max(spec.update.delay, spec.health.wait):
+            return ""
         if status == "healthy":
             return ""
         if status == "unhealthy":
@@ -115,11 +120,22 @@ def verdict(engine: Engine, spec: ContainerSpec, container: str, journal: Journa
         if status is not None and elapsed >= spec.health.wait:
             return f"toujours « {status} » après {spec.health.wait} s ({_last_check(health)})"
         if not announced:
-            what = (f"sain (au plus {spec.health.wait} s)" if status is not None
-                    else f"toujours en marche après {spec.update.delay} s")
+            what = (f"attente de « healthy » (au plus {spec.health.wait} s)" if status is not None
+                    else f"doit rester en marche {spec.update.delay} s sans redémarrer")
             journal.step(f"Vérification de la nouvelle version de {spec.name} : {what}")
             announced = True
         time.sleep(READY_POLL)
+
+
+def _running_for(state: dict[str, Any]) -> float:
+    """Seconds since the container's start as dockerd recorded it (0 when unreadable)."""
+    text = str(state.get("StartedAt") or "")
+    try:  # "2026-12-05T10:27:50.123456789Z": Python reads six digits of fraction at most
+        head, _, fraction = text.rstrip("Z").partition(".")
+        started = datetime.fromisoformat(f"{head}.{(fraction + '000000')[:6]}+00:00")
+    except ValueError:
+        return 0.0
+    return (datetime.now(timezone.utc) - started).total_seconds()
 
 
 def _stopped(state: dict[str, Any], restarted: bool) -> str:

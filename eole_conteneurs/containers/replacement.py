@@ -42,8 +42,8 @@ class Replacing(ABC):
 
     @abstractmethod
     def _create(self, spec: ContainerSpec, carried: tuple[tuple[str, str], ...] = (),
-                secrets: tuple[Digest | None, str] | None = None) -> str:
-        """Create and start spec's container (removed if it cannot start); its id."""
+                secrets: tuple[Digest | None, str] | None = None, image: str = "") -> str:
+        """Create and start spec's container (removed if it cannot start), from image when given; its id."""
 
     @abstractmethod
     def _start(self, action: Start) -> None:
@@ -65,7 +65,7 @@ class Replacing(ABC):
         try:
             self.engine.rename(old.id, set_aside_name(old, spec.name))
             renamed = True
-            new = self._create(spec, carried, secrets)
+            new = self._create(spec, carried, secrets, action.image)
         except EoleConteneursError as error:
             self._put_back(old, spec.name if renamed else None, old.running)
             raise DockerOperationError(spec.name, "Recréation du conteneur",
@@ -105,7 +105,10 @@ class Replacing(ABC):
                 self.dependencies.check(current.spec, failed)
                 made.append(self._create(current.spec, carried, secrets))
                 why = verdict(self.engine, current.spec, made[-1], self.journal)
-                if why:
+                if why:  # noted for status and diagnose; the whole group is put back below
+                    image = str((self.engine.inspect(made[-1]) or {}).get("Image") or current.current.image_id)
+                    self._remember(current.name, Outcome(ROLLED_BACK, str(current.spec.image),
+                                                         current.current.image_id, image, why))
                     raise DockerOperationError(current.name, "Vérification", f"nouvelle version non saine : {why}")
                 self._wait_for_new(current.name, plan, failed)
         except EoleConteneursError as error:
@@ -161,7 +164,7 @@ class Replacing(ABC):
             raise DockerOperationError(action.name, "Reprise de la recréation",
                                        f"{_detail(error)} ; le nouveau conteneur est supprimé, l'ancien est remis "
                                        "en service") from error
-        self._keep_if_healthy(action.spec, new.id, old, not finished(old))
+        self._keep_if_healthy(action.spec, new.id, old, not finished(old), resumed=True)
         for container in action.set_aside:
             self._delete(container)
         if self.secrets is not None:
@@ -174,7 +177,7 @@ class Replacing(ABC):
         old = action.set_aside[0]
         for container in action.set_aside:
             self._stop(container)  # started by hand since, it would hold the ports
-        self._keep_if_healthy(action.spec, action.current.id, old, not finished(old))
+        self._keep_if_healthy(action.spec, action.current.id, old, not finished(old), resumed=True)
         for container in action.set_aside:
             self._delete(container)
 
@@ -195,11 +198,15 @@ class Replacing(ABC):
 
     # -- the new version: kept when healthy, rolled back otherwise ----------------------------------
 
-    def _keep_if_healthy(self, spec: ContainerSpec, new: str, old: ObservedContainer, restart: bool) -> None:
+    def _keep_if_healthy(self, spec: ContainerSpec, new: str, old: ObservedContainer, restart: bool,
+                         resumed: bool = False) -> None:
         """Waits for the verdict on new; when it is not fit, new is removed and old put back under the name
         (restarted when restart), the reason remembered, and DockerOperationError says so."""
-        why = verdict(self.engine, spec, new, self.journal)
-        details = self.engine.inspect(new) or {}
+        try:
+            why = verdict(self.engine, spec, new, self.journal, resumed)
+            details = self.engine.inspect(new) or {}
+        except EoleConteneursError as error:  # dockerd stopped answering: the transaction is undone, if it can be
+            why, details = f"état illisible ({error})", {}
         image = str(details.get("Image") or "")
         if not why:
             if image and image != old.image_id:
@@ -210,9 +217,10 @@ class Replacing(ABC):
             return
         self.journal.step(f"Nouvelle version de {spec.name} non saine ({why}) : retour à la version précédente "
                           f"({_short(old.image_id)})")
+        # Noted first: a run killed while putting the old one back must not try the same image again.
+        self._remember(spec.name, Outcome(ROLLED_BACK, str(spec.image), old.image_id, image or old.image_id, why))
         self._delete_quietly(new)
         self._put_back(old, spec.name, restart)
-        self._remember(spec.name, Outcome(ROLLED_BACK, str(spec.image), old.image_id, image or old.image_id, why))
         operation = "Mise à jour" if image != old.image_id else "Recréation du conteneur"
         raise DockerOperationError(spec.name, operation, f"nouvelle version non saine ({why}) ; la version "
                                    f"précédente ({_short(old.image_id)}) est remise en service")

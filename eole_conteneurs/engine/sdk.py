@@ -135,7 +135,10 @@ class SdkReader:
 
     def up_to_date(self, ref: str) -> bool:
         """No registry probe through the SDK: pulled, as the seed does (a pinned image: present is enough)."""
-        return pinned(ref) and self.image(ref) is not None
+        try:
+            return pinned(ref) and self.image(ref) is not None
+        except DockerOperationError:
+            return False  # any doubt: pulled
 
     def registry_digest(self, ref: str) -> str:
         found = self.client.call(ref, "Interrogation du registre", "inspect_distribution", ref)

@@ -12,6 +12,7 @@ import errno
 import fcntl
 import os
 import stat
+import sys
 import time
 from pathlib import Path
 
@@ -52,7 +53,7 @@ class Lock:
         try:
             self._acquire()
             os.ftruncate(self.handle, 0)
-            os.pwrite(self.handle, f"pid {os.getpid()}, depuis {time.strftime('%H:%M:%S')}\n".encode(), 0)
+            os.pwrite(self.handle, f"pid {os.getpid()}, depuis {time.strftime('%H:%M:%S')}{_command()}\n".encode(), 0)
         except BaseException:
             os.close(self.handle)
             raise
@@ -69,8 +70,8 @@ class Lock:
                     holder = os.pread(self.handle, HOLDER_MAX, 0).decode("utf-8", "replace").strip()
                     raise ReconfigureBusy(self.path, waited, holder or "processus inconnu") from None
                 if not announced:
-                    self.journal.step(f"Un autre reconfigure (ou une sauvegarde, une restauration) est en cours : "
-                                      f"attente (au plus {self.wait:.0f} s)")
+                    self.journal.step("Un autre reconfigure (ou une sauvegarde, une restauration, une mise à jour) "
+                                      f"est en cours : attente (au plus {self.wait:.0f} s)")
                     announced = True
                 time.sleep(0.2)
 
@@ -160,3 +161,9 @@ def _check_file(path: Path, handle: int) -> None:
     if status.st_nlink != 1:  # a hard link to another file: writing the holder would change that file
         raise LockRefused(path, f"le fichier a {status.st_nlink} liens physiques (1 attendu)")
     _private(handle, FILE_MODE)
+
+
+def _command() -> str:
+    """Which of the module's commands holds the lock, for whoever waits for it (", eole-conteneurs mise-a-jour")."""
+    words = [word for word in sys.argv[1:] if not word.startswith("-")][:1]
+    return f", eole-conteneurs {words[0]}" if words and words[0].replace("-", "").isalpha() else ""

@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 
 from eole_conteneurs.config.model import ContainerSpec, variable
 from eole_conteneurs.containers.history import Outcome
+from eole_conteneurs.containers.labels import is_persistent
 from eole_conteneurs.containers.parallel import in_parallel
 from eole_conteneurs.engine.api import DockerOperationError, Engine, ObservedContainer
 
@@ -29,10 +30,11 @@ class Availability:
     state: str  # what the administrator reads
     available: bool = False  # a version newer than the one in service can be installed
     error: bool = False  # the registry did not answer
+    accepted: bool = False  # the administrator's consent: the new version may replace the container
 
     @property
     def to_apply(self) -> bool:
-        return self.available and self.spec.updatable
+        return self.available and self.accepted
 
 
 def availabilities(engine: Engine, specs: Sequence[ContainerSpec], observed: Mapping[str, ObservedContainer],
@@ -58,7 +60,7 @@ def _availability(engine: Engine, spec: ContainerSpec, current: ObservedContaine
         return Availability(spec, running, local, spec.image.tag, "épinglée (empreinte fixe, jamais mise à jour)")
     if isinstance(answer, DockerOperationError) or answer is None:
         detail = answer.detail if isinstance(answer, DockerOperationError) else "non interrogé"
-        return Availability(spec, running, local, "", f"registre sans réponse : {detail}", error=True)
+        return Availability(spec, running, local, "", f"registre injoignable ou en erreur : {detail}", error=True)
     digests = {entry.rpartition("@")[2] for entry in engine.repo_digests(str(spec.image))} if local else set()
     newer = answer not in digests
     waiting = bool(local) and bool(running) and local != running  # pulled, not in service yet
@@ -73,6 +75,9 @@ def _availability(engine: Engine, spec: ContainerSpec, current: ObservedContaine
     consent = variable(spec.index, "mise_a_jour_auto")
     if spec.update.consent is False:  # the administrator's choice: nothing for monitoring to report
         return Availability(spec, running, local, answer, f"{what} ; mises à jour refusées ({consent} = non)")
-    if not spec.updatable:
+    # Persistent as declared, or as created (its label): its writable layer goes only with an explicit oui.
+    persistent = spec.persistent or (current is not None and is_persistent(current))
+    accepted = spec.update.consent is True or not persistent
+    if not accepted:
         what += f" ; conteneur persistant, mis à jour seulement avec {consent} = oui"
-    return Availability(spec, running, local, answer, what, available=True)
+    return Availability(spec, running, local, answer, what, available=True, accepted=accepted)

@@ -264,7 +264,7 @@ def test_the_images_health_check_decides(bench, images, nginx_files):
     push_web_image(ref, "2", healthcheck=True)
     result = update(bench)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"Vérification de la nouvelle version de {name} : sain (au plus 12 s)" in result.stdout
+    assert f"Vérification de la nouvelle version de {name} : attente de « healthy » (au plus 12 s)" in result.stdout
     assert page(bench, name) == (200, "version 2")
     new = bench.inspect(name)
     assert new["Id"] != old["Id"] and new["State"]["Health"]["Status"] == "healthy"
@@ -352,13 +352,13 @@ def test_a_registry_that_does_not_answer_changes_nothing(bench, images, nginx_fi
         check = update(bench, "--verifier")
         assert check.returncode == 1, check.stdout + check.stderr
         row = next(line for line in check.stdout.splitlines() if line.startswith(name))
-        assert lost_ref in row and "registre sans réponse" in row
+        assert lost_ref in row and "registre injoignable ou en erreur" in row
         assert "nouvelle version sur le registre" in next(line for line in check.stdout.splitlines()
                                                           if line.startswith(other))
 
         result = update(bench)
         assert result.returncode == 1, result.stdout + result.stderr
-        assert f"{name} : registre sans réponse" in result.stdout + result.stderr
+        assert f"{name} : registre injoignable ou en erreur" in result.stdout + result.stderr
         assert "rien n'est modifié pour ce conteneur" in result.stdout + result.stderr
         assert bench.identity(name) == identity and copies(bench, name) == [name]
         assert image_id(lost_ref) == bench.inspect(name)["Image"]

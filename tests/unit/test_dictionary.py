@@ -49,8 +49,7 @@ CONTRACT = {  # field: (type, multi, mandatory, default, label)
     "restauration_commande": ("string", False, False, (),
                               "Commande de restauration (lit l'export sur son entrée standard)"),
     "sauvegarde_arret": ("oui/non", False, False, ("non",), "Arrêter le conteneur pendant la copie de ses données"),
-    "mise_a_jour_auto": ("oui/non", False, False, (),
-                         "Accepter les mises à jour de l'image (vide : oui, sauf conteneur persistant)"),
+    "mise_a_jour_auto": ("string", False, False, ("automatique",), "Accepter les mises à jour de l'image"),
     "mise_a_jour_delai": ("number", False, False, ("30",),
                           "Durée de fonctionnement exigée d'une nouvelle version sans vérification de santé (secondes)"),
 }

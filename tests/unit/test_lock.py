@@ -88,7 +88,7 @@ def test_a_second_process_holding_it_blocks_then_gets_the_french_message(lock_di
         message = str(refused.value)
         assert f"un autre reconfigure est en cours (pid {holder.pid}, depuis" in message
         assert str(path) in message and "abandon après" in message
-        assert journal.out.getvalue().count("Un autre reconfigure (ou une sauvegarde, une restauration) est en cours : attente") == 1
+        assert journal.out.getvalue().count("Un autre reconfigure (ou une sauvegarde, une restauration, une mise à jour) est en cours : attente") == 1
     finally:
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait()

@@ -264,7 +264,7 @@ def test_healthy_after_starting_is_kept(clock):
     journal = Journal(io.StringIO())
     assert judged(engine, WITH_HEALTH, journal) == ""
     assert engine.asked == 3 and 0 < clock.slept < WITH_HEALTH.health.wait
-    announced = "Vérification de la nouvelle version de my-apache-app : sain (au plus 15 s)"
+    announced = "Vérification de la nouvelle version de my-apache-app : attente de « healthy » (au plus 15 s)"
     assert journal.out.getvalue().count(announced) == 1
 
 
@@ -297,7 +297,7 @@ def test_without_health_check_kept_once_running_for_its_delay(clock):
     engine = Inspected(inspected())
     assert judged(engine, WITHOUT_HEALTH, journal) == ""
     assert 5 <= clock.slept < 5 + 2 * readiness.READY_POLL and engine.asked > 2
-    assert "toujours en marche après 5 s" in journal.out.getvalue()
+    assert "doit rester en marche 5 s sans redémarrer" in journal.out.getvalue()
 
 
 def test_without_health_check_and_no_delay_kept_once_started(clock):
@@ -382,12 +382,22 @@ def test_update_settings_are_not_container_parameters():
 
 @pytest.mark.parametrize("declared", [True, False], ids=["declared", "remembered"])
 def test_a_persistent_container_being_updated_is_recreated(declared):
-    spec = apache(persistent=True)
+    spec = apache(persistent=True, update=UpdateSettings(consent=True, delay=0))
     current = observed_for(spec, persistent=declared)
     protected = frozenset() if declared else frozenset({current.id})
     action = only(plan_for(spec, current, updating=frozenset({spec.name}), protected=protected))
     assert action.kind is Kind.RECREATE and action.update is True
     assert action.reason == f"mise à jour : nouvelle image pour {spec.image}"
+
+
+@pytest.mark.parametrize("label", [True, False], ids=["label", "id"])
+def test_a_container_created_persistent_is_not_updated_without_an_explicit_oui(label):
+    """Declared non-persistent since, but still protected (label or id): `automatique` is not consent."""
+    spec = apache()
+    current = observed_for(spec, persistent=label)
+    protected = frozenset() if label else frozenset({current.id})
+    action = only(plan_for(spec, current, updating=frozenset({spec.name}), protected=protected))
+    assert action.kind is Kind.KEEP
 
 
 def test_a_persistent_container_not_being_updated_keeps_its_image_pending():
@@ -1065,7 +1075,7 @@ def test_a_pinned_image_is_never_asked_nor_updated():
 
 def test_a_registry_without_answer_is_an_error():
     found = available_for(registry=DockerOperationError(REF, "Interrogation du registre", "délai dépassé"))
-    assert found.state == "registre sans réponse : délai dépassé"
+    assert found.state == "registre injoignable ou en erreur : délai dépassé"
     assert found.error and not found.available and not found.to_apply and found.registry == ""
 
 
