@@ -123,8 +123,8 @@ def _by_name(engine: Engine) -> dict[str, ObservedContainer]:
 
 def describe(found: list[Availability]) -> str:
     rows = [("Nom", "Image", "En service", "Sur le registre", "État")]
-    rows += [(item.spec.name, str(item.spec.image), _short(item.running) or "-", _short(item.registry) or "-",
-              item.state) for item in found]
+    rows += [(item.spec.name, str(item.spec.image), _short(item.running_digest or item.running) or "-",
+              _short(item.registry) or "-", item.state) for item in found]
     return table(rows)
 
 

@@ -25,6 +25,7 @@ class Availability:
 
     spec: ContainerSpec
     running: str  # image id of the container ("" when there is none)
+    running_digest: str  # its registry digest when the host knows it (compared with registry), else ""
     local: str  # local image id of its reference ("" when absent)
     registry: str  # digest on the registry ("" when not asked or not answered)
     state: str  # what the administrator reads
@@ -52,32 +53,42 @@ def _registry_digest(engine: Engine, ref: str) -> str | DockerOperationError:
         return error
 
 
+def _digest_of(engine: Engine, image_id: str, name: str) -> str:
+    """The digest under which the registry of name knows the image (RepoDigests "name@sha256:…"), "" if none."""
+    for entry in engine.repo_digests(image_id):
+        repository, _, digest = entry.partition("@")
+        if repository == name:
+            return digest
+    return ""
+
+
 def _availability(engine: Engine, spec: ContainerSpec, current: ObservedContainer | None,
                   answer: str | DockerOperationError | None, outcome: Outcome | None) -> Availability:
     running = current.image_id if current is not None else ""
+    in_service = _digest_of(engine, running, spec.image.name) if running else ""
     local = engine.image_id(str(spec.image)) or ""
     if spec.image.pinned:
-        return Availability(spec, running, local, spec.image.tag, "épinglée (empreinte fixe, jamais mise à jour)")
+        return Availability(spec, running, in_service, local, spec.image.tag, "épinglée (empreinte fixe, jamais mise à jour)")
     if isinstance(answer, DockerOperationError) or answer is None:
         detail = answer.detail if isinstance(answer, DockerOperationError) else "non interrogé"
-        return Availability(spec, running, local, "", f"registre injoignable ou en erreur : {detail}", error=True)
+        return Availability(spec, running, in_service, local, "", f"registre injoignable ou en erreur : {detail}", error=True)
     digests = {entry.rpartition("@")[2] for entry in engine.repo_digests(str(spec.image))} if local else set()
     newer = answer not in digests
     waiting = bool(local) and bool(running) and local != running  # pulled, not in service yet
     refused = outcome is not None and outcome.image_refused and not newer and outcome.after == local
     if refused:
         assert outcome is not None
-        return Availability(spec, running, local, answer,
+        return Availability(spec, running, in_service, local, answer,
                             f"refusée : {outcome.describe()} ; pour réessayer : eole-conteneurs mise-a-jour {spec.name}")
     if not (newer or waiting):
-        return Availability(spec, running, local, answer, "à jour")
+        return Availability(spec, running, in_service, local, answer, "à jour")
     what = "nouvelle version sur le registre" if newer else "nouvelle version déjà récupérée, pas encore en service"
     consent = variable(spec.index, "mise_a_jour_auto")
     if spec.update.consent is False:  # the administrator's choice: nothing for monitoring to report
-        return Availability(spec, running, local, answer, f"{what} ; mises à jour refusées ({consent} = non)")
+        return Availability(spec, running, in_service, local, answer, f"{what} ; mises à jour refusées ({consent} = non)")
     # Persistent as declared, or as created (its label): its writable layer goes only with an explicit oui.
     persistent = spec.persistent or (current is not None and is_persistent(current))
     accepted = spec.update.consent is True or not persistent
     if not accepted:
         what += f" ; conteneur persistant, mis à jour seulement avec {consent} = oui"
-    return Availability(spec, running, local, answer, what, available=True, accepted=accepted)
+    return Availability(spec, running, in_service, local, answer, what, available=True, accepted=accepted)
