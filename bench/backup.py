@@ -35,6 +35,7 @@ from pathlib import Path
 CHECKOUT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(CHECKOUT))
 
+from eole_conteneurs.commands.text import table  # noqa: E402
 from eole_conteneurs.creole.buildtime import build_directory  # noqa: E402
 
 REGISTRY = "127.0.0.1:5000"
@@ -304,13 +305,8 @@ def report(results: dict) -> str:
             ("Dépôt après (du -sb)", _mo(first["depot_octets"]), _mo(second["depot_octets"][-1])),
             ("Ajouté au dépôt", _mo(first["depot_octets"]),
              f"{second['ajout_median_octets'] / 1024:.1f} Kio par sauvegarde (médiane)")]
-    widths = [max(len(row[column]) for row in rows) for column in range(3)]
     lines = [f"N = {results['n']} conteneurs, {results['mo_par_volume']:g} Mo par volume "
-             f"({_mo(results['donnees_octets'])} de données)"]
-    for number, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-        if number == 0:
-            lines.append("  ".join("-" * width for width in widths))
+             f"({_mo(results['donnees_octets'])} de données)", table(rows)]
     targets = results["objectifs"]
     lines.append(f"Objectif durée : seconde ≤ 10 % de la première : {targets['duree_rapport'] * 100:.1f} % → "
                  f"{'tenu' if targets['duree_tenu'] else 'NON TENU'}")

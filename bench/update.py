@@ -63,6 +63,7 @@ from pathlib import Path
 CHECKOUT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(CHECKOUT))
 
+from eole_conteneurs.commands.text import table  # noqa: E402
 from eole_conteneurs.containers.history import History  # noqa: E402
 from eole_conteneurs.creole.buildtime import build_directory, expand_templates  # noqa: E402
 
@@ -446,13 +447,9 @@ def report(results: dict) -> str:
     rows.append(("Version servie à la fin",
                  f"nouvelle : {sum(run['servie_attendue'] for run in good['mesures'])}/{len(good['mesures'])}",
                  f"précédente : {sum(run['servie_attendue'] for run in bad['mesures'])}/{len(bad['mesures'])}"))
-    widths = [max(len(row[column]) for row in rows) for column in range(3)]
     lines = [f"Mise à jour d'un conteneur publié par nginx : {results['repetitions']} répétition(s), "
-             f"délai de santé {results['delai_sante_s']} s, une requête toutes les {PERIOD_S * 1000:.0f} ms"]
-    for number, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-        if number == 0:
-            lines.append("  ".join("-" * width for width in widths))
+             f"délai de santé {results['delai_sante_s']} s, une requête toutes les {PERIOD_S * 1000:.0f} ms",
+             table(rows)]
     wrong = [f"{kind} n° {index}" for kind, key in (("bonne", "bonne"), ("mauvaise", "mauvaise"))
              for index, run in enumerate(results[key]["mesures"], 1) if not run["conforme"]]
     waited = sum(1 for key in ("bonne", "mauvaise") for run in results[key]["mesures"] if run["attente_verrou_s"])

@@ -254,7 +254,8 @@ def test_fresh_host_drill_with_the_package(drill):
     status = drill.ok("status")
     for name in (drill.web, drill.data):
         line = next((line for line in status.stdout.splitlines() if name in line), "")
-        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d\s*$", line), f"no backup date for {name}:\n{status.stdout}"
+        # « Sauvegarde » then « Mise à jour » (none here: "-"), the last two columns.
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d\s+-\s*$", line), f"no backup date for {name}:\n{status.stdout}"
 
     elapsed = time.monotonic() - started
     assert elapsed < 120, f"the drill took {elapsed:.0f} s"
