@@ -38,6 +38,7 @@ def web(bench, index: int, short: str, **extra) -> dict:
         f"conteneur{index}_tag": "2.4",
         f"conteneur{index}_persistance": "non",
         f"conteneur{index}_commande": SERVICE,
+        f"conteneur{index}_mise_a_jour_delai": "1",  # a recreated version kept after 1 s of running (30 by default)
     }
     values.update({f"conteneur{index}_{key}": value for key, value in extra.items()})
     return values

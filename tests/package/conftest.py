@@ -113,6 +113,7 @@ def container(index: int, name: str, port: int | None, host_dir: Path, persisten
         f"conteneur{index}_rep_hote": [str(host_dir)],
         f"conteneur{index}_rep_conteneur": {"0": "/usr/local/apache2/htdocs"},
         f"conteneur{index}_persistance": persistent,
+        f"conteneur{index}_mise_a_jour_delai": "1",  # a recreated version kept after 1 s of running (30 by default)
     }
     if port is not None:
         values.update({f"conteneur{index}_port_conteneur": ["80"],
