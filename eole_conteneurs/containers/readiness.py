@@ -92,12 +92,12 @@ def verdict(engine: Engine, spec: ContainerSpec, container: str, journal: Journa
     """"" when the new container of spec is fit to keep; otherwise why not (waits at most its delay).
 
     A one-shot container is not watched: it is meant to stop. resumed: the new container of a killed run,
-    judged again later; one that has run without a restart past its whole window has proved itself (what
-    it wrote since is not thrown away for a passing health state).
+    judged again later, its window counted from its start as dockerd recorded it; found past its window,
+    it is kept unless it never became healthy (what it wrote since is not thrown away for a passing state).
     """
     if not spec.service:
         return ""
-    started = time.monotonic()
+    started: float | None = None
     announced = False
     while True:
         details = engine.inspect(container)
@@ -106,11 +106,13 @@ def verdict(engine: Engine, spec: ContainerSpec, container: str, journal: Journa
         state = details.get("State") or {}
         health = state.get("Health") or {}
         status = health.get("Status")
-        elapsed = time.monotonic() - started
         if details.get("RestartCount") or state.get("Restarting") or not state.get("Running"):
             return _stopped(state, bool(details.get("RestartCount")))
-        if resumed and _running_for(state) > max(spec.update.delay, spec.health.wait):
-            return ""
+        if started is None:
+            started = time.monotonic() - (_running_for(state) if resumed else 0.0)
+            if resumed and time.monotonic() - started > max(spec.update.delay, spec.health.wait):
+                return "" if status != "starting" else f"jamais « healthy » ({_last_check(health)})"
+        elapsed = time.monotonic() - started
         if status == "healthy":
             return ""
         if status == "unhealthy":

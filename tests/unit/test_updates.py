@@ -1226,3 +1226,33 @@ def test_update_refuses_an_unknown_option(capsys):
         cli.parser().parse_args(["mise-a-jour", "--forcer"])
     assert caught.value.code == 2
     assert "--forcer" in capsys.readouterr().err
+
+
+# -- a killed run's new version, judged again later: its window counts from its start ------------------
+
+def started_ago(answer: dict, seconds: float) -> dict:
+    """answer with State.StartedAt seconds before now, as dockerd writes it (nanoseconds, Z)."""
+    from datetime import datetime, timedelta, timezone
+    moment = datetime.now(timezone.utc) - timedelta(seconds=seconds)
+    answer["State"]["StartedAt"] = moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
+    return answer
+
+
+@pytest.mark.parametrize("health", [None, "healthy", "unhealthy"])
+def test_a_resumed_version_running_past_its_window_is_kept(clock, health):
+    engine = Inspected(started_ago(inspected(health=health, output="x" if health else ""), 3600))
+    assert readiness.verdict(engine, WITH_HEALTH, "c" * 64, Journal(io.StringIO()), resumed=True) == ""
+    assert clock.slept == 0
+
+
+def test_a_resumed_version_never_healthy_past_its_window_is_rolled_back(clock):
+    engine = Inspected(started_ago(inspected(health="starting", output="404"), 3600))
+    why = readiness.verdict(engine, WITH_HEALTH, "c" * 64, Journal(io.StringIO()), resumed=True)
+    assert why.startswith("jamais « healthy »") and "404" in why and clock.slept == 0
+
+
+def test_a_resumed_version_inside_its_window_is_judged_for_the_rest_of_it(clock):
+    """Started 10 s before a 15 s window: 5 s more of « starting », then rolled back (not 15 s more)."""
+    engine = Inspected(started_ago(inspected(health="starting"), 10))
+    why = readiness.verdict(engine, WITH_HEALTH, "c" * 64, Journal(io.StringIO()), resumed=True)
+    assert why.startswith("toujours « starting » après 15 s") and 4 <= clock.slept <= 6
