@@ -307,6 +307,11 @@ class Converger(Replacing):
         self._delete(action.current)
         if self.secrets is not None:
             self.secrets.remove(action.name)
+        if self.history is not None:  # what became of its versions goes with it
+            try:
+                self.history.forget({action.name})
+            except EoleConteneursError as error:
+                self.journal.warn(str(error))
 
     def _stop_persistent(self, action: Stop) -> None:
         self.journal.step(f"Conteneur {action.name} : {action.reason}")
