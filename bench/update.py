@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -68,7 +67,7 @@ from eole_conteneurs.containers.history import History  # noqa: E402
 from eole_conteneurs.creole.buildtime import build_directory, expand_templates  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from backup import wait_for_free_lock  # noqa: E402
+from backup import machine as backup_machine, wait_for_free_lock  # noqa: E402
 
 REGISTRY = "127.0.0.1:5000"
 WEB_D = Path("/etc/nginx/web.d")
@@ -408,13 +407,9 @@ class Bench:
 
 
 def machine() -> dict:
-    memory = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                   if line.startswith("MemTotal")), "?")
-    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "host": platform.node(),
-            "kernel": platform.release(), "cpus": os.cpu_count(), "memory_kib": int(memory),
-            "docker": sh("docker", "version", "--format", "{{.Server.Version}}", check=False).stdout.strip(),
-            "nginx": sh("nginx", "-v", check=False).stderr.strip().removeprefix("nginx version: "),
-            "python": platform.python_version()}
+    """The backup bench's description of the machine, with nginx's version instead of borg's."""
+    described = {key: value for key, value in backup_machine().items() if key != "borg"}
+    return dict(described, nginx=sh("nginx", "-v", check=False).stderr.strip().removeprefix("nginx version: "))
 
 
 SUMMED = ("duree_s", "requetes", "echecs", "sans_reponse_200", "version_defectueuse", "indisponibilite_s",
