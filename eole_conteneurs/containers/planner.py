@@ -275,10 +275,9 @@ def _for_declared(spec: ContainerSpec, current: ObservedContainer | None, situat
         return Recreate(spec, current, f"mise à jour : {differences[0]}", update=True)
     # Declared persistent now, or ever: its writable layer is never dropped implicitly.
     if differences and not (spec.persistent or situation.persistent(current)):
-        local_image = situation.images.get(str(spec.image))
-        if local_image is not None and situation.refused.get(spec.name) == local_image != current.image_id:
+        if _image_held_back(spec, current, situation):
             return Recreate(spec, current, "; ".join(differences) + " ; avec l'image en service (la nouvelle a été "
-                            "annulée)", image=current.image_id)
+                            "annulée ou n'est pas acceptée)", image=current.image_id)
         return Recreate(spec, current, "; ".join(differences), update=update)
     pending = _pending(spec, current, differences, situation) or _held_back(spec, current, differences, situation)
     if current.running or finished(current):
@@ -306,6 +305,16 @@ def _differences(spec: ContainerSpec, current: ObservedContainer, situation: Sit
             and situation.refused.get(spec.name) != local_image and spec.update.consent is not False):
         differences.append(_new_image(spec))
     return differences
+
+
+def _image_held_back(spec: ContainerSpec, current: ObservedContainer, situation: Situation) -> bool:
+    """Same reference, a newer local image it must not take: rolled back before, or refused (= non)."""
+    local_image = situation.images.get(str(spec.image))
+    if local_image is None or local_image == current.image_id:
+        return False
+    if stored_parameters(current).get("image") != str(spec.image):  # another reference declared: taken
+        return False
+    return situation.refused.get(spec.name) == local_image or spec.update.consent is False
 
 
 def _new_image(spec: ContainerSpec) -> str:

@@ -475,6 +475,17 @@ def test_a_recreation_by_reconfigure_that_is_not_healthy_is_rolled_back(bench, i
     assert bench.identity(name) == identity and copies(bench, name) == [name]
     assert status_json(bench)[name]["mise_a_jour"].startswith("annulée")
 
+    # A settings change made since is applied with the image in service, not the rolled-back one.
+    values["conteneur1_env_nom"] = ["MODE"]
+    values["conteneur1_env_valeur"] = {"0": "x"}
+    bench.write(values)
+    changed = bench.command("reconfigure")
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert "avec l'image en service" in changed.stdout
+    state = bench.inspect(name)
+    assert state["Id"] != old["Id"] and state["Image"] == old["Image"] and "MODE=x" in state["Config"]["Env"]
+    assert page(bench, name) == (200, "version 1") and copies(bench, name) == [name]
+
 
 # -- 10. an update killed half-way (kill -9) --------------------------------------------------------
 

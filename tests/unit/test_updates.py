@@ -1256,3 +1256,30 @@ def test_a_resumed_version_inside_its_window_is_judged_for_the_rest_of_it(clock)
     engine = Inspected(started_ago(inspected(health="starting"), 10))
     why = readiness.verdict(engine, WITH_HEALTH, "c" * 64, Journal(io.StringIO()), resumed=True)
     assert why.startswith("toujours « starting » après 15 s") and 4 <= clock.slept <= 6
+
+
+# -- a settings change never brings in an image the container must not take ---------------------------------
+
+@pytest.mark.parametrize("held", ["annulée", "refusée"])
+def test_a_settings_change_keeps_the_image_in_service_when_the_newer_one_is_held_back(held):
+    before = apache(update=UpdateSettings(consent=False if held == "refusée" else None, delay=0))
+    current = observed_for(before)
+    changed = replace(before, environment=(("MODE", "x"),))
+    refused = {before.name: NEWER_IMAGE_ID} if held == "annulée" else None
+    action = only(plan_for(changed, current, refused=refused))
+    assert action.kind is Kind.RECREATE and action.image == current.image_id
+    assert "avec l'image en service" in action.reason
+
+
+def test_a_settings_change_takes_the_newer_image_when_it_is_accepted():
+    spec = apache()
+    action = only(plan_for(replace(spec, environment=(("MODE", "x"),)), observed_for(spec)))
+    assert action.kind is Kind.RECREATE and action.image == ""
+
+
+def test_another_declared_reference_is_taken_even_with_updates_refused():
+    """= non refuses new versions behind the same tag, not the image the administrator declares."""
+    before = apache(update=UpdateSettings(consent=False, delay=0))
+    other = replace(before, image=ImageRef(HUB, "httpd", "2.5"))
+    action = only(plan_for(other, observed_for(before)))
+    assert action.kind is Kind.RECREATE and action.image == ""
