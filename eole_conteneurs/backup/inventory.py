@@ -14,7 +14,7 @@ from typing import Any
 
 from eole_conteneurs.config import paths
 from eole_conteneurs.config.model import ContainerSpec, variable
-from eole_conteneurs.engine.api import Engine, ObservedContainer
+from eole_conteneurs.engine.api import Engine, ObservedContainer, of_technology
 from eole_conteneurs.errors import EoleConteneursError
 
 MANIFEST, EXPORT = "manifeste.json", "export"
@@ -101,6 +101,7 @@ def items_of(spec: ContainerSpec, container: ObservedContainer | None) -> tuple[
 def manifest_of(spec: ContainerSpec, container: ObservedContainer | None, engine: Engine,
                 items: tuple[Item, ...], digests: dict[str, tuple[str, ...]]) -> Manifest:
     """digests: image id → its repository digests, filled as images are read (containers share images)."""
+    engine = of_technology(engine, spec.technology)
     image_id = container.image_id if container else (engine.image_id(str(spec.image)) or "")
     if image_id and image_id not in digests:
         digests[image_id] = tuple(engine.repo_digests(image_id))

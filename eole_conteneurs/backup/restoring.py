@@ -33,8 +33,8 @@ from eole_conteneurs.config import paths
 from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.config.model import ContainerSpec
 from eole_conteneurs.containers.readiness import Readiness
-from eole_conteneurs.engine.api import Engine, ObservedContainer
-from eole_conteneurs.engine.execution import ExecFailed, run_with_input
+from eole_conteneurs.engine.api import Endpoints, Engine, ObservedContainer
+from eole_conteneurs.engine.execution import ExecFailed, Where, run_with_input
 from eole_conteneurs.errors import EoleConteneursError, os_reason
 from eole_conteneurs.journal import Journal
 
@@ -74,7 +74,7 @@ def choose_archive(borg: Borg, specs: list[ContainerSpec], wanted: str | None) -
 
 
 def restore(loaded: Loaded, specs: list[ContainerSpec], engine: Engine, place: BackupPlace, journal: Journal,
-            docker_url: str, wanted: str | None = None) -> Restoration:
+            endpoints: Endpoints, wanted: str | None = None) -> Restoration:
     record = Record(place.state)
     recover(record, engine, journal)
     passphrase_of(place, create=False, journal=journal)  # there and root's alone, before borg reads it
@@ -104,7 +104,7 @@ def restore(loaded: Loaded, specs: list[ContainerSpec], engine: Engine, place: B
             # Those without an export stopped first: the copy of their data made just below is consistent;
             # those with one still run for it, and are stopped just before their data is replaced.
             stopped.stop([observed[spec.name] for spec in specs if not spec.backup.dump_command])
-            saved = back_up(loaded, specs, engine, place, journal, docker_url, prefix=BEFORE_RESTORE_PREFIX,
+            saved = back_up(loaded, specs, engine, place, journal, endpoints, prefix=BEFORE_RESTORE_PREFIX,
                             also=[swap.target for swap in result.swaps])
             if saved.failed or not saved.archive:
                 raise RestoreRefused("sauvegarde des données actuelles impossible : restauration abandonnée, "
@@ -114,7 +114,7 @@ def restore(loaded: Loaded, specs: list[ContainerSpec], engine: Engine, place: B
             stopped.stop([observed[spec.name] for spec in specs])
             swap_all(result.swaps, record)
         remember(record, archive, list(restored), borg.repository)
-        finish(result, specs, engine, journal, docker_url, place)
+        finish(result, specs, engine, journal, endpoints, place)
     finally:
         for swap in result.swaps:
             discard(swap.staged)
@@ -265,7 +265,7 @@ def remember(record: Record, archive: Archive, names: list[str], repository: str
         record.saved(newer, archive.name, repository, when)
 
 
-def finish(result: Restoration, specs: list[ContainerSpec], engine: Engine, journal: Journal, docker_url: str,
+def finish(result: Restoration, specs: list[ContainerSpec], engine: Engine, journal: Journal, endpoints: Endpoints,
            place: BackupPlace) -> None:
     """Each export read back by its container's restore command once the container is ready; a failure
     is reported, its export kept for the administrator, and the others still go on."""
@@ -282,7 +282,8 @@ def finish(result: Restoration, specs: list[ContainerSpec], engine: Engine, jour
             if why:
                 raise ExecFailed(spec.name, spec.backup.restore_command, f"conteneur non prêt ({why})")
             journal.step(f"Rechargement de l'export de {spec.name} : {spec.backup.restore_command[0]}…")
-            run_with_input(spec.name, spec.backup.restore_command, export, docker_url, EXPORT_TIMEOUT)
+            run_with_input(Where(spec.name, spec.technology, endpoints), spec.backup.restore_command, export,
+                           EXPORT_TIMEOUT)
         except ExecFailed as error:
             kept = place.state / f"export-{spec.name}-{result.archive}"
             os.replace(export, kept)

@@ -24,8 +24,8 @@ from eole_conteneurs.backup.record import Record
 from eole_conteneurs.backup.variables import VARIABLES, write_variables
 from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.config.model import ContainerSpec
-from eole_conteneurs.engine.api import Engine, ObservedContainer
-from eole_conteneurs.engine.execution import ExecFailed, run_with_output
+from eole_conteneurs.engine.api import Endpoints, Engine, ObservedContainer
+from eole_conteneurs.engine.execution import ExecFailed, Where, run_with_output
 from eole_conteneurs.errors import EoleConteneursError, os_reason
 from eole_conteneurs.journal import Journal
 
@@ -91,7 +91,7 @@ def archived(path: Path | str) -> str:
 
 
 def back_up(loaded: Loaded, specs: list[ContainerSpec], engine: Engine, place: BackupPlace, journal: Journal,
-            docker_url: str, prefix: str = ARCHIVE_PREFIX, also: list[Path] | None = None) -> Saved:
+            endpoints: Endpoints, prefix: str = ARCHIVE_PREFIX, also: list[Path] | None = None) -> Saved:
     """Exports, then the archive; raises BackupEngineError (nothing recorded) when borg fails.
 
     Before a restore (prefix BEFORE_RESTORE_PREFIX), a failed export does not leave the container out:
@@ -104,7 +104,7 @@ def back_up(loaded: Loaded, specs: list[ContainerSpec], engine: Engine, place: B
     borg = borg_for(loaded, place)
     ensure_repository(borg, record, journal)
     observed = observed_by_name(engine)
-    staging = Staging(engine, place, journal, docker_url, export_required=prefix != BEFORE_RESTORE_PREFIX)
+    staging = Staging(engine, place, journal, endpoints, export_required=prefix != BEFORE_RESTORE_PREFIX)
     items, result = staging.run(specs, observed)
     if not result.containers:
         return result
@@ -149,7 +149,7 @@ class Staging:
     engine: Engine
     place: BackupPlace
     journal: Journal
-    docker_url: str
+    endpoints: Endpoints
     export_required: bool = True  # False: a failed export is a warning, the files are still saved
     digests: dict[str, tuple[str, ...]] = field(default_factory=dict)  # by image id: containers share images
 
@@ -190,7 +190,7 @@ class Staging:
                 raise ContainerNotSaved(spec.name, "conteneur arrêté ou absent : sa commande d'export ne peut "
                                                    "pas être lancée")
             self.journal.step(f"Export de {spec.name} : {spec.backup.dump_command[0]}…")
-            export_to(target, spec, self.docker_url)
+            export_to(target, spec, self.endpoints)
             return True
         except (ExecFailed, ContainerNotSaved) as error:
             target.unlink(missing_ok=True)  # the previous export must not be saved as tonight's
@@ -202,13 +202,13 @@ class Staging:
             return False
 
 
-def export_to(target: Path, spec: ContainerSpec, docker_url: str) -> None:
+def export_to(target: Path, spec: ContainerSpec, endpoints: Endpoints) -> None:
     """The export command's output, renamed over the previous one only when the command succeeded."""
     partial = target.with_name(PARTIAL_EXPORT)
     try:
         with open(partial, "wb") as output:
             os.fchmod(output.fileno(), 0o600)
-            run_with_output(spec.name, spec.backup.dump_command, output, docker_url, EXPORT_TIMEOUT)
+            run_with_output(Where(spec.name, spec.technology, endpoints), spec.backup.dump_command, output, EXPORT_TIMEOUT)
             output.flush()
             os.fsync(output.fileno())
         os.replace(partial, target)

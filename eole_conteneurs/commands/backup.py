@@ -17,9 +17,9 @@ from eole_conteneurs.commands.text import table
 from eole_conteneurs.config.backup import REPOSITORY_EXPECTED, checked_repository
 from eole_conteneurs.config.loading import Loaded, load_dictionary
 from eole_conteneurs.config.model import ContainerSpec
-from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.jobs.context import EXIT_ERROR, EXIT_OK, Job
+from eole_conteneurs.jobs.engines import connected
 
 
 def save(loaded: Loaded, job: Job, names: list[str]) -> int:
@@ -28,11 +28,11 @@ def save(loaded: Loaded, job: Job, names: list[str]) -> int:
     if not specs:
         job.journal.step("Aucun conteneur déclaré : rien à sauvegarder.")
         return EXIT_OK
-    engine = DockerEngine.connect(job.settings.docker_url)
+    engine, reached = connected(job, specs)
     if not names:
         forget_undeclared(job.settings.backup_place, loaded)
     recover(Record(job.settings.backup_place.state), engine, job.journal)
-    result = back_up(loaded, specs, engine, job.settings.backup_place, job.journal, job.settings.docker_url)
+    result = back_up(loaded, list(reached), engine, job.settings.backup_place, job.journal, job.settings.endpoints)
     if result.archive:
         job.journal.step(f"Sauvegarde terminée : archive {result.archive} ({len(result.containers)} conteneur(s))")
     if result.failed:
@@ -54,9 +54,10 @@ def export_only(loaded: Loaded, job: Job, names: list[str]) -> int:
     specs = selected(loaded, names)
     if not names:
         forget_undeclared(place, loaded)
-    engine = DockerEngine.connect(job.settings.docker_url)
+    engine, reached = connected(job, specs)
     recover(Record(place.state), engine, job.journal)
-    items, staged = Staging(engine, place, job.journal, job.settings.docker_url).run(specs, observed_by_name(engine))
+    items, staged = Staging(engine, place, job.journal, job.settings.endpoints).run(list(reached),
+                                                                                  observed_by_name(engine))
     if specs:
         write_variables(loaded, place.staging, place.state, passphrase_of(place, create=True, journal=job.journal))
     written = eole.write_fileset(place.staging, items)
@@ -85,8 +86,9 @@ def restore_containers(loaded: Loaded, job: Job, names: list[str], archive: str 
     specs = _selected(loaded, names)
     if not specs:
         raise RestoreRefused("aucun conteneur déclaré à restaurer")
-    engine = DockerEngine.connect(job.settings.docker_url)
-    result = restore(loaded, specs, engine, job.settings.backup_place, job.journal, job.settings.docker_url, archive)
+    engine, reached = connected(job, specs)
+    result = restore(loaded, list(reached), engine, job.settings.backup_place, job.journal, job.settings.endpoints,
+                     archive)
     ending = "Restauration terminée avec des erreurs" if job.journal.failed else "Restauration terminée"
     job.journal.step(f"{ending} depuis l'archive {result.archive} ; données remplacées conservées dans "
                      f"l'archive {result.safety_archive}")

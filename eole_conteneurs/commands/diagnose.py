@@ -18,9 +18,10 @@ from eole_conteneurs.backup.record import LastBackup
 from eole_conteneurs.commands.status import collect, last_backups, updates
 from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.containers.history import Outcome
-from eole_conteneurs.engine.dockerd import DockerEngine
+from eole_conteneurs.engine.api import DOCKER, TECHNOLOGIES, DockerUnavailable, Engine, of_technology
 from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.jobs.context import EXIT_OK, Job, RunMode, Settings
+from eole_conteneurs.jobs.engines import reach
 from eole_conteneurs.publish.names import primary_name
 
 HEADER = "*** Conteneurs (eole-conteneurs)"
@@ -71,17 +72,37 @@ def diagnose(job: Job) -> list[str]:
         outcomes = {}
         lines.append(line("Mises à jour", False, one_line(error)))
     try:
-        engine = DockerEngine.connect(job.settings.docker_url)
-        statuses = collect(loaded, job.settings.scope, engine, backups, outcomes)
+        reached = reach(job, loaded.configuration.containers, start=False, report=False)
+        lines += engine_lines(loaded, reached.refused, reached.engine)
+        if reached.engine is None:
+            return lines
+        statuses = collect(loaded, job.settings.scope, reached.engine, backups, outcomes)
     except EoleConteneursError as error:
         return lines + [line("Docker", False, one_line(error))]
-    lines.append(line("Docker", True))
     for status in statuses:
         if status.declared:
             health = f"santé : {status.health}" if status.health != "-" else ""
             lines.append(line(f"Conteneur {status.name}", status.ok, health if status.ok else
                               ", ".join(filter(None, (status.state, health)))))
     return lines + web_lines(loaded) + backup_lines(loaded, backups) + update_lines(loaded, outcomes)
+
+
+def engine_lines(loaded: Loaded, refused: dict[str, DockerUnavailable], engine: Engine | None) -> list[str]:
+    """One line per technology some container is declared with (Docker when none is), naming those it leaves out."""
+    declared = {spec.technology for spec in loaded.configuration.containers} or {DOCKER}
+    lines = []
+    for technology in (technology for technology in TECHNOLOGIES if technology in declared):
+        label = technology.capitalize()
+        if technology in refused:
+            names = ", ".join(spec.name for spec in loaded.configuration.containers if spec.technology == technology)
+            lines.append(line(label, False, one_line(refused[technology]) + (f" ; conteneurs : {names}" if names else "")))
+        elif engine is not None:
+            try:
+                of_technology(engine, technology).ping()
+                lines.append(line(label, True))
+            except EoleConteneursError as error:
+                lines.append(line(label, False, one_line(error)))
+    return lines
 
 
 def update_lines(loaded: Loaded, outcomes: dict[str, Outcome]) -> list[str]:

@@ -19,13 +19,12 @@ from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.config.model import ContainerSpec, variable
 from eole_conteneurs.containers.history import History
 from eole_conteneurs.containers.labels import Registry, updated_protection
-from eole_conteneurs.containers.executor import Converger
+from eole_conteneurs.containers.executor import Converger, local_images
 from eole_conteneurs.containers.planner import Action, Plan, Recreate, Restore, Resume, Start
 from eole_conteneurs.engine.api import Engine, ObservedContainer
-from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.jobs.context import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Job
-from eole_conteneurs.jobs.host import connect_or_start_docker
+from eole_conteneurs.jobs.engines import connected
 from eole_conteneurs.jobs.operations import converger_for, recover_backup_leftovers
 from eole_conteneurs.update.available import Availability, availabilities
 
@@ -35,8 +34,8 @@ def check(loaded: Loaded, job: Job, names: list[str]) -> int:
     chosen = selected(loaded, names)
     if not _enabled(loaded, job):
         return EXIT_OK
-    engine = DockerEngine.connect(job.settings.docker_url)
-    found = _availabilities(engine, chosen, job)
+    engine, reached = connected(job, chosen)
+    found = _availabilities(engine, list(reached), job)
     job.journal.step(describe(found))
     for item in found:
         if item.error:
@@ -54,7 +53,7 @@ def update(loaded: Loaded, job: Job, names: list[str]) -> int:
     chosen = selected(loaded, names)  # an unknown name is an error before anything is asked
     if not specs:
         return EXIT_OK
-    engine = connect_or_start_docker(job.journal, job.settings.docker_url)
+    engine, _ = connected(job, specs, start=True)
     recover_backup_leftovers(job, engine)
     _finish_interrupted(loaded, job, engine)
     found = _availabilities(engine, chosen, job, retried=set(names))
@@ -85,7 +84,7 @@ def _finish_interrupted(loaded: Loaded, job: Job, engine: Engine) -> None:
     never two containers of one service after this."""
     specs = loaded.configuration.containers
     converger = converger_for(job, engine)
-    plan = converger.plan(specs, _local_images(engine, specs), protected=Registry(job.settings.persistence_file).load())
+    plan = converger.plan(specs, local_images(engine, specs), protected=Registry(job.settings.persistence_file).load())
     # A container a killed run left stopped (a dependent being restarted) is started, as reconfigure would.
     leftovers = tuple(action for action in plan.actions if isinstance(action, (Restore, Resume, Start)))
     if leftovers:
@@ -96,10 +95,6 @@ def _finish_interrupted(loaded: Loaded, job: Job, engine: Engine) -> None:
 def _only(plan: Plan, actions: tuple[Action, ...]) -> Plan:
     """These actions of plan, and nothing else: no image pulled, no network or volume made or removed."""
     return replace(plan, actions=actions, pulls=(), new_networks=(), new_volumes=(), unused_networks=())
-
-
-def _local_images(engine: Engine, specs: tuple[ContainerSpec, ...]) -> dict[str, str | None]:
-    return {str(spec.image): engine.image_id(str(spec.image)) for spec in specs}
 
 
 def _enabled(loaded: Loaded, job: Job) -> list[ContainerSpec]:
@@ -144,7 +139,7 @@ def _backed_up_first(loaded: Loaded, job: Job, engine: Engine, wanted: list[Cont
     job.journal.step(f"Sauvegarde avant la mise à jour : {', '.join(spec.name for spec in wanted)}")
     recover(record, engine, job.journal)
     try:
-        saved = back_up(loaded, wanted, engine, place, job.journal, job.settings.docker_url, BEFORE_UPDATE_PREFIX)
+        saved = back_up(loaded, wanted, engine, place, job.journal, job.settings.endpoints, BEFORE_UPDATE_PREFIX)
     except EoleConteneursError as error:
         job.journal.fail(f"sauvegarde avant la mise à jour impossible : {error} ; aucune mise à jour installée")
         return []
@@ -159,7 +154,7 @@ def _install(loaded: Loaded, job: Job, engine: Engine, wanted: list[ContainerSpe
     names = frozenset(spec.name for spec in wanted)
     newer = [item.spec for item in found if item.spec.name in names and item.registry and not item.error]
     converger.pull(newer)
-    images = _local_images(engine, specs)
+    images = local_images(engine, specs)
     registry = Registry(job.settings.persistence_file)
     protected = registry.load()
     plan = converger.plan(specs, images, protected=protected, updating=names)

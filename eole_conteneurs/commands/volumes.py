@@ -17,7 +17,7 @@ from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.config.model import variable
 from eole_conteneurs.containers.labels import LABEL_SCOPE, Registry
 from eole_conteneurs.engine.api import DockerOperationError, Engine
-from eole_conteneurs.engine.dockerd import DockerEngine
+from eole_conteneurs.jobs.engines import connected
 from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.jobs.context import EXIT_OK, Job
 
@@ -105,7 +105,7 @@ def describe(statuses: list[VolumeStatus]) -> str:
 
 
 def show(loaded: Loaded, job: Job, as_json: bool = False) -> int:
-    statuses = collect(loaded, job, DockerEngine.connect(job.settings.docker_url))
+    statuses = collect(loaded, job, connected(job, loaded.configuration.containers)[0])
     if as_json:
         job.journal.step(json.dumps([status.as_json() for status in statuses], ensure_ascii=False, indent=1))
     else:
@@ -115,7 +115,7 @@ def show(loaded: Loaded, job: Job, as_json: bool = False) -> int:
 
 def adopt(loaded: Loaded, job: Job, name: str) -> int:
     """Let the module use a volume it did not create (its data kept as it is)."""
-    engine = DockerEngine.connect(job.settings.docker_url)
+    engine = connected(job, loaded.configuration.containers)[0]
     if name not in {volume.name for volume in engine.volumes()}:
         raise VolumeRefused(name, "n'existe pas")
     registry = Registry(job.settings.adopted_volumes_file)
@@ -126,7 +126,7 @@ def adopt(loaded: Loaded, job: Job, name: str) -> int:
 
 def remove(loaded: Loaded, job: Job, name: str) -> int:
     """Remove one volume of the module, with its data: refused while anything still needs it."""
-    engine = DockerEngine.connect(job.settings.docker_url)
+    engine = connected(job, loaded.configuration.containers)[0]
     statuses = {status.name: status for status in collect(loaded, job, engine)}
     status = statuses.get(name)
     if status is None or status.origin == "absent":

@@ -150,6 +150,12 @@ class ImageRef:
         return f"{self.name}{'@' if self.pinned else ':'}{self.tag}"
 
 
+def split_image_key(key: str) -> tuple[str, str]:
+    """(technology, reference) of a ContainerSpec.image_key."""
+    technology, _, ref = key.partition(":")
+    return (technology, ref) if technology == "podman" else ("docker", key)
+
+
 @dataclass(frozen=True)
 class ContainerSpec:
     """One declared container (family conteneur-N), validated and normalised."""
@@ -176,6 +182,12 @@ class ContainerSpec:
     capabilities: tuple[str, ...] = ()  # of DROPPED_CAPABILITIES, those given back
     backup: ContainerBackup = ContainerBackup()  # not a container parameter: never recreates it
     update: UpdateSettings = UpdateSettings()  # nor is this
+
+    @property
+    def image_key(self) -> str:
+        """What names its image among those of the host: each technology has its own store, so the same
+        reference may be at two versions; Docker's keep the bare reference (as before Podman)."""
+        return str(self.image) if self.technology == "docker" else f"{self.technology}:{self.image}"
 
     @property
     def updatable(self) -> bool:

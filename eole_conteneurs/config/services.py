@@ -4,9 +4,10 @@ dependencies, health, command and memory (the rules of config/validation.py's co
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 from eole_conteneurs.config import paths
-from eole_conteneurs.config.model import DataVolume, Health, Secret, variable
+from eole_conteneurs.config.model import ContainerSpec, DataVolume, Health, Secret, variable
 from eole_conteneurs.config.validator import Validator, require_pair
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -174,6 +175,24 @@ def memory(value: str) -> int:
     if size < MEMORY_MIN:
         raise ValueError("taille trop petite")
     return size
+
+
+SHARED_EXPECTED = "un nom utilisé par des conteneurs d'une seule technologie"
+
+
+def check_one_technology(validator: Validator, specs: Sequence[ContainerSpec]) -> None:
+    """A private network or a data volume belongs to one engine: Docker's and Podman's are apart,
+    so a name shared by containers of both would make two that do not meet."""
+    for kind, var_suffix, names_of in (("réseau privé", "reseau_prive", lambda spec: spec.private_networks),
+                                       ("volume", "volume_nom", lambda spec: [v.name for v in spec.data_volumes])):
+        first: dict[str, ContainerSpec] = {}
+        for spec in specs:
+            for name in names_of(spec):
+                other = first.setdefault(name, spec)
+                if other.technology != spec.technology:
+                    validator.refuse(variable(spec.index, var_suffix), name, SHARED_EXPECTED, None,
+                                     f"{kind} « {name} » aussi utilisé par « {other.name} » ({other.technology}), "
+                                     f"alors que « {spec.name} » est sous {spec.technology}")
 
 
 def check_dependencies(validator: Validator, count: int) -> None:

@@ -79,6 +79,7 @@ def build_configuration(values: Values, problems: list[InvalidValue]) -> tuple[C
                 if spec is not None:
                     containers.append(spec)
         services.check_dependencies(validator, count)
+        services.check_one_technology(validator, containers)
         policy = backup.policy(validator, [directory for spec in containers for directory in backup.host_dirs(spec.volumes)])
         return (Configuration(values.source, enabled, tuple(containers), backup=policy,
                               updates=updates.policy(validator)), validator.problems)

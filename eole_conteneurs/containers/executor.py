@@ -24,13 +24,26 @@ from eole_conteneurs.containers.hostdirs import check_bound_dirs, check_unchange
 from eole_conteneurs.containers.readiness import Readiness, dependency_levels
 from eole_conteneurs.containers.replacement import Replacing
 from eole_conteneurs.containers.secrets import SecretStore
-from eole_conteneurs.engine.api import DockerOperationError, Engine, ObservedContainer, PullResult
+from eole_conteneurs.engine.api import DockerOperationError, Engine, ObservedContainer, PullResult, of_technology
 from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.journal import Journal
 
 PULL_WORKERS = 4
 CREATE_WORKERS = 8  # dockerd serialises part of each creation: more threads stop paying beyond this
 STARTING = (Create, Recreate, Start, Restore, Resume)  # the actions that start a container: after its dependencies
+
+
+@dataclass(frozen=True)
+class _Image:
+    """A declared image reference, in the store of one technology."""
+
+    ref: str
+    technology: str
+
+
+def local_images(engine: Engine, specs: Sequence[ContainerSpec]) -> dict[str, str | None]:
+    """The local image id of each declared image (by ContainerSpec.image_key), as plan() takes them: nothing pulled."""
+    return {spec.image_key: of_technology(engine, spec.technology).image_id(str(spec.image)) for spec in specs}
 
 
 @dataclass(eq=False)
@@ -52,49 +65,55 @@ class Converger(Replacing):
 
     def pull(self, specs: Sequence[ContainerSpec], only_missing: bool = False,
              strict: bool = True) -> dict[str, str | None]:
-        """Pull each image once (in parallel); returns the local image id of every reference.
+        """Pull each image once per technology (in parallel); returns the local image id by ContainerSpec.image_key.
 
         An image whose registry digest is the local one is not pulled again. Not strict
         (pretemplate): an image that cannot be had is a warning; the container it belongs to
         is reported as an error when it is converged.
         """
-        every = list(dict.fromkeys(str(spec.image) for spec in specs))
+        images = {spec.image_key: _Image(str(spec.image), spec.technology) for spec in specs}
+        every = list(images.values())
         # Images whose containers all refuse updates (conteneurN_mise_a_jour_auto = non): pulled only if missing.
-        accepting = {str(spec.image) for spec in specs if spec.update.consent is not False}
-        frozen = [ref for ref in every if ref not in accepting]
-        local = {ref: self.engine.image_id(ref) for ref in (every if only_missing else frozen)}
-        refs = [ref for ref in every if local.get(ref) is None]
-        for ref in frozen if not only_missing else ():
-            if local.get(ref) is not None:
-                self.journal.step(f"Image conservée, mises à jour refusées (mise_a_jour_auto = non) : {ref}")
+        accepting = {spec.image_key for spec in specs if spec.update.consent is not False}
+        frozen = [image for key, image in images.items() if key not in accepting]
+        local = {image: self._engine(image).image_id(image.ref) for image in (every if only_missing else frozen)}
+        missing = [image for image in every if local.get(image) is None]
+        for image in frozen if not only_missing else ():
+            if local.get(image) is not None:
+                self.journal.step(f"Image conservée, mises à jour refusées (mise_a_jour_auto = non) : {image.ref}")
         # A missing image is pulled without asking the registry (an early answer may predate its removal).
-        outcomes = in_parallel(self._pull if only_missing else self._pull_one, refs, PULL_WORKERS)
-        for ref, outcome in zip(refs, outcomes):
-            self._report_pull(ref, outcome, strict)
+        outcomes = in_parallel(self._pull if only_missing else self._pull_one, missing, PULL_WORKERS)
+        for image, outcome in zip(missing, outcomes):
+            self._report_pull(image, outcome, strict)
         # Only what was (or may have been) pulled is asked again: the rest was just read.
-        return {ref: local[ref] if local.get(ref) is not None else self.engine.image_id(ref) for ref in every}
+        return {key: local[image] if local.get(image) is not None else self._engine(image).image_id(image.ref)
+                for key, image in images.items()}
 
-    def _pull_one(self, ref: str) -> PullResult | DockerOperationError | None:
+    def _engine(self, image: _Image) -> Engine:
+        return of_technology(self.engine, image.technology)
+
+    def _pull_one(self, image: _Image) -> PullResult | DockerOperationError | None:
         """None: the local image is the registry's, nothing to pull."""
-        if self.engine.up_to_date(ref):
+        if self._engine(image).up_to_date(image.ref):
             return None
-        return self._pull(ref)
+        return self._pull(image)
 
-    def _pull(self, ref: str) -> PullResult | DockerOperationError:
+    def _pull(self, image: _Image) -> PullResult | DockerOperationError:
         try:
-            return self.engine.pull(ref)
+            return self._engine(image).pull(image.ref)
         except DockerOperationError as error:
             return error
 
-    def _report_pull(self, ref: str, outcome: PullResult | DockerOperationError | None, strict: bool) -> None:
+    def _report_pull(self, image: _Image, outcome: PullResult | DockerOperationError | None, strict: bool) -> None:
+        ref = image.ref
         if outcome is None:
             self.journal.step(f"Image à jour (même empreinte que sur le dépôt) : {ref}")
             return
-        self.journal.step(f"Récupération de l'image sur le dépôt : docker pull {ref}")
+        self.journal.step(f"Récupération de l'image sur le dépôt : {image.technology} pull {ref}")
         if isinstance(outcome, PullResult):
             for message in outcome.messages:
                 self.journal.step(message)
-        elif self.engine.image_id(ref) is not None:
+        elif self._engine(image).image_id(ref) is not None:
             self.journal.warn(f"{outcome.detail} ; l'image déjà présente localement est utilisée ({ref})")
         elif strict:
             self.journal.fail(f"image {ref} indisponible : {outcome.detail}")
@@ -222,7 +241,7 @@ class Converger(Replacing):
             self._report_port(action.spec)
 
     def _apply(self, action: Action, plan: Plan, failed: set[str]) -> None:
-        if isinstance(action, (Create, Recreate)) and str(action.spec.image) in plan.pulls:
+        if isinstance(action, (Create, Recreate)) and action.spec.image_key in plan.pulls:
             raise DockerOperationError(action.name, "Création du conteneur",
                                        f"l'image {action.spec.image} n'est pas disponible")
         if isinstance(action, STARTING):  # what starts a container waits for its dependencies

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from eole_conteneurs.config.model import DEFAULT_PIDS_LIMIT, ContainerSpec, Secret
-from eole_conteneurs.engine.api import ObservedContainer
+from eole_conteneurs.engine.api import DOCKER, ObservedContainer
 from eole_conteneurs.files import write_durably
 from eole_conteneurs.errors import StateFileError, decode_reason, os_reason
 
@@ -73,6 +73,8 @@ def declared_parameters(spec: ContainerSpec, digest: Digest | None = None) -> di
         "capabilities": list(spec.capabilities),
         # The default is left out: containers made before the limit existed keep their fingerprint.
         "pids": spec.pids_limit if spec.pids_limit != DEFAULT_PIDS_LIMIT else None,
+        # Docker's is left out: its containers keep the fingerprint they had before Podman was offered.
+        "technology": spec.technology if spec.technology != DOCKER else None,
     }
     parameters.update((key, value) for key, value in optional.items() if value)
     return parameters
@@ -121,7 +123,8 @@ def create_request(spec: ContainerSpec, scope: str, digest: Digest | None = None
         restart=restart_policy(spec), security_options=SECURITY_OPTIONS,
         environment=tuple(f"{name}={value}" for name, value in spec.environment), mounts=tuple(mounts),
         networks=spec.private_networks, health_command=spec.health.command, command=spec.command,
-        memory=spec.memory, pids_limit=spec.pids_limit, cap_drop=spec.dropped_capabilities)
+        memory=spec.memory, pids_limit=spec.pids_limit, cap_drop=spec.dropped_capabilities,
+        technology=spec.technology)
 
 
 def resource_labels(scope: str) -> dict[str, str]:

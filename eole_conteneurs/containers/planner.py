@@ -80,7 +80,7 @@ def make_plan(desired: Sequence[ContainerSpec], observed: Sequence[ObservedConta
     actions += [interrupted.get(spec.name) or _for_declared(spec, by_name.get(spec.name), situation)
                 for spec in desired]
     actions = _blocked(_together(actions))
-    pulls = tuple(dict.fromkeys(str(spec.image) for spec in desired if images.get(str(spec.image)) is None))
+    pulls = tuple(dict.fromkeys(spec.image_key for spec in desired if images.get(spec.image_key) is None))
     networks = dict.fromkeys(network for spec in desired for network in spec.private_networks)
     volumes = dict.fromkeys(volume.name for spec in desired for volume in spec.data_volumes)
     existing_networks = {network.name for network in resources.networks}
@@ -288,11 +288,12 @@ def _for_declared(spec: ContainerSpec, current: ObservedContainer | None, situat
 
 LABELS = {"image": "image", "ports": "ports", "volumes": "répertoires", "restart": "redémarrage",
           "env": "environnement", "data_volumes": "volumes", "networks": "réseaux privés", "health": "santé",
-          "command": "commande", "memory": "mémoire", "capabilities": "capacités", "pids": "processus"}
+          "command": "commande", "memory": "mémoire", "capabilities": "capacités", "pids": "processus",
+          "technology": "technologie"}
 
 
 def _differences(spec: ContainerSpec, current: ObservedContainer, situation: Situation) -> list[str]:
-    local_image = situation.images.get(str(spec.image))
+    local_image = situation.images.get(spec.image_key)
     wanted, stored = declared_parameters(spec, situation.digest), stored_parameters(current)
     if stored_fingerprint(current) != fingerprint(stored) or stored.get("version") != wanted["version"]:
         return ["paramètres enregistrés illisibles ou d'une autre version"]
@@ -309,7 +310,7 @@ def _differences(spec: ContainerSpec, current: ObservedContainer, situation: Sit
 
 def _image_held_back(spec: ContainerSpec, current: ObservedContainer, situation: Situation) -> bool:
     """Same reference, a newer local image it must not take: rolled back before, or refused (= non)."""
-    local_image = situation.images.get(str(spec.image))
+    local_image = situation.images.get(spec.image_key)
     if local_image is None or local_image == current.image_id:
         return False
     if stored_parameters(current).get("image") != str(spec.image):  # another reference declared: taken
@@ -325,7 +326,7 @@ def _held_back(spec: ContainerSpec, current: ObservedContainer, differences: lis
                situation: Situation) -> str | None:
     """A newer local image the container does not take: one whose update was rolled back, or refused by the
     administrator (conteneurN_mise_a_jour_auto = non). The version in service stays, and says so."""
-    local_image = situation.images.get(str(spec.image))
+    local_image = situation.images.get(spec.image_key)
     if differences or local_image is None or local_image == current.image_id:
         return None
     image = f"la nouvelle image de {spec.image} ({local_image.removeprefix('sha256:')[:12]})"

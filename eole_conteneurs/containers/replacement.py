@@ -84,7 +84,7 @@ class Replacing(ABC):
         names = frozenset(action.name for action in group)
         for action in group:
             self.journal.step(f"Recréation du conteneur {action.name} : {action.reason}")
-            if str(action.spec.image) in plan.pulls:
+            if action.spec.image_key in plan.pulls:
                 raise DockerOperationError(action.name, "Création du conteneur",
                                            f"l'image {action.spec.image} n'est pas disponible")
             # What it needs outside the group is ready now; the new containers of the group are waited for.

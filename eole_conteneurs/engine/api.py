@@ -16,13 +16,36 @@ if TYPE_CHECKING:  # loaded only when a container is created (a no-op run create
     from eole_conteneurs.engine.creation import CreateRequest
 
 DOCKER_SOCKET = "unix:///var/run/docker.sock"
+# Podman's Docker-compatible API, served by `podman system service` (jobs/host.py starts it): root only.
+PODMAN_SOCKET = "unix:///run/podman/podman.sock"
+DOCKER, PODMAN = "docker", "podman"  # conteneurN_technologie
+TECHNOLOGIES = (DOCKER, PODMAN)
 EXIT_STATUS = re.compile(r"Exited \((-?\d+)\)")
 STOP_TIMEOUT = 10  # seconds between SIGTERM and SIGKILL, as `docker stop`
 
 
+@dataclass(frozen=True)
+class Endpoints:
+    """Where each technology's engine listens (DOCKER_HOST, EOLE_CONTENEURS_PODMAN)."""
+
+    docker: str = DOCKER_SOCKET
+    podman: str = PODMAN_SOCKET
+
+    def url(self, technology: str) -> str:
+        return self.podman if technology == PODMAN else self.docker
+
+
 class DockerUnavailable(EoleConteneursError):
-    def __init__(self, detail: str):
-        super().__init__(f"le service Docker ne répond pas ({detail})")
+    """The engine's service does not answer."""
+
+    def __init__(self, detail: str, message: str = ""):
+        self.detail = detail
+        super().__init__(message or f"le service Docker ne répond pas ({detail})")
+
+
+class PodmanUnavailable(DockerUnavailable):
+    def __init__(self, detail: str, message: str = ""):
+        super().__init__(detail, message or f"Service Podman arrêté et impossible à démarrer ({detail})")
 
 
 class DockerOperationError(EoleConteneursError):
@@ -66,6 +89,7 @@ class ObservedContainer:
     # The labels of its image (a container inherits them: they tell which of its labels it was given);
     # not in the engine's list: set by whoever needs them (containers/labels.with_image_labels).
     image_labels: dict[str, str] = field(default_factory=dict)
+    technology: str = DOCKER  # the engine that runs it (engine/mixed.py sets it)
 
     @property
     def short_id(self) -> str:
@@ -99,6 +123,7 @@ class ObservedResource:
 
     name: str
     labels: dict[str, str] = field(default_factory=dict)
+    technology: str = DOCKER
 
     @classmethod
     def from_summary(cls, summary: dict[str, Any]) -> "ObservedResource":
@@ -159,3 +184,13 @@ class Engine(Reader, Writer, Protocol):
     def image_labels(self, image_id: str) -> dict[str, str]: ...
 
     def repo_digests(self, ref: str) -> list[str]: ...
+
+
+def of_technology(engine: Engine, technology: str) -> Engine:
+    """The engine that runs containers of this technology: a host with both routes (engine/mixed.py),
+    an engine of one technology is its own. Images are asked of it: each engine has its own store."""
+    route = getattr(engine, "of_technology", None)
+    if not callable(route):
+        return engine
+    routed: Engine = route(technology)
+    return routed

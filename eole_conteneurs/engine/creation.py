@@ -54,12 +54,13 @@ class CreateRequest:
     memory: int | None = None
     pids_limit: int | None = None
     cap_drop: tuple[str, ...] = ()
+    technology: str = "docker"  # the engine that makes it (conteneurN_technologie)
 
     def command_line(self) -> str:
         """The equivalent `docker run` command, for the log."""
         import shlex  # only when a container is created or a plan shown
 
-        words = ["docker", "run", "-d", "--name", self.name, "--restart", self.restart]
+        words = [self.technology, "run", "-d", "--name", self.name, "--restart", self.restart]
         for option in self.security_options:
             words += ["--security-opt", option]
         for capability in self.cap_drop:

@@ -1,20 +1,22 @@
 """Commands run inside a running container with a file on their standard output or input (backup exports).
 
-Through the engine's own client (`docker exec`), which streams both ways: the SDK's exec cannot close
-a command's standard input without closing the whole connection.
+Through the engine's own client (`docker exec`, `podman exec`), which streams both ways: the SDK's exec
+cannot close a command's standard input without closing the whole connection.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from eole_conteneurs.engine.api import DOCKER_SOCKET
+from eole_conteneurs.engine.api import DOCKER, PODMAN, Endpoints
 from eole_conteneurs.errors import EoleConteneursError, clipped, visible
 
-DOCKER_CLI = "/usr/bin/docker"
+CLIENTS = {DOCKER: "/usr/bin/docker", PODMAN: "/usr/bin/podman"}
+PACKAGES = {DOCKER: "docker.io", PODMAN: "podman"}
 REASON_CHARS = 400  # of the command's error output, in the message
 
 
@@ -27,24 +29,34 @@ class ExecFailed(EoleConteneursError):
         super().__init__(f"commande « {shown} » dans le conteneur {container} : {detail}")
 
 
-def run_with_output(container: str, command: tuple[str, ...], output: IO[bytes],
-                    docker_url: str = DOCKER_SOCKET, timeout: float | None = None) -> None:
-    """Runs command in container, its standard output written to output; raises ExecFailed unless it exits 0."""
-    _run(container, command, docker_url, stdin=subprocess.DEVNULL, stdout=output, timeout=timeout)
+@dataclass(frozen=True)
+class Where:
+    """A container, and the engine that runs it."""
+
+    container: str
+    technology: str = DOCKER
+    endpoints: Endpoints = Endpoints()
 
 
-def run_with_input(container: str, command: tuple[str, ...], source: Path,
-                   docker_url: str = DOCKER_SOCKET, timeout: float | None = None) -> None:
-    """Runs command in container with source on its standard input; raises ExecFailed unless it exits 0."""
+def run_with_output(where: Where, command: tuple[str, ...], output: IO[bytes], timeout: float | None = None) -> None:
+    """Runs command in the container, its standard output written to output; raises ExecFailed unless it exits 0."""
+    _run(where, command, stdin=subprocess.DEVNULL, stdout=output, timeout=timeout)
+
+
+def run_with_input(where: Where, command: tuple[str, ...], source: Path, timeout: float | None = None) -> None:
+    """Runs command in the container with source on its standard input; raises ExecFailed unless it exits 0."""
     with open(source, "rb") as stdin:
-        _run(container, command, docker_url, stdin=stdin, stdout=subprocess.DEVNULL, timeout=timeout, interactive=True)
+        _run(where, command, stdin=stdin, stdout=subprocess.DEVNULL, timeout=timeout, interactive=True)
 
 
-def _run(container: str, command: tuple[str, ...], docker_url: str, stdin: int | IO[bytes],
-         stdout: int | IO[bytes], timeout: float | None, interactive: bool = False) -> None:
-    if not os.access(DOCKER_CLI, os.X_OK):
-        raise ExecFailed(container, command, f"{DOCKER_CLI} absent (paquet docker.io)")
-    argv = [DOCKER_CLI, "-H", docker_url, "exec"] + (["-i"] if interactive else []) + [container, *command]
+def _run(where: Where, command: tuple[str, ...], stdin: int | IO[bytes], stdout: int | IO[bytes],
+         timeout: float | None, interactive: bool = False) -> None:
+    container, client = where.container, CLIENTS[where.technology]
+    if not os.access(client, os.X_OK):
+        raise ExecFailed(container, command, f"{client} absent (paquet {PACKAGES[where.technology]})")
+    # Podman's client works on the host's containers itself: no service in between.
+    engine = ["-H", where.endpoints.docker] if where.technology == DOCKER else []
+    argv = [client, *engine, "exec"] + (["-i"] if interactive else []) + [container, *command]
     try:
         done = subprocess.run(argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:

@@ -43,7 +43,7 @@ def import_sdk() -> Any:
     return docker
 
 
-def _sdk_errors() -> tuple[type[BaseException], ...]:
+def sdk_errors() -> tuple[type[BaseException], ...]:
     """The SDK's transport errors; none can be raised before it is imported."""
     if "docker.errors" not in sys.modules:
         return ()
@@ -52,7 +52,7 @@ def _sdk_errors() -> tuple[type[BaseException], ...]:
     return docker.errors.DockerException, requests.exceptions.RequestException
 
 
-def _detail(error: BaseException) -> str:
+def error_detail(error: BaseException) -> str:
     explanation = getattr(error, "explanation", None)
     if explanation:
         return str(explanation)
@@ -74,16 +74,16 @@ class SdkClient:
                 docker = import_sdk()
                 try:
                     self._client = docker.APIClient(base_url=self.base_url, version="auto", timeout=self.timeout)
-                except _sdk_errors() as error:
-                    raise DockerUnavailable(_detail(error)) from error
+                except sdk_errors() as error:
+                    raise DockerUnavailable(error_detail(error)) from error
             return self._client
 
     def call(self, target: str, operation: str, method: str, *args: Any, **kwargs: Any) -> Any:
         api = self.api
         try:
             return getattr(api, method)(*args, **kwargs)
-        except _sdk_errors() as error:
-            raise DockerOperationError(target, operation, _detail(error)) from error
+        except sdk_errors() as error:
+            raise DockerOperationError(target, operation, error_detail(error)) from error
 
     def found(self, target: str, operation: str, read: Callable[[Any], Any]) -> Any:
         """read(api), None when the engine says the object does not exist."""
@@ -93,8 +93,8 @@ class SdkClient:
             return read(api)
         except docker.errors.NotFound:  # ImageNotFound is one too
             return None
-        except _sdk_errors() as error:
-            raise DockerOperationError(target, operation, _detail(error)) from error
+        except sdk_errors() as error:
+            raise DockerOperationError(target, operation, error_detail(error)) from error
 
 
 HEALTH_INTERVAL = 5 * 10**9  # ns: often enough that dependents do not wait long, rare enough to cost nothing
@@ -178,8 +178,8 @@ class SdkWriter:
                 status = event.get("status", "")
                 if status.startswith(("Digest:", "Status:")):
                     messages.append(status)
-        except _sdk_errors() as error:
-            raise DockerOperationError(ref, "Récupération de l'image", _detail(error)) from error
+        except sdk_errors() as error:
+            raise DockerOperationError(ref, "Récupération de l'image", error_detail(error)) from error
         return PullResult(ref, tuple(messages))
 
     def create(self, request: CreateRequest) -> str:
@@ -202,6 +202,7 @@ class SdkWriter:
             pids_limit=request.pids_limit,
             cap_drop=list(request.cap_drop) or None,
             network_mode=first_network,
+            **self.host_options(),
         )
         # The engine takes one network at creation (API < 1.44): the others are joined before the start.
         networking = ({first_network: self.client.api.create_endpoint_config()} if first_network else None)
@@ -222,6 +223,10 @@ class SdkWriter:
             self.remove(container)  # half-made: not left behind under the declared name
             raise
         return container
+
+    def host_options(self) -> dict[str, Any]:
+        """What this engine needs in every container's host configuration besides the request (none for dockerd)."""
+        return {}
 
     def _join(self, container: str, network: str) -> None:
         self.client.call(container, f"Connexion au réseau {network}", "connect_container_to_network",

@@ -17,7 +17,7 @@ from eole_conteneurs.cache import cache_dir_from_environment
 from eole_conteneurs.config.loading import Loaded, default_sources, load_validated
 from eole_conteneurs.containers.labels import DEFAULT_SCOPE
 from eole_conteneurs.creole.stored import creole_available
-from eole_conteneurs.engine.api import DOCKER_SOCKET
+from eole_conteneurs.engine.api import DOCKER_SOCKET, PODMAN_SOCKET, Endpoints
 from eole_conteneurs.errors import EoleConteneursError, visible
 from eole_conteneurs.jobs.lock import DEFAULT_WAIT, LOCK_FILE, Lock
 from eole_conteneurs.journal import Journal
@@ -34,6 +34,7 @@ GENERATION_ENV, GENERATION_EXTERNAL = "EOLE_CONTENEURS_GENERATION", "externe"
 # What Settings reads from the environment (and reconfigure passes on to the scripts it runs).
 CONFIG_ENV, DICOS_ENV, SCOPE_ENV, DOCKER_ENV = ("EOLE_CONTENEURS_CONFIG", "EOLE_CONTENEURS_DICOS",
                                                 "EOLE_CONTENEURS_SCOPE", "DOCKER_HOST")
+PODMAN_ENV = "EOLE_CONTENEURS_PODMAN"  # where Podman's API service listens (started there when needed)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Settings:
     state_dir: Path = STATE_DIR
     lock_file: Path = LOCK_FILE
     docker_url: str = DOCKER_SOCKET
+    podman_url: str = PODMAN_SOCKET
     scope: str = DEFAULT_SCOPE
     cache_dir: Path | None = None  # None: every run starts from scratch
 
@@ -57,17 +59,22 @@ class Settings:
         return cls(config=config or (Path(env_config) if env_config else None),
                    dicos=dicos or (Path(env_dicos) if env_dicos else None), templates=templates,
                    docker_url=os.environ.get(DOCKER_ENV, DOCKER_SOCKET),
+                   podman_url=os.environ.get(PODMAN_ENV, PODMAN_SOCKET),
                    scope=os.environ.get(SCOPE_ENV, DEFAULT_SCOPE),
                    cache_dir=cache_dir_from_environment())
 
     def environment(self) -> dict[str, str]:
         """The variables from_environment() reads, for a script run in another process."""
-        env = {SCOPE_ENV: self.scope, DOCKER_ENV: self.docker_url}
+        env = {SCOPE_ENV: self.scope, DOCKER_ENV: self.docker_url, PODMAN_ENV: self.podman_url}
         if self.config is not None:
             env[CONFIG_ENV] = str(self.config)
         if self.dicos is not None:
             env[DICOS_ENV] = str(self.dicos)
         return env
+
+    @property
+    def endpoints(self) -> Endpoints:
+        return Endpoints(self.docker_url, self.podman_url)
 
     @property
     def nginx_backup(self) -> Path:

@@ -1,16 +1,28 @@
-"""The host around Docker: the docker service and IP forwarding (the seed's two extra steps)."""
+"""The host around the engines: the docker service, Podman's API service, IP forwarding (the seed's extra steps)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
 
-from eole_conteneurs.engine.api import DockerUnavailable
+from eole_conteneurs.engine.api import DockerUnavailable, PodmanUnavailable
 from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.journal import Journal
 
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 SERVICE_TIMEOUT = 60
+PODMAN_LOG = Path("/var/log/eole-conteneurs-podman.log")
+SYSTEMD = Path("/run/systemd/system")  # there when systemd is the init: its podman.socket then serves the API
+SYSTEMD_SOCKET = "/run/podman/podman.sock"  # where podman.socket listens
+
+
+class PodmanMissing(PodmanUnavailable):
+    def __init__(self) -> None:
+        super().__init__("podman absent", "Podman n'est pas installé sur ce serveur (paquet podman)")
 
 
 def enable_ip_forward(journal: Journal, path: Path = IP_FORWARD) -> None:
@@ -31,21 +43,66 @@ def connect_or_start_docker(journal: Journal, base_url: str, wait: float = SERVI
         return DockerEngine.connect(base_url)
     except DockerUnavailable:
         pass
-    import subprocess  # only when dockerd is down: a no-op reconfigure never runs a command
-
     journal.step("Démarrage du service : service docker start")
+    detail = _run_service(["service", "docker", "start"])
+    return _retry(lambda: DockerEngine.connect(base_url), wait, lambda: DockerUnavailable(f"{base_url} ; {detail}"))
+
+
+def connect_or_start_podman(journal: Journal, base_url: str, wait: float = SERVICE_TIMEOUT) -> DockerEngine:
+    """Connect to Podman's API service, starting it first when it does not answer (PodmanUnavailable otherwise).
+
+    Under systemd, its podman.socket (root only, 0660 root:root) when the module uses that path; elsewhere
+    `podman system service` started by the module, left running (--time=0) as dockerd is, on a socket in a
+    directory only root may enter.
+    """
+    from eole_conteneurs.engine import podman
+
     try:
-        started = subprocess.run(["service", "docker", "start"], capture_output=True, text=True,
-                                 timeout=SERVICE_TIMEOUT, check=False)
+        return podman.connect(base_url)
+    except PodmanUnavailable as error:
+        if shutil.which("podman") is None:
+            raise PodmanMissing() from error
+    path = urlsplit(base_url).path
+    if SYSTEMD.is_dir() and path == SYSTEMD_SOCKET:
+        journal.step("Démarrage du service : systemctl start podman.socket")
+        detail = _run_service(["systemctl", "start", "podman.socket"])
+    else:
+        journal.step(f"Démarrage du service : podman system service --time=0 {base_url}")
+        detail = _spawn_podman(base_url, path)
+    return _retry(lambda: podman.connect(base_url), wait, lambda: PodmanUnavailable(f"{base_url} ; {detail}"))
+
+
+def _spawn_podman(base_url: str, path: str) -> str:
+    import subprocess  # only when the service is down
+
+    try:
+        Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(PODMAN_LOG, "ab") as log:
+            os.chmod(PODMAN_LOG, 0o600)
+            subprocess.Popen(["podman", "--log-level=error", "system", "service", "--time=0", base_url],
+                             stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd="/", start_new_session=True)
+    except OSError as error:
+        return f"« podman system service » : {error.strerror or error}"
+    return f"journal du service : {PODMAN_LOG}"
+
+
+def _run_service(command: list[str]) -> str:
+    import subprocess  # only when a service is down: a no-op reconfigure never runs a command
+
+    try:
+        started = subprocess.run(command, capture_output=True, text=True, timeout=SERVICE_TIMEOUT, check=False)
         output = (started.stdout + started.stderr).strip().splitlines()
     except (OSError, subprocess.TimeoutExpired) as error:
         output = [str(error)]
+    return f"« {' '.join(command)} » : {output[-1] if output else 'aucune sortie'}"
+
+
+def _retry(connect: Callable[[], DockerEngine], wait: float, failure: Callable[[], DockerUnavailable]) -> DockerEngine:
     deadline = time.monotonic() + wait
     while True:
         try:
-            return DockerEngine.connect(base_url)
+            return connect()
         except DockerUnavailable as error:
             if time.monotonic() >= deadline:
-                detail = output[-1] if output else "aucune sortie"
-                raise DockerUnavailable(f"{base_url} ; « service docker start » : {detail}") from error
+                raise failure() from error
         time.sleep(0.5)

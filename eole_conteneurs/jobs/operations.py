@@ -13,18 +13,17 @@ from eole_conteneurs import cron
 from eole_conteneurs.backup import eole
 from eole_conteneurs.backup.place import leftovers
 from eole_conteneurs.config.loading import Loaded
-from eole_conteneurs.config.model import BackupPolicy, UpdatePolicy
-from eole_conteneurs.containers.executor import Converger, docker_run_command
+from eole_conteneurs.config.model import BackupPolicy, ContainerSpec, UpdatePolicy, split_image_key
+from eole_conteneurs.containers.executor import Converger, docker_run_command, local_images
 from eole_conteneurs.containers.history import History
 from eole_conteneurs.containers.labels import Registry, updated_protection
 from eole_conteneurs.containers.planner import Create, Plan, Recreate, Restore, pending_change
 from eole_conteneurs.containers.secrets import SecretStore
-from eole_conteneurs.engine.api import DockerUnavailable, Engine
-from eole_conteneurs.engine.dockerd import DockerEngine
-from eole_conteneurs.engine.prefetch import PrefetchingEngine
+from eole_conteneurs.engine.api import DOCKER, Engine
 from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.jobs.context import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Job, Templates, publication
-from eole_conteneurs.jobs.host import connect_or_start_docker, enable_ip_forward
+from eole_conteneurs.jobs.engines import reach
+from eole_conteneurs.jobs.host import enable_ip_forward
 from eole_conteneurs.jobs.memory import remember_images
 from eole_conteneurs.journal import Journal
 from eole_conteneurs.update import schedule
@@ -99,7 +98,8 @@ def recover_backup_leftovers(job: Job, engine: Engine) -> None:
 
 def _saved_items(loaded: Loaded, job: Job) -> list[Item]:
     from eole_conteneurs.backup.inventory import ContainerNotSaved, items_of
-    observed = {container.name: container for container in DockerEngine.connect(job.settings.docker_url).containers()}
+    engine = reach(job, loaded.configuration.containers, start=False).engine
+    observed = {container.name: container for container in engine.containers()} if engine is not None else {}
     items: list[Item] = []
     for spec in loaded.configuration.containers:
         try:
@@ -123,19 +123,21 @@ def pull_images(loaded: Loaded, job: Job) -> int:
         journal.step(f"Gestion des conteneurs désactivée ({why}) : pas de récupération d'image")
         return EXIT_OK
     enable_ip_forward(journal)
-    engine = _with_prefetch(job, connect_or_start_docker(journal, job.settings.docker_url))
-    Converger(engine, journal, job.settings.scope).pull(configuration.containers, strict=False)
-    remember_images(job.settings.cache_dir, sorted({str(spec.image) for spec in configuration.containers}))
+    reached = reach(job, configuration.containers, start=True)
+    if reached.engine is not None:
+        Converger(reached.engine, journal, job.settings.scope).pull(reached.specs, strict=False)
+    # reconfigure's early probes (engine/prefetch.py) go to dockerd: only its images are worth asking.
+    remember_images(job.settings.cache_dir, sorted({str(spec.image) for spec in reached.specs
+                                                    if spec.technology == DOCKER}))
     return _status(journal)
 
 
 def converge(loaded: Loaded, job: Job, pull_all: bool, recreate: frozenset[str] = frozenset()) -> int:
     """Make the containers what the configuration declares."""
-    specs = loaded.configuration.containers
     _check_recreate(loaded, recreate)
-    engine = _engine_for(loaded, job, start=True)
+    engine, specs = _engine_for(loaded, job, start=True)
     if engine is None:
-        return EXIT_OK
+        return _status(job.journal)
     recover_backup_leftovers(job, engine)
     converger = converger_for(job, engine)
     images = converger.pull(specs, only_missing=not pull_all)
@@ -166,24 +168,17 @@ def _check_recreate(loaded: Loaded, recreate: frozenset[str]) -> None:
         raise EoleConteneursError(f"--recreer : conteneur(s) non déclaré(s) : {', '.join(sorted(unknown))}")
 
 
-def _engine_for(loaded: Loaded, job: Job, start: bool) -> Engine | None:
-    """When containers are disabled, Docker is not started: if it runs, managed containers go."""
-    url = job.settings.docker_url
+def _engine_for(loaded: Loaded, job: Job, start: bool) -> tuple[Engine | None, tuple[ContainerSpec, ...]]:
+    """The engines and the declared containers they run (jobs/engines.py). When containers are disabled,
+    no service is started: where one runs, the module's containers go."""
     if loaded.configuration.enabled:
-        engine = connect_or_start_docker(job.journal, url) if start else DockerEngine.connect(url)
-        return _with_prefetch(job, engine)
+        reached = reach(job, loaded.configuration.containers, start)
+        return reached.engine, reached.specs
     if loaded.configuration.unconfirmed:
         job.journal.warn(UNCONFIRMED.format(source=loaded.configuration.source))
-        return None
+        return None, ()
     job.journal.step("Gestion des conteneurs désactivée (activer_conteneurs = non)")
-    try:
-        return _with_prefetch(job, DockerEngine.connect(url))
-    except DockerUnavailable:
-        return None
-
-
-def _with_prefetch(job: Job, engine: Engine) -> Engine:
-    return PrefetchingEngine(engine, job.prefetch) if job.prefetch is not None else engine
+    return reach(job, (), start=False).engine, ()
 
 
 def publish(loaded: Loaded, job: Job) -> int:
@@ -196,24 +191,24 @@ def publish(loaded: Loaded, job: Job) -> int:
 
 def show_plan(loaded: Loaded, job: Job, recreate: frozenset[str] = frozenset()) -> int:
     """Dry run: nothing pulled, nothing changed; compares with the images present locally."""
-    specs = loaded.configuration.containers
     _check_recreate(loaded, recreate)
-    engine = _engine_for(loaded, job, start=False)
+    engine, specs = _engine_for(loaded, job, start=False)
     if engine is None:
-        if not loaded.configuration.unconfirmed:  # said by _engine_for otherwise
-            job.journal.step("Docker ne tourne pas : aucun conteneur géré. Rien à faire.")
-        return EXIT_OK
-    images = {str(spec.image): engine.image_id(str(spec.image)) for spec in specs}
+        if not loaded.configuration.unconfirmed and not job.journal.failed:  # said by _engine_for otherwise
+            job.journal.step("Ni Docker ni Podman ne tournent : aucun conteneur géré. Rien à faire.")
+        return _status(job.journal)
+    images = local_images(engine, specs)
     protected = Registry(job.settings.persistence_file).load()
     plan = converger_for(job, engine, writable=False).plan(specs, images, recreate, protected)
     job.journal.step(describe_plan(plan, str(job.settings.secrets_dir)))
-    if plan.conflicts:
+    if plan.conflicts or job.journal.failed:  # an engine that does not answer: its containers were not planned
         return EXIT_ERROR
     return EXIT_CHANGES if plan.changes else EXIT_OK
 
 
 def describe_plan(plan: Plan, secrets_dir: str = "") -> str:
-    lines = [f"Image à récupérer : {ref} (absente localement)" for ref in plan.pulls]
+    lines = [f"Image à récupérer : {ref} ({technology + ', ' if technology != DOCKER else ''}absente localement)"
+             for technology, ref in map(split_image_key, plan.pulls)]
     lines += [f"Réseau privé à créer : {network}" for network in plan.new_networks]
     lines += [f"Volume de données à créer : {volume}" for volume in plan.new_volumes]
     if not plan.actions:

@@ -14,7 +14,7 @@ from eole_conteneurs.config.model import ContainerSpec, variable
 from eole_conteneurs.containers.history import Outcome
 from eole_conteneurs.containers.labels import is_persistent
 from eole_conteneurs.containers.parallel import in_parallel
-from eole_conteneurs.engine.api import DockerOperationError, Engine, ObservedContainer
+from eole_conteneurs.engine.api import DockerOperationError, Engine, ObservedContainer, of_technology
 
 REGISTRY_WORKERS = 4
 
@@ -40,10 +40,12 @@ class Availability:
 
 def availabilities(engine: Engine, specs: Sequence[ContainerSpec], observed: Mapping[str, ObservedContainer],
                    history: Mapping[str, Outcome]) -> list[Availability]:
-    refs = list(dict.fromkeys(str(spec.image) for spec in specs if not spec.image.pinned))
-    answers = dict(zip(refs, in_parallel(lambda ref: _registry_digest(engine, ref), refs, REGISTRY_WORKERS)))
-    return [_availability(engine, spec, observed.get(spec.name), answers.get(str(spec.image)), history.get(spec.name))
-            for spec in specs]
+    # Each technology asks for itself (Podman: of the registry directly), once per reference.
+    refs = list(dict.fromkeys((spec.technology, str(spec.image)) for spec in specs if not spec.image.pinned))
+    answers = dict(zip(refs, in_parallel(lambda ref: _registry_digest(of_technology(engine, ref[0]), ref[1]), refs,
+                                         REGISTRY_WORKERS)))
+    return [_availability(of_technology(engine, spec.technology), spec, observed.get(spec.name),
+                          answers.get((spec.technology, str(spec.image))), history.get(spec.name)) for spec in specs]
 
 
 def _registry_digest(engine: Engine, ref: str) -> str | DockerOperationError:

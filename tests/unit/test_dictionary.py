@@ -117,7 +117,7 @@ def test_groups_enum_and_conditions(dicos):
     dictionary = load_dictionary(dicos)
     assert dictionary.masters["conteneur3_rep_hote"] == ["conteneur3_rep_conteneur"]
     assert dictionary.masters["conteneur3_port_conteneur"] == ["conteneur3_port_hote"]
-    assert enum(dictionary, "conteneur3_technologie") == ["docker"]
+    assert enum(dictionary, "conteneur3_technologie") == ["docker", "podman"]
     assert dictionary.masters["conteneur3_reseau_autorise"] == ["conteneur3_masque_autorise"]
     for field in ("port_conteneur", "port_hote"):
         (check,) = dictionary.checks_for(f"conteneur3_{field}")
