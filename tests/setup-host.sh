@@ -8,6 +8,7 @@ PACKAGES=(
     docker.io tini iptables nginx apache2 ssl-cert docker-registry busybox-static curl openssl
     debhelper dh-python dpkg-dev fakeroot lintian git mypy debootstrap
     borgbackup python3-cryptography openssh-client
+    podman netavark aardvark-dns
 )
 
 missing=()

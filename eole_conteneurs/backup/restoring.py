@@ -288,5 +288,5 @@ def finish(result: Restoration, specs: list[ContainerSpec], engine: Engine, jour
             kept = place.state / f"export-{spec.name}-{result.archive}"
             os.replace(export, kept)
             journal.fail(f"{error} ; fichiers restaurés, export non rechargé : il est gardé dans {kept} "
-                         f"(docker exec -i {spec.name} {' '.join(spec.backup.restore_command)} < {kept})")
+                         f"({spec.technology} exec -i {spec.name} {' '.join(spec.backup.restore_command)} < {kept})")
 

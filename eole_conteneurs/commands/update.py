@@ -198,7 +198,7 @@ def _restart_dependents(job: Job, converger: Converger, specs: tuple[ContainerSp
         if container is None or not container.running:
             continue
         origin = ", ".join(sorted(restarted.intersection(spec.dependencies)))
-        job.journal.step(f"Redémarrage de {spec.name}, qui dépend de {origin} (mis à jour) : docker restart {spec.name}")
+        job.journal.step(f"Redémarrage de {spec.name}, qui dépend de {origin} (mis à jour) : {spec.technology} restart {spec.name}")
         try:
             converger.restart(spec, container)
         except EoleConteneursError as error:

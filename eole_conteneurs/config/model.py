@@ -151,9 +151,9 @@ class ImageRef:
 
 
 def split_image_key(key: str) -> tuple[str, str]:
-    """(technology, reference) of a ContainerSpec.image_key."""
-    technology, _, ref = key.partition(":")
-    return (technology, ref) if technology == "podman" else ("docker", key)
+    """(technology, reference) of a ContainerSpec.image_key (a reference has no space: nothing is mistaken)."""
+    technology, space, ref = key.partition(" ")
+    return (technology, ref) if space else ("docker", key)
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ class ContainerSpec:
     def image_key(self) -> str:
         """What names its image among those of the host: each technology has its own store, so the same
         reference may be at two versions; Docker's keep the bare reference (as before Podman)."""
-        return str(self.image) if self.technology == "docker" else f"{self.technology}:{self.image}"
+        return str(self.image) if self.technology == "docker" else f"{self.technology} {self.image}"
 
     @property
     def updatable(self) -> bool:

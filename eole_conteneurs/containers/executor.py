@@ -24,7 +24,7 @@ from eole_conteneurs.containers.hostdirs import check_bound_dirs, check_unchange
 from eole_conteneurs.containers.readiness import Readiness, dependency_levels
 from eole_conteneurs.containers.replacement import Replacing
 from eole_conteneurs.containers.secrets import SecretStore
-from eole_conteneurs.engine.api import DockerOperationError, Engine, ObservedContainer, PullResult, of_technology
+from eole_conteneurs.engine.api import DOCKER, DockerOperationError, Engine, ObservedContainer, PullResult, of_technology
 from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.journal import Journal
 
@@ -175,7 +175,7 @@ class Converger(Replacing):
                 self._apply_side_by_side([action for action in level if _side_by_side(action)
                                           and isinstance(action, kind)], plan, failed)
         for network in plan.unused_networks:
-            self.journal.step(f"Suppression du réseau {network}, plus utilisé : docker network rm {network}")
+            self.journal.step(f"Suppression du réseau {network}, plus utilisé")
             try:
                 self.engine.remove_network(network)
             except DockerOperationError as error:
@@ -201,11 +201,15 @@ class Converger(Replacing):
 
     def _make_resources(self, plan: Plan) -> None:
         """The module's networks and volumes, labelled as its own, before any container needs them."""
+        specs = [spec for spec in map(declared_spec, plan.actions) if spec is not None]
         for network in plan.new_networks:
-            self._make(f"Création du réseau privé {network} : docker network create {network}",
+            technology = next((spec.technology for spec in specs if network in spec.private_networks), DOCKER)
+            self._make(f"Création du réseau privé {network} : {technology} network create {network}",
                        lambda: self.engine.create_network(network, resource_labels(self.scope)))
         for volume in plan.new_volumes:
-            self._make(f"Création du volume de données {volume} : docker volume create {volume}",
+            technology = next((spec.technology for spec in specs
+                               if any(data.name == volume for data in spec.data_volumes)), DOCKER)
+            self._make(f"Création du volume de données {volume} : {technology} volume create {volume}",
                        lambda: self.engine.create_volume(volume, resource_labels(self.scope)))
 
     def _make(self, step: str, make: Callable[[], None]) -> None:
@@ -300,7 +304,7 @@ class Converger(Replacing):
         self._report_pending(action)
         self._secrets_for(action.spec)  # the engine reads them again at each start
         check_bound_dirs(action.spec, action.current)  # the engine resolves the shared directories again
-        self.journal.step(f"Démarrage du conteneur : docker start {action.name}")
+        self.journal.step(f"Démarrage du conteneur : {action.spec.technology} start {action.name}")
         self.engine.start(action.current.id)
 
     def restart(self, spec: ContainerSpec, container: ObservedContainer) -> None:

@@ -123,7 +123,7 @@ def create_request(spec: ContainerSpec, scope: str, digest: Digest | None = None
         restart=restart_policy(spec), security_options=SECURITY_OPTIONS,
         environment=tuple(f"{name}={value}" for name, value in spec.environment), mounts=tuple(mounts),
         networks=spec.private_networks, health_command=spec.health.command, command=spec.command,
-        memory=spec.memory, pids_limit=spec.pids_limit, cap_drop=spec.dropped_capabilities,
+        memory=spec.memory, pids_limit=spec.pids_limit, cap_drop=spec.dropped_capabilities, cap_add=spec.capabilities,
         technology=spec.technology)
 
 

@@ -290,6 +290,7 @@ LABELS = {"image": "image", "ports": "ports", "volumes": "répertoires", "restar
           "env": "environnement", "data_volumes": "volumes", "networks": "réseaux privés", "health": "santé",
           "command": "commande", "memory": "mémoire", "capabilities": "capacités", "pids": "processus",
           "technology": "technologie"}
+DEFAULTS = {"technology": "docker"}  # left out of the parameters when it is the default (labels.declared_parameters)
 
 
 def _differences(spec: ContainerSpec, current: ObservedContainer, situation: Situation) -> list[str]:
@@ -297,7 +298,7 @@ def _differences(spec: ContainerSpec, current: ObservedContainer, situation: Sit
     wanted, stored = declared_parameters(spec, situation.digest), stored_parameters(current)
     if stored_fingerprint(current) != fingerprint(stored) or stored.get("version") != wanted["version"]:
         return ["paramètres enregistrés illisibles ou d'une autre version"]
-    differences = [f"{label} : {_show(stored.get(key))} → {_show(wanted.get(key))}"
+    differences = [f"{label} : {_shown(stored, key)} → {_shown(wanted, key)}"
                    for key, label in LABELS.items() if stored.get(key) != wanted.get(key)]
     changed = _changed_secrets(stored.get("secrets"), wanted.get("secrets"))
     if changed:
@@ -361,6 +362,10 @@ def _pending(spec: ContainerSpec, current: ObservedContainer, differences: list[
     if differences:
         return "; ".join(differences) + f" ; conteneur persistant non recréé, {how}"
     return None  # switched on: remembered by id (Situation.protected) from this run on
+
+
+def _shown(parameters: dict[str, object], key: str) -> str:
+    return _show(parameters.get(key, DEFAULTS.get(key)))
 
 
 def _show(value: object) -> str:

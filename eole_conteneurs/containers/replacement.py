@@ -125,7 +125,8 @@ class Replacing(ABC):
     def _stop_side_by_side(self, containers: list[ObservedContainer]) -> None:
         running = [container for container in containers if container.running]
         for container in running:
-            self.journal.step(f"Extinction du conteneur {container.short_id} : docker stop {container.short_id}")
+            self.journal.step(f"Extinction du conteneur {container.short_id} : {container.technology} stop "
+                              f"{container.short_id}")
         errors = [error for error in in_parallel(self._stopped, running, STOP_WORKERS) if error is not None]
         if errors:
             raise errors[0]
@@ -193,7 +194,7 @@ class Replacing(ABC):
         self.engine.rename(container.id, action.name)
         if action.start and not finished(container):
             check_bound_dirs(action.spec, container)
-            self.journal.step(f"Démarrage du conteneur : docker start {action.name}")
+            self.journal.step(f"Démarrage du conteneur : {container.technology} start {action.name}")
             self.engine.start(container.id)
 
     # -- the new version: kept when healthy, rolled back otherwise ----------------------------------
@@ -281,11 +282,13 @@ class Replacing(ABC):
 
     def _stop(self, container: ObservedContainer) -> None:
         if container.running:
-            self.journal.step(f"Extinction du conteneur {container.short_id} : docker stop {container.short_id}")
+            self.journal.step(f"Extinction du conteneur {container.short_id} : {container.technology} stop "
+                              f"{container.short_id}")
             self.engine.stop(container.id)
 
     def _delete(self, container: ObservedContainer) -> None:
-        self.journal.step(f"Suppression du conteneur {container.short_id} : docker rm {container.short_id}")
+        self.journal.step(f"Suppression du conteneur {container.short_id} : {container.technology} rm "
+                          f"{container.short_id}")
         self.engine.remove(container.id)
 
 

@@ -54,6 +54,8 @@ class CreateRequest:
     memory: int | None = None
     pids_limit: int | None = None
     cap_drop: tuple[str, ...] = ()
+    # Given back (conteneurN_capacites): added as well, since Podman's default set lacks some (NET_RAW, MKNOD…).
+    cap_add: tuple[str, ...] = ()
     technology: str = "docker"  # the engine that makes it (conteneurN_technologie)
 
     def command_line(self) -> str:
@@ -65,6 +67,8 @@ class CreateRequest:
             words += ["--security-opt", option]
         for capability in self.cap_drop:
             words += ["--cap-drop", capability]
+        for capability in self.cap_add:
+            words += ["--cap-add", capability]
         if self.pids_limit is not None:
             words += ["--pids-limit", str(self.pids_limit)]
         for port in self.ports:

@@ -201,6 +201,7 @@ class SdkWriter:
             mem_limit=request.memory,
             pids_limit=request.pids_limit,
             cap_drop=list(request.cap_drop) or None,
+            cap_add=list(request.cap_add) or None,
             network_mode=first_network,
             **self.host_options(),
         )

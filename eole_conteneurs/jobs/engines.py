@@ -53,9 +53,10 @@ def reach(job: Job, specs: Sequence[ContainerSpec], start: bool, report: bool = 
             if technology in declared:
                 refused[technology] = error
     if refused and not engines.keys() & declared and report:
-        raise next(iter(refused.values()))
+        technology, first = next(iter(refused.items()))
+        raise DockerUnavailable(first.detail, _left_out(technology, specs, first))
     for technology, why in refused.items() if report else ():
-        _report(job, technology, specs, why)
+        job.journal.fail(_left_out(technology, specs, why))
     kept = tuple(spec for spec in specs if spec.technology in engines)
     if not engines:
         return Reached(None, kept, refused)
@@ -83,10 +84,10 @@ def _connect(job: Job, technology: str, start: bool) -> Engine:
     return PrefetchingEngine(engine, job.prefetch) if job.prefetch is not None else engine
 
 
-def _report(job: Job, technology: str, specs: Sequence[ContainerSpec], error: DockerUnavailable) -> None:
+def _left_out(technology: str, specs: Sequence[ContainerSpec], error: DockerUnavailable) -> str:
     concerned = [spec for spec in specs if spec.technology == technology]
     names = ", ".join(f"{spec.name} ({variable(spec.index, 'technologie')} = {technology})" for spec in concerned)
-    job.journal.fail(f"{error} : conteneur(s) laissé(s) tel(s) quel(s) : {names}")
+    return f"{error} : conteneur(s) laissé(s) tel(s) quel(s) : {names}"
 
 
 def placement(specs: Sequence[ContainerSpec]) -> Placement:

@@ -6,12 +6,15 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import urlsplit
 
 from eole_conteneurs.engine.api import DockerUnavailable, PodmanUnavailable
 from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.journal import Journal
+
+if TYPE_CHECKING:
+    import subprocess
 
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 SERVICE_TIMEOUT = 60
@@ -68,22 +71,34 @@ def connect_or_start_podman(journal: Journal, base_url: str, wait: float = SERVI
         detail = _run_service(["systemctl", "start", "podman.socket"])
     else:
         journal.step(f"Démarrage du service : podman system service --time=0 {base_url}")
-        detail = _spawn_podman(base_url, path)
+        service = _spawn_podman(base_url, path)
+        if isinstance(service, str):
+            raise PodmanUnavailable(f"{base_url} ; {service}")
+        started: subprocess.Popen[bytes] = service
+        # Waited for while it runs: one that ended (its socket refused, say) will not answer.
+        return _retry(lambda: podman.connect(base_url), wait,
+                      lambda: PodmanUnavailable(f"{base_url} ; {_ended(started)}"), alive=lambda: started.poll() is None)
     return _retry(lambda: podman.connect(base_url), wait, lambda: PodmanUnavailable(f"{base_url} ; {detail}"))
 
 
-def _spawn_podman(base_url: str, path: str) -> str:
+def _spawn_podman(base_url: str, path: str) -> subprocess.Popen[bytes] | str:
+    """The service started in a session of its own (it outlives the run), or why it could not be."""
     import subprocess  # only when the service is down
 
     try:
         Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with open(PODMAN_LOG, "ab") as log:
             os.chmod(PODMAN_LOG, 0o600)
-            subprocess.Popen(["podman", "--log-level=error", "system", "service", "--time=0", base_url],
-                             stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd="/", start_new_session=True)
+            return subprocess.Popen(["podman", "--log-level=error", "system", "service", "--time=0", base_url],
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd="/", start_new_session=True)
     except OSError as error:
         return f"« podman system service » : {error.strerror or error}"
-    return f"journal du service : {PODMAN_LOG}"
+
+
+def _ended(service: subprocess.Popen[bytes]) -> str:
+    code = service.poll()
+    state = "toujours sans réponse" if code is None else f"arrêté (code {code})"
+    return f"« podman system service » {state} ; journal : {PODMAN_LOG}"
 
 
 def _run_service(command: list[str]) -> str:
@@ -97,12 +112,13 @@ def _run_service(command: list[str]) -> str:
     return f"« {' '.join(command)} » : {output[-1] if output else 'aucune sortie'}"
 
 
-def _retry(connect: Callable[[], DockerEngine], wait: float, failure: Callable[[], DockerUnavailable]) -> DockerEngine:
+def _retry(connect: Callable[[], DockerEngine], wait: float, failure: Callable[[], DockerUnavailable],
+           alive: Callable[[], bool] = lambda: True) -> DockerEngine:
     deadline = time.monotonic() + wait
     while True:
         try:
             return connect()
         except DockerUnavailable as error:
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or not alive():
                 raise failure() from error
         time.sleep(0.5)

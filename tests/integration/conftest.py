@@ -1,4 +1,9 @@
-"""Integration bench: the real dockerd, the real registry on 127.0.0.1:5000, checked from outside.
+"""Integration bench: the real dockerd and the real Podman, the real registry on 127.0.0.1:5000, checked from outside.
+
+A module whose tests hold for both technologies says so with `TECHNOLOGIES = BOTH`: each of its tests
+that uses the bench then runs once per technology, its containers declared with conteneurN_technologie
+= podman on the second run. Containers are looked at through each engine's Docker-compatible API
+(`docker -H <socket>`, Bench.cli), so that the same checks read the same fields.
 
 Each test gets its own label scope (EOLE_CONTENEURS_SCOPE) and container names, so it never
 touches containers it did not create (the demo's included); everything it created is removed
@@ -16,7 +21,7 @@ import subprocess
 import textwrap
 import urllib.request
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -27,6 +32,8 @@ REGISTRY = "127.0.0.1:5000"
 WEB_D = Path("/etc/nginx/web.d")
 SITE = Path("/etc/nginx/conf.d/eole-conteneurs.conf")
 DOCKER = "/usr/bin/docker"
+PODMAN_SOCKET = "unix:///run/podman/podman.sock"
+BOTH = ("docker", "podman")
 LAB = CHECKOUT / "tests" / "lab.sh"
 SECRETS = Path("/var/lib/eole-conteneurs/secrets")
 
@@ -64,6 +71,12 @@ def https(path: str, source: str | None = None) -> tuple[int, str, str]:
     return int(status), body, location
 
 
+def pytest_generate_tests(metafunc):
+    """The technologies a module's bench runs on: its TECHNOLOGIES, Docker's alone by default."""
+    if "technology" in metafunc.fixturenames:
+        metafunc.parametrize("technology", getattr(metafunc.module, "TECHNOLOGIES", ("docker",)))
+
+
 @pytest.fixture(scope="session")
 def lab():
     """dockerd, registry and the seed's images (started by `make test`; idempotent here)."""
@@ -72,8 +85,9 @@ def lab():
 
 
 class Bench:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, technology: str = "docker"):
         self.root = root
+        self.technology = technology
         self.scope = f"test-{uuid.uuid4().hex[:10]}"
         self.prefix = f"t{uuid.uuid4().hex[:6]}"
         self.config_path = root / "config.eol"
@@ -101,11 +115,49 @@ class Bench:
         return sh(CHECKOUT / phase / "60-conteneurs", mode, check=False, timeout=300,
                   env={**self.env, **(env or {})}, cwd="/")
 
+    def cli(self, *args, **kwargs) -> subprocess.CompletedProcess:
+        """docker's client on the engine of this bench's technology (Podman's through its compatible API)."""
+        return engine_cli(self.technology, *args, **kwargs)
+
+    def run(self, *args) -> subprocess.CompletedProcess:
+        """`docker run ARGS… IMAGE …` made by hand on this bench's engine (the image pulled there first).
+
+        Podman's default limits are refused on this kind of host (see engine/podman.py): explicit ones."""
+        image = next((arg for arg in args if str(arg).startswith(REGISTRY)), None)
+        if self.technology == "podman" and image and sh("podman", "image", "exists", image, check=False).returncode:
+            sh("podman", "pull", "-q", "--tls-verify=false", image)
+        return self.cli("run", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", *args)
+
+    @staticmethod
+    def now() -> str:
+        """The host's clock (the engines' too), as their --since and --until take it."""
+        return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def events(self, since: str, until: str) -> list[str]:
+        """« action name » of this bench's containers between two instants, as dockerd names the actions.
+
+        Podman's compatible API gives no past events: its own client reads its event log."""
+        label = f"label=fr.eole.conteneurs.managed={self.scope}"
+        if self.technology == "podman":
+            listed = sh("podman", "events", "--stream=false", "--since", since, "--until", until, "--filter",
+                        "type=container", "--filter", label, "--format", "{{.Status}} {{.Name}}").stdout
+            return [line.replace("remove ", "destroy ", 1) for line in listed.splitlines()]
+        return docker("events", "--since", since, "--until", until, "--filter", "type=container", "--filter", label,
+                      "--format", "{{.Action}} {{.Actor.Attributes.name}}").stdout.splitlines()
+
+    def engine(self):
+        """The module's engine for this bench's technology, in this process."""
+        if self.technology == "podman":
+            from eole_conteneurs.engine import podman
+            return podman.connect(PODMAN_SOCKET)
+        from eole_conteneurs.engine.dockerd import DockerEngine
+        return DockerEngine.connect()
+
     def inspect(self, name: str) -> dict:
-        return json.loads(docker("inspect", name).stdout)[0]
+        return json.loads(self.cli("inspect", name).stdout)[0]
 
     def exists(self, name: str) -> bool:
-        return docker("inspect", name, check=False).returncode == 0
+        return self.cli("inspect", name, check=False).returncode == 0
 
     def identity(self, name: str) -> tuple[str, str]:
         """Id and start time: both unchanged means the container was not touched."""
@@ -113,27 +165,40 @@ class Bench:
         return state["Id"], state["State"]["StartedAt"]
 
     def managed(self) -> list[str]:
-        listed = docker("ps", "-a", "--filter", f"label=fr.eole.conteneurs.managed={self.scope}",
-                        "--format", "{{.Names}}")
+        listed = self.cli("ps", "-a", "--filter", f"label=fr.eole.conteneurs.managed={self.scope}",
+                          "--format", "{{.Names}}")
         return sorted(listed.stdout.split())
 
     def cleanup(self) -> None:
-        """The test's containers, then its networks, volumes (the anonymous ones too) and secrets."""
+        """The test's containers on either engine, then its networks, volumes (the anonymous ones too) and secrets."""
         label = f"label=fr.eole.conteneurs.managed={self.scope}"
-        ids = docker("ps", "-aq", "--filter", label).stdout.split()
-        if ids:
-            docker("rm", "-f", "-v", *ids, check=False)
-        for kind in ("network", "volume"):
-            names = docker(kind, "ls", "-q", "--filter", label).stdout.split()
-            if names:
-                docker(kind, "rm", *names, check=False)
+        for technology in BOTH:
+            ids = engine_cli(technology, "ps", "-aq", "--filter", label, check=False).stdout.split()
+            if ids:
+                engine_cli(technology, "rm", "-f", "-v", *ids, check=False)
+            for kind in ("network", "volume"):
+                names = engine_cli(technology, kind, "ls", "-q", "--filter", label, check=False).stdout.split()
+                if names:
+                    engine_cli(technology, kind, "rm", *names, check=False)
         for directory in SECRETS.glob(f"{self.prefix}-*"):
             shutil.rmtree(directory, ignore_errors=True)
 
 
+def engine_cli(technology: str, *args, **kwargs) -> subprocess.CompletedProcess:
+    if technology == "podman":
+        return sh(DOCKER, "-H", PODMAN_SOCKET, *args, **kwargs)
+    return docker(*args, **kwargs)
+
+
 @pytest.fixture
-def bench(lab, tmp_path):
-    bench = Bench(tmp_path)
+def technology() -> str:
+    """Overridden by pytest_generate_tests for the modules that run on both technologies."""
+    return "docker"
+
+
+@pytest.fixture
+def bench(lab, tmp_path, technology):
+    bench = Bench(tmp_path, technology)
     yield bench
     bench.cleanup()
 
@@ -172,6 +237,7 @@ def httpd(bench: Bench, index: int, short: str, host_port: int, host_dir: Path |
         f"conteneur{index}_persistance": "non",
         # Kept after one second of running (30 by default): most tests recreate it for other reasons.
         f"conteneur{index}_mise_a_jour_delai": "1",
+        **technology_of(bench, index),
     }
     values.update({f"conteneur{index}_{key}": value for key, value in extra.items()})
     return values
@@ -182,12 +248,18 @@ def hello(bench: Bench, index: int, short: str = "hello-world") -> dict:
         f"conteneur{index}_nom": bench.name(short),
         f"conteneur{index}_hub": REGISTRY,
         f"conteneur{index}_depot": "hello-world",
+        **technology_of(bench, index),
     }
+
+
+def technology_of(bench: Bench, index: int) -> dict:
+    """Docker's containers are declared as before Podman was offered: without the variable (its default)."""
+    return {f"conteneur{index}_technologie": bench.technology} if bench.technology != "docker" else {}
 
 
 def image_handled(out: str, ref: str) -> bool:
     """pretemplate either pulled ref or found the local image to be the registry's."""
-    return f"docker pull {ref}" in out or f"Image à jour (même empreinte que sur le dépôt) : {ref}" in out
+    return f"docker pull {ref}" in out or f"podman pull {ref}" in out or f"Image à jour (même empreinte que sur le dépôt) : {ref}" in out
 
 
 def enabled(count: int, *containers: dict) -> dict:

@@ -6,8 +6,10 @@ import time
 
 import pytest
 
-from tests.integration.conftest import (LAB, REGISTRY, docker, enabled, free_port, hello, http_get, https, httpd,
+from tests.integration.conftest import (BOTH, LAB, REGISTRY, docker, enabled, free_port, hello, http_get, https, httpd,
                                         image_handled, sh, socket_listening)
+
+TECHNOLOGIES = BOTH
 
 
 def seed_like(bench, port):
@@ -24,11 +26,11 @@ def test_seed_containers_run_as_declared(bench):
     assert f"Traitement du conteneur {bench.name('hello-world')} (conteneur-1)" in out
     assert "Pas de port de sortie" in out
     assert f"Numéro de port de sortie à configurer : {port}" in out
-    assert "Lancement du conteneur : docker run -d --name" in out
+    assert f"Lancement du conteneur : {bench.technology} run -d --name" in out
 
     hello_state = bench.inspect(bench.name("hello-world"))
     assert hello_state["State"]["Status"] == "exited" and hello_state["State"]["ExitCode"] == 0
-    assert "Hello from Docker" in docker("logs", bench.name("hello-world")).stdout
+    assert "Hello from Docker" in bench.cli("logs", bench.name("hello-world")).stdout
 
     apache = bench.inspect(bench.name("my-apache-app"))
     assert apache["State"]["Running"]
@@ -37,7 +39,10 @@ def test_seed_containers_run_as_declared(bench):
     host_dir = bench.root / "www-my-apache-app"
     assert [(m["Source"], m["Destination"]) for m in apache["Mounts"]] == \
         [(str(host_dir), "/usr/local/apache2/htdocs")]
-    assert "no-new-privileges:true" in apache["HostConfig"]["SecurityOpt"]
+    # Podman's compatible API shows the option without its value: the kernel's flag tells for both.
+    assert {"no-new-privileges:true", "no-new-privileges"} & set(apache["HostConfig"]["SecurityOpt"])
+    status = bench.cli("exec", bench.name("my-apache-app"), "cat", "/proc/1/status").stdout
+    assert "NoNewPrivs:\t1" in status, status
     assert apache["HostConfig"]["Privileged"] is False
     assert apache["Config"]["Labels"]["fr.eole.conteneurs.managed"] == bench.scope
 
@@ -54,17 +59,17 @@ def test_plan_apply_apply_plan(bench):
     assert "créer" in first_plan.stdout
     assert bench.managed() == [], "plan changes nothing"
 
+    since = bench.now()
     assert bench.apply().returncode == 0
+    first = bench.events(since, bench.now())
+    assert f"start {bench.name('my-apache-app')}" in first, f"the engine's events are read: {first}"
     before = {name: bench.identity(name) for name in bench.managed()}
     assert len(before) == 2
 
-    since = docker("system", "info", "--format", "{{.SystemTime}}").stdout.strip()
+    since = bench.now()
     second = bench.apply()
     assert second.returncode == 0, second.stdout + second.stderr
-    until = docker("system", "info", "--format", "{{.SystemTime}}").stdout.strip()
-    events = docker("events", "--since", since, "--until", until, "--filter", "type=container",
-                    "--filter", f"label=fr.eole.conteneurs.managed={bench.scope}", "--format", "{{.Action}}")
-    assert events.stdout.split() == [], "zero container operations the second time"
+    assert bench.events(since, bench.now()) == [], "zero container operations the second time"
     for word in ("Extinction", "Suppression", "Lancement", "Démarrage du conteneur"):
         assert word not in second.stdout
     assert {name: bench.identity(name) for name in bench.managed()} == before
@@ -115,14 +120,15 @@ def test_newer_image_behind_same_tag_recreates_non_persistent_only(bench):
 
     sh("bash", LAB, "build-image", f"{repository}:1", "v2", "/bin/httpd", "-f", "-p", "80", "-h",
        "/usr/local/apache2/htdocs")
-    docker("rmi", f"{REGISTRY}/{repository}:1", check=False)  # as if built elsewhere: only the registry has it
+    bench.cli("rmi", f"{REGISTRY}/{repository}:1", check=False)  # as if built elsewhere: only the registry has it
     result = bench.apply()
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Downloaded newer image" in result.stdout
+    pulled = "Downloaded newer image" if bench.technology == "docker" else "récupérée par Podman"
+    assert pulled in result.stdout, result.stdout
     assert bench.identity(bench.name("jetable"))[0] != disposable[0]
     assert bench.identity(bench.name("garde")) == kept
     assert f"--recreer {bench.name('garde')}" in result.stdout
-    version = docker("exec", bench.name("jetable"), "cat", "/image-version").stdout.strip()
+    version = bench.cli("exec", bench.name("jetable"), "cat", "/image-version").stdout.strip()
     assert version == "v2"
 
 
@@ -132,7 +138,7 @@ def test_persistent_container_keeps_its_writable_layer(bench):
     bench.write(values)
     assert bench.apply().returncode == 0
     name = bench.name("persistant")
-    docker("exec", name, "sh", "-c", "echo donnee > /tmp/fichier-interne")
+    bench.cli("exec", name, "sh", "-c", "echo donnee > /tmp/fichier-interne")
     identity = bench.identity(name)
 
     values["conteneur1_port_hote"] = {"0": str(free_port())}
@@ -145,16 +151,16 @@ def test_persistent_container_keeps_its_writable_layer(bench):
     assert pending.returncode == 0, "apply cannot do more without --recreer"
     assert "en attente" in pending.stdout and f"--recreer {name}" in pending.stdout
 
-    docker("stop", "-t", "1", name)
+    bench.cli("stop", "-t", "1", name)
     result = bench.apply()
-    assert "Démarrage du conteneur : docker start" in result.stdout
+    assert f"Démarrage du conteneur : {bench.technology} start" in result.stdout
     assert bench.identity(name)[0] == identity[0]
-    assert docker("exec", name, "cat", "/tmp/fichier-interne").stdout.strip() == "donnee"
+    assert bench.cli("exec", name, "cat", "/tmp/fichier-interne").stdout.strip() == "donnee"
 
     result = bench.apply("--recreer", name)
     assert result.returncode == 0, result.stdout + result.stderr
     assert bench.identity(name)[0] != identity[0]
-    assert docker("exec", name, "cat", "/tmp/fichier-interne", check=False).returncode != 0
+    assert bench.cli("exec", name, "cat", "/tmp/fichier-interne", check=False).returncode != 0
 
 
 def test_undeclared_containers_are_removed_or_stopped(bench):
@@ -255,7 +261,7 @@ def test_new_container_on_a_taken_port_leaves_nothing(bench):
 
 def test_unlabelled_same_named_container_is_left_alone(bench):
     name = bench.name("intrus")
-    docker("run", "-d", "--name", name, f"{REGISTRY}/httpd:2.4")
+    bench.run("-d", "--name", name, f"{REGISTRY}/httpd:2.4")
     try:
         before = bench.identity(name)
         bench.write(enabled(2, httpd(bench, 1, "intrus", free_port()), hello(bench, 2)))
@@ -266,7 +272,7 @@ def test_unlabelled_same_named_container_is_left_alone(bench):
         assert bench.exists(bench.name("hello-world"))
         assert bench.plan().returncode == 1
     finally:
-        docker("rm", "-f", name, check=False)
+        bench.cli("rm", "-f", name, check=False)
 
 
 def test_refused_configuration_changes_nothing(bench, nginx_files):
@@ -316,14 +322,20 @@ def test_hooks_do_nothing_when_disabled(bench, nginx_files):
     assert bench.hook("posttemplate").returncode == 0
 
 
-def test_docker_down_is_a_clear_error(bench):
+def test_engine_down_is_a_clear_error(bench):
+    """Its service down and impossible to start: exit 1, the service and the container named."""
     bench.write(enabled(1, hello(bench, 1)))
-    missing = f"unix://{bench.root}/absent.sock"
+    if bench.technology == "docker":
+        env = {"DOCKER_HOST": f"unix://{bench.root}/absent.sock"}
+        said, tried = "le service Docker ne répond pas", "service docker start"
+    else:  # a socket nobody may create: the service started by the module ends at once
+        env = {"EOLE_CONTENEURS_PODMAN": "unix:///proc/eole-conteneurs-absent/podman.sock"}
+        said, tried = "Service Podman arrêté et impossible à démarrer", "podman system service"
     started = time.monotonic()
-    result = bench.hook("pretemplate", env={"DOCKER_HOST": missing})
+    result = bench.hook("pretemplate", env=env)
     assert result.returncode == 1
-    assert "le service Docker ne répond pas" in result.stderr
-    assert "service docker start" in result.stdout
+    assert said in result.stderr and bench.name("hello-world") in result.stderr, result.stderr
+    assert tried in result.stdout
     assert time.monotonic() - started < 200
 
 

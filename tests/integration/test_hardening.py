@@ -8,10 +8,11 @@ import os
 
 from eole_conteneurs.config.loading import load_validated
 from eole_conteneurs.containers.executor import Converger
-from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.journal import Journal
 
-from tests.integration.conftest import docker, enabled, free_port, http_get, httpd
+from tests.integration.conftest import BOTH, enabled, free_port, http_get, httpd
+
+TECHNOLOGIES = BOTH
 
 
 def applied(bench, values):
@@ -26,9 +27,9 @@ def test_a_copy_run_from_a_committed_image_is_not_the_modules(bench):
     web = bench.name("web")
     applied(bench, enabled(1, httpd(bench, 1, "web", port)))
     image, copy = f"{bench.prefix}-copie:1", bench.name("copie")
-    docker("commit", web, image)
+    bench.cli("commit", web, image)
     try:
-        docker("run", "-d", "--name", copy, image)
+        bench.run("-d", "--name", copy, image)
         labels = bench.inspect(copy)["Config"]["Labels"]
         assert labels["fr.eole.conteneurs.managed"] == bench.scope, "the copy did inherit the labels"
         copy_id = bench.inspect(copy)["Id"]
@@ -41,16 +42,16 @@ def test_a_copy_run_from_a_committed_image_is_not_the_modules(bench):
         assert not bench.exists(web)
         assert bench.inspect(copy)["Id"] == copy_id
         # Under a declared name, it is a conflict: reported, never recreated.
-        docker("rm", "-f", copy)
-        docker("run", "-d", "--name", web, image)
+        bench.cli("rm", "-f", copy)
+        bench.run("-d", "--name", web, image)
         taken_id = bench.inspect(web)["Id"]
         bench.write(enabled(1, httpd(bench, 1, "web", port)))
         refused = bench.apply()
         assert refused.returncode != 0 and "n'est pas géré par eole-conteneurs" in refused.stdout + refused.stderr
         assert bench.inspect(web)["Id"] == taken_id
     finally:
-        docker("rm", "-f", copy, web, check=False)
-        docker("rmi", image, check=False)
+        bench.cli("rm", "-f", copy, web, check=False)
+        bench.cli("rmi", image, check=False)
 
 
 def test_containers_start_without_the_capabilities_they_do_not_need(bench):
@@ -59,7 +60,7 @@ def test_containers_start_without_the_capabilities_they_do_not_need(bench):
                      httpd(bench, 2, "ping", free_port(), capacites=["NET_RAW"], processus_max="300"))
     applied(bench, values)
     plain = bench.inspect(bench.name("sobre"))["HostConfig"]
-    assert "no-new-privileges:true" in plain["SecurityOpt"]
+    assert {"no-new-privileges:true", "no-new-privileges"} & set(plain["SecurityOpt"])  # Podman: without value
     assert sorted(plain["CapDrop"]) == ["AUDIT_WRITE", "MKNOD", "NET_RAW", "SETFCAP", "SETPCAP", "SYS_CHROOT"]
     assert plain["PidsLimit"] == 4096
     (bench.root / "www-sobre" / "index.html").write_text("sobre")
@@ -102,7 +103,7 @@ def test_a_directory_swapped_after_validation_is_neither_bound_nor_started(bench
     loaded = load_validated(bench.write(enabled(1, httpd(bench, 1, "web", free_port(), rep_hote=[str(data)]))))
     specs = loaded.configuration.containers
     data.symlink_to("/etc")
-    engine = DockerEngine.connect()
+    engine = bench.engine()
     journal = Journal(io.StringIO())
     converger = Converger(engine, journal, bench.scope)
     converger.apply(converger.plan(specs, converger.pull(specs)))
@@ -111,7 +112,7 @@ def test_a_directory_swapped_after_validation_is_neither_bound_nor_started(bench
 
     data.unlink()
     converger.apply(converger.plan(specs, converger.pull(specs)))  # made on a plain directory
-    docker("stop", "-t", "1", bench.name("web"))
+    bench.cli("stop", "-t", "1", bench.name("web"))
     os.rename(data, bench.root / "ailleurs")
     data.symlink_to("/etc")
     journal = Journal(io.StringIO())

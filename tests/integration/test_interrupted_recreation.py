@@ -11,10 +11,11 @@ import io
 import pytest
 
 from eole_conteneurs.config.loading import load_validated
-from eole_conteneurs.containers.executor import Converger
-from eole_conteneurs.engine.dockerd import DockerEngine
+from eole_conteneurs.containers.executor import Converger, local_images
 from eole_conteneurs.journal import Journal
-from tests.integration.conftest import docker, enabled, free_port, hello, http_get, httpd, socket_listening
+from tests.integration.conftest import BOTH, enabled, free_port, hello, http_get, httpd, socket_listening
+
+TECHNOLOGIES = BOTH
 
 
 class Killed(BaseException):
@@ -24,20 +25,20 @@ class Killed(BaseException):
 def killed_run(bench, monkeypatch, at: str, recreate: frozenset[str] = frozenset()) -> None:
     """Converge bench's configuration in this process, killed at the first engine call named `at`."""
     specs = load_validated(bench.config_path).configuration.containers
-    engine = DockerEngine.connect()
+    engine = bench.engine()
 
     def kill(*args, **kwargs):
         raise Killed()
 
     monkeypatch.setattr(engine, at, kill)
     converger = Converger(engine, Journal(io.StringIO()), bench.scope)
-    images = {str(spec.image): engine.image_id(str(spec.image)) for spec in specs}
+    images = local_images(engine, specs)
     with pytest.raises(Killed):
         converger.apply(converger.plan(specs, images, recreate))
 
 
 def set_aside(bench, name: str) -> list[str]:
-    listed = docker("ps", "-a", "--filter", f"label=fr.eole.conteneurs.managed={bench.scope}",
+    listed = bench.cli("ps", "-a", "--filter", f"label=fr.eole.conteneurs.managed={bench.scope}",
                     "--format", "{{.Names}} {{.State}}").stdout.split("\n")
     return sorted(line for line in listed if line.startswith(f"{name}--ancien-"))
 
@@ -63,15 +64,12 @@ def test_killed_between_create_and_start_the_next_run_finishes_the_recreation(be
     assert set_aside(bench, name) == [f"{name}--ancien-{old_id[:12]} exited"]
 
     plan = bench.plan()
-    since = docker("system", "info", "--format", "{{.SystemTime}}").stdout.strip()
+    since = bench.now()
     result = bench.apply()
     assert result.returncode == 0, result.stdout + result.stderr
     assert bench.managed() == [name]
     assert bench.inspect(name)["State"]["Running"]
-    until = docker("system", "info", "--format", "{{.SystemTime}}").stdout.strip()
-    events = docker("events", "--since", since, "--until", until, "--filter", "type=container",
-                    "--filter", f"label=fr.eole.conteneurs.managed={bench.scope}",
-                    "--format", "{{.Action}} {{.Actor.Attributes.name}}").stdout.splitlines()
+    events = bench.events(since, bench.now())
     steps = [f"start {name}", f"destroy {name}--ancien-{old_id[:12]}"]
     assert [event for event in events if event in steps] == steps, "the old one deleted once the new one runs"
     assert plan.returncode == 2, plan.stdout + plan.stderr

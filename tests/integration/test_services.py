@@ -18,9 +18,10 @@ import pytest
 
 from eole_conteneurs.containers.labels import Registry
 from eole_conteneurs.jobs.context import Settings
-from tests.integration.conftest import (REGISTRY, SECRETS, docker, enabled, free_port, hello, http_get, httpd,
-                                       sh, socket_listening, timestamp)
+from tests.integration.conftest import (BOTH, REGISTRY, SECRETS, docker, enabled, free_port, hello, http_get, httpd,
+                                       sh, socket_listening, technology_of, timestamp)
 
+TECHNOLOGIES = BOTH
 SCOPE_LABEL = "fr.eole.conteneurs.managed"
 HTDOCS = "/usr/local/apache2/htdocs"
 HTTPD_COMMAND = f"httpd -f -p 80 -h {HTDOCS}"
@@ -39,6 +40,7 @@ def web(bench, index: int, short: str, **extra) -> dict:
         f"conteneur{index}_persistance": "non",
         f"conteneur{index}_commande": SERVICE,
         f"conteneur{index}_mise_a_jour_delai": "1",  # a recreated version kept after 1 s of running (30 by default)
+        **technology_of(bench, index),
     }
     values.update({f"conteneur{index}_{key}": value for key, value in extra.items()})
     return values
@@ -48,16 +50,16 @@ def output(result) -> str:
     return result.stdout + result.stderr
 
 
-def volume_labels(name: str) -> dict:
-    return json.loads(docker("volume", "inspect", name).stdout)[0]["Labels"] or {}
+def volume_labels(bench, name: str) -> dict:
+    return json.loads(bench.cli("volume", "inspect", name).stdout)[0]["Labels"] or {}
 
 
-def network_details(name: str) -> dict:
-    return json.loads(docker("network", "inspect", name).stdout)[0]
+def network_details(bench, name: str) -> dict:
+    return json.loads(bench.cli("network", "inspect", name).stdout)[0]
 
 
-def exists(kind: str, name: str) -> bool:
-    return docker(kind, "inspect", name, check=False).returncode == 0
+def exists(bench, kind: str, name: str) -> bool:
+    return bench.cli(kind, "inspect", name, check=False).returncode == 0
 
 
 # -- 1. environment, command, memory ----------------------------------------------------------------
@@ -78,8 +80,8 @@ def test_environment_command_and_memory(bench):
     assert state["Config"]["Cmd"] == shlex.split(command)
     assert state["Config"]["Cmd"][-1].endswith(QUICK_STOP), "the quoted argument is one word"
     assert state["HostConfig"]["Memory"] == 64 * 1024**2
-    assert docker("exec", name, "sh", "-c", 'echo "$APP_MODE"').stdout == "production = «é»\n"
-    assert docker("exec", name, "cat", "/tmp/trace").stdout == "démarré ici\n", "the declared command ran"
+    assert bench.cli("exec", name, "sh", "-c", 'echo "$APP_MODE"').stdout == "production = «é»\n"
+    assert bench.cli("exec", name, "cat", "/tmp/trace").stdout == "démarré ici\n", "the declared command ran"
 
     identity = bench.identity(name)
     again = bench.apply()
@@ -121,16 +123,16 @@ def test_secret_given_as_a_file_and_shown_nowhere(bench):
     outputs.append(bench.plan())
     assert outputs[-1].returncode == 0, output(outputs[-1])
 
-    assert docker("exec", name, "cat", "/run/secrets/db_pass").stdout == first
+    assert bench.cli("exec", name, "cat", "/run/secrets/db_pass").stdout == first
     state = bench.inspect(name)
     mounts = {mount["Destination"]: mount for mount in state["Mounts"]}
     assert mounts["/run/secrets/db_pass"]["RW"] is False
-    written = docker("exec", name, "sh", "-c", "echo autre > /run/secrets/db_pass", check=False)
+    written = bench.cli("exec", name, "sh", "-c", "echo autre > /run/secrets/db_pass", check=False)
     assert written.returncode != 0, "the secret is mounted read-only"
-    assert docker("exec", name, "cat", "/run/secrets/db_pass").stdout == first
+    assert bench.cli("exec", name, "cat", "/run/secrets/db_pass").stdout == first
     assert "DB_PASS_FILE=/run/secrets/db_pass" in state["Config"]["Env"]
 
-    assert first not in docker("inspect", name).stdout
+    assert first not in bench.cli("inspect", name).stdout
     assert first not in json.dumps(state["Config"]["Labels"])
     for result in outputs:
         assert first not in output(result), result.args
@@ -156,8 +158,8 @@ def test_secret_given_as_a_file_and_shown_nowhere(bench):
     for result in (planned, changed, bench.command("status"), bench.command("status", "--json")):
         assert first not in output(result) and second not in output(result), result.args
     assert bench.identity(name)[0] != identity[0]
-    assert docker("exec", name, "cat", "/run/secrets/db_pass").stdout == second
-    details = docker("inspect", name).stdout
+    assert bench.cli("exec", name, "cat", "/run/secrets/db_pass").stdout == second
+    details = bench.cli("inspect", name).stdout
     assert first not in details and second not in details
     new_file = Path(next(mount["Source"] for mount in bench.inspect(name)["Mounts"]
                          if mount["Destination"] == "/run/secrets/db_pass"))
@@ -181,8 +183,8 @@ def test_a_failed_replacement_keeps_the_old_values(bench):
         failed = bench.apply()
     assert failed.returncode == 1 and "remis en service" in failed.stdout, output(failed)
     assert bench.identity(name)[0] == identity[0]
-    docker("restart", "-t", "1", name)
-    assert docker("exec", name, "cat", "/run/secrets/a", "/run/secrets/b").stdout == "ancien-aancien-b"
+    bench.cli("restart", "-t", "1", name)
+    assert bench.cli("exec", name, "cat", "/run/secrets/a", "/run/secrets/b").stdout == "ancien-aancien-b"
 
 
 # -- 3. data volumes ---------------------------------------------------------------------------------
@@ -195,10 +197,10 @@ def test_shared_data_volume_outlives_its_containers(bench):
     result = bench.apply()
     assert result.returncode == 0, output(result)
     one, two = bench.name("v1"), bench.name("v2")
-    assert volume_labels(volume).get(SCOPE_LABEL) == bench.scope
+    assert volume_labels(bench, volume).get(SCOPE_LABEL) == bench.scope
 
-    docker("exec", one, "sh", "-c", "echo partage > /data/f")
-    assert docker("exec", two, "cat", "/data/f").stdout == "partage\n"
+    bench.cli("exec", one, "sh", "-c", "echo partage > /data/f")
+    assert bench.cli("exec", two, "cat", "/data/f").stdout == "partage\n"
 
     identity = bench.identity(one)
     values.update(web(bench, 1, "v1", env_nom=["A"], env_valeur={"0": "1"}, **shared))
@@ -206,7 +208,7 @@ def test_shared_data_volume_outlives_its_containers(bench):
     result = bench.apply()
     assert result.returncode == 0, output(result)
     assert bench.identity(one)[0] != identity[0]
-    assert docker("exec", one, "cat", "/data/f").stdout == "partage\n"
+    assert bench.cli("exec", one, "cat", "/data/f").stdout == "partage\n"
     assert [mount["Name"] for mount in bench.inspect(one)["Mounts"] if mount["Destination"] == "/data"] == [volume]
 
     listing = bench.command("volume", "liste")
@@ -217,39 +219,39 @@ def test_shared_data_volume_outlives_its_containers(bench):
     refused = bench.command("volume", "supprimer", volume)
     assert refused.returncode != 0, output(refused)
     assert volume in output(refused) and "utilisé" in output(refused)
-    assert exists("volume", volume)
+    assert exists(bench, "volume", volume)
 
     values["nombre_conteneurs"] = "1"
     bench.write(values)
     result = bench.apply()
     assert result.returncode == 0, output(result)
     assert not bench.exists(two), "an undeclared container is removed"
-    assert exists("volume", volume), "its volume is not"
+    assert exists(bench, "volume", volume), "its volume is not"
 
-    docker("rm", "-f", one)  # unused now, but still declared
+    bench.cli("rm", "-f", one)  # unused now, but still declared
     refused = bench.command("volume", "supprimer", volume)
     assert refused.returncode != 0, output(refused)
     assert volume in output(refused) and "conteneur1_volume_nom" in output(refused)
-    assert exists("volume", volume)
+    assert exists(bench, "volume", volume)
 
     values["activer_conteneurs"] = "non"
     bench.write(values)
     result = bench.apply()
     assert result.returncode == 0, output(result)
     assert bench.managed() == []
-    assert exists("volume", volume), "reconfigure never removes a data volume"
-    assert docker("run", "--rm", "-v", f"{volume}:/data", f"{REGISTRY}/httpd:2.4", "cat", "/data/f").stdout \
+    assert exists(bench, "volume", volume), "reconfigure never removes a data volume"
+    assert bench.run("--rm", "-v", f"{volume}:/data", f"{REGISTRY}/httpd:2.4", "cat", "/data/f").stdout \
         == "partage\n"
     removed = bench.command("volume", "supprimer", volume)
     assert removed.returncode == 0, output(removed)
-    assert not exists("volume", volume)
+    assert not exists(bench, "volume", volume)
 
 
 def test_foreign_volume_is_used_only_once_adopted(bench):
     volume = bench.name("etranger")
-    docker("volume", "create", volume)
+    bench.cli("volume", "create", volume)
     try:
-        mountpoint = Path(json.loads(docker("volume", "inspect", volume).stdout)[0]["Mountpoint"])
+        mountpoint = Path(json.loads(bench.cli("volume", "inspect", volume).stdout)[0]["Mountpoint"])
         (mountpoint / "f").write_text("données d'avant\n")
         values = enabled(1, web(bench, 1, "adopte", volume_nom=[volume], volume_chemin={"0": "/data"}))
         bench.write(values)
@@ -258,14 +260,14 @@ def test_foreign_volume_is_used_only_once_adopted(bench):
         assert refused.returncode != 0, output(refused)
         assert "conteneur1_volume_nom" in output(refused) and volume in output(refused)
         assert not bench.exists(bench.name("adopte"))
-        assert volume_labels(volume) == {}, "the foreign volume is not touched"
+        assert volume_labels(bench, volume) == {}, "the foreign volume is not touched"
 
         adopted = bench.command("volume", "adopter", volume)
         assert adopted.returncode == 0, output(adopted)
         result = bench.apply()
         assert result.returncode == 0, output(result)
-        assert docker("exec", bench.name("adopte"), "cat", "/data/f").stdout == "données d'avant\n"
-        assert volume_labels(volume) == {}
+        assert bench.cli("exec", bench.name("adopte"), "cat", "/data/f").stdout == "données d'avant\n"
+        assert volume_labels(bench, volume) == {}
 
         # Undeclared: still listed as adopted, then removable explicitly (and its adoption forgotten).
         bench.write({"activer_conteneurs": "oui", "nombre_conteneurs": "1", **hello(bench, 1)})
@@ -274,11 +276,11 @@ def test_foreign_volume_is_used_only_once_adopted(bench):
         assert [(entry["nom"], entry["origine"]) for entry in listed if entry["nom"] == volume] == [(volume, "adopté")]
         removed = bench.command("volume", "supprimer", volume)
         assert removed.returncode == 0, output(removed)
-        assert docker("volume", "inspect", volume, check=False).returncode != 0
+        assert bench.cli("volume", "inspect", volume, check=False).returncode != 0
         assert volume not in Registry(Settings().adopted_volumes_file).load()
     finally:
         bench.cleanup()
-        docker("volume", "rm", "-f", volume, check=False)
+        bench.cli("volume", "rm", "-f", volume, check=False)
         forget_adoption(volume)
 
 
@@ -329,7 +331,7 @@ def anonymous_volumes(bench):
     yield names
     bench.cleanup()
     for name in names:
-        docker("volume", "rm", name, check=False)
+        bench.cli("volume", "rm", name, check=False)
 
 
 def test_anonymous_volume_is_carried_over_a_recreation(bench, anonymous_image, anonymous_volumes):
@@ -348,7 +350,7 @@ def test_anonymous_volume_is_carried_over_a_recreation(bench, anonymous_image, a
     mounts = data_mounts()
     assert len(mounts) == 1 and mounts[0][0] == "volume" and re.fullmatch(r"[0-9a-f]{64}", mounts[0][1]), mounts
     anonymous_volumes.append(mounts[0][1])
-    docker("exec", name, "sh", "-c", "echo conserve > /data/f")
+    bench.cli("exec", name, "sh", "-c", "echo conserve > /data/f")
     identity = bench.identity(name)
 
     values["conteneur1_env_valeur"] = {"0": "2"}
@@ -357,7 +359,7 @@ def test_anonymous_volume_is_carried_over_a_recreation(bench, anonymous_image, a
     assert result.returncode == 0, output(result)
     assert bench.identity(name)[0] != identity[0]
     assert data_mounts() == mounts, "the same anonymous volume is mounted again"
-    assert docker("exec", name, "cat", "/data/f").stdout == "conserve\n"
+    assert bench.cli("exec", name, "cat", "/data/f").stdout == "conserve\n"
     assert f"Volume anonyme {mounts[0][1][:12]} repris sur /data" in result.stdout
 
 
@@ -377,12 +379,12 @@ def test_private_network_joins_containers_by_name(bench):
     assert result.returncode == 0, output(result)
     a, b, c = bench.name("a"), bench.name("b"), bench.name("c")
 
-    details = network_details(network)
+    details = network_details(bench, network)
     assert details["Labels"].get(SCOPE_LABEL) == bench.scope
     assert sorted(member["Name"] for member in details["Containers"].values()) == [a, b]
-    assert docker("exec", a, "wget", "-q", "-O-", f"http://{b}/").stdout == "page b"
-    assert docker("exec", b, "wget", "-q", "-O-", f"http://{a}/").stdout == "page a"
-    outsider = docker("exec", c, "wget", "-q", "-O-", f"http://{b}/", check=False, timeout=30)
+    assert bench.cli("exec", a, "wget", "-q", "-O-", f"http://{b}/").stdout == "page b"
+    assert bench.cli("exec", b, "wget", "-q", "-O-", f"http://{a}/").stdout == "page a"
+    outsider = bench.cli("exec", c, "wget", "-q", "-O-", f"http://{b}/", check=False, timeout=30)
     assert outsider.returncode != 0 and "bad address" in outsider.stderr, output(outsider)
 
     for short, port in zip((a, b, c), ports):
@@ -395,7 +397,7 @@ def test_private_network_joins_containers_by_name(bench):
     bench.write(values)
     result = bench.apply()
     assert result.returncode == 0, output(result)
-    assert not exists("network", network), "no declared container uses it any more\n" + result.stdout
+    assert not exists(bench, "network", network), "no declared container uses it any more\n" + result.stdout
     assert http_get(ports[0]) == "page a"
     after = bench.plan()
     assert after.returncode == 0, output(after)
@@ -403,21 +405,21 @@ def test_private_network_joins_containers_by_name(bench):
 
 def test_foreign_network_is_never_joined(bench):
     network = bench.name("etranger")
-    docker("network", "create", network)
+    bench.cli("network", "create", network)
     try:
-        before = network_details(network)
+        before = network_details(bench, network)
         bench.write(enabled(2, web(bench, 1, "joint", reseau_prive=[network]), web(bench, 2, "seul")))
         result = bench.apply()
         assert result.returncode != 0, output(result)
         assert "conteneur1_reseau_prive" in output(result) and network in output(result)
         assert not bench.exists(bench.name("joint"))
         assert bench.inspect(bench.name("seul"))["State"]["Running"], "the others converge"
-        after = network_details(network)
+        after = network_details(bench, network)
         assert after["Id"] == before["Id"] and after["Labels"] == before["Labels"] == {}
         assert after["Containers"] == {}
     finally:
         bench.cleanup()
-        docker("network", "rm", network, check=False)
+        bench.cli("network", "rm", network, check=False)
 
 
 # -- 6. dependencies and health ----------------------------------------------------------------------
@@ -491,5 +493,5 @@ def test_bad_values_are_refused_before_anything_is_made(bench, case):
     assert any(variable in output(result) for variable in variables), output(result)
     assert bench.managed() == []
     label = f"label={SCOPE_LABEL}={bench.scope}"
-    assert docker("network", "ls", "-q", "--filter", label).stdout.split() == []
-    assert not exists("network", bench.name("reseau"))
+    assert bench.cli("network", "ls", "-q", "--filter", label).stdout.split() == []
+    assert not exists(bench, "network", bench.name("reseau"))
