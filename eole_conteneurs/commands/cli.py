@@ -54,6 +54,9 @@ def parser() -> argparse.ArgumentParser:
         _configuration_options(command)
     _backup_parsers(commands)
     _update_parser(commands)
+    boot = commands.add_parser("demarrage", help="au démarrage du serveur (service eole-conteneurs) : démarre les "
+                                                 "conteneurs Podman arrêtés ; Docker redémarre les siens")
+    _configuration_options(boot)
     for command in (plan, apply):
         _configuration_options(command)
         command.add_argument("--recreer", dest="recreate", action="append", default=[], metavar="NOM",
@@ -214,6 +217,13 @@ def run_update(args: argparse.Namespace) -> int:
         return update.update(job.load(), job, args.names)
 
 
+def run_boot(args: argparse.Namespace) -> int:
+    from eole_conteneurs.jobs import operations
+    job = _job(args)
+    with locked(job):
+        return operations.start_after_boot(job.load(), job)
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_environment(args.config, args.dicos, getattr(args, "templates", None))
 
@@ -226,7 +236,7 @@ def _job(args: argparse.Namespace) -> Job:
 
 COMMANDS = {"check": run_check, "plan": run_plan, "apply": run_apply, "publish": run_publish,
             "reconfigure": run_reconfigure, "status": run_status, "volume": run_volume,
-            "sauvegarde": run_backup, "restauration": run_restore, "mise-a-jour": run_update}
+            "sauvegarde": run_backup, "restauration": run_restore, "mise-a-jour": run_update, "demarrage": run_boot}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ renders the module's files is the run mode's business (RunMode.templates), read 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from eole_conteneurs import cron
@@ -17,9 +18,9 @@ from eole_conteneurs.config.model import BackupPolicy, ContainerSpec, UpdatePoli
 from eole_conteneurs.containers.executor import Converger, docker_run_command, local_images
 from eole_conteneurs.containers.history import History
 from eole_conteneurs.containers.labels import Registry, updated_protection
-from eole_conteneurs.containers.planner import Create, Plan, Recreate, Restore, pending_change
+from eole_conteneurs.containers.planner import Create, Plan, Recreate, Restore, Start, pending_change
 from eole_conteneurs.containers.secrets import SecretStore
-from eole_conteneurs.engine.api import DOCKER, Engine
+from eole_conteneurs.engine.api import DOCKER, PODMAN, Engine
 from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.jobs.context import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Job, Templates, publication
 from eole_conteneurs.jobs.engines import reach
@@ -153,6 +154,30 @@ def converge(loaded: Loaded, job: Job, pull_all: bool, recreate: frozenset[str] 
     updated = updated_protection(protected, list(specs), after)
     if updated != protected:
         registry.save(updated)
+    return _status(job.journal)
+
+
+def start_after_boot(loaded: Loaded, job: Job) -> int:
+    """After the host started (the package's eole-conteneurs.service): the module's Podman containers that must run.
+
+    dockerd starts its own by their restart policy; Podman has no daemon to do so. Only what is stopped
+    is started, in dependency order, through the module's own start (secrets, shared directories
+    checked): nothing is pulled, created or recreated before the next reconfigure.
+    """
+    configuration = loaded.configuration
+    specs = [spec for spec in configuration.containers if spec.technology == PODMAN] if configuration.enabled else []
+    if not specs:
+        job.journal.step("Aucun conteneur Podman déclaré : rien à démarrer (Docker démarre les siens).")
+        return EXIT_OK
+    reached = reach(job, specs, start=True)
+    if reached.engine is None:
+        return _status(job.journal)
+    converger = converger_for(job, reached.engine)
+    plan = converger.plan(reached.specs, local_images(reached.engine, reached.specs))
+    starts = tuple(action for action in plan.actions if isinstance(action, Start) and action.spec.technology == PODMAN)
+    if not starts:
+        job.journal.step("Conteneurs Podman déjà démarrés.")
+    converger.apply(replace(plan, actions=starts, pulls=(), new_networks=(), new_volumes=(), unused_networks=()))
     return _status(job.journal)
 
 

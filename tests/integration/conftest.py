@@ -136,11 +136,12 @@ class Bench:
     def events(self, since: str, until: str) -> list[str]:
         """« action name » of this bench's containers between two instants, as dockerd names the actions.
 
-        Podman's compatible API gives no past events: its own client reads its event log."""
+        Podman's compatible API gives no past events: its own client reads its event log (up to now: its
+        --until takes no absolute time here), nothing happening to the bench's containers since until."""
         label = f"label=fr.eole.conteneurs.managed={self.scope}"
         if self.technology == "podman":
-            listed = sh("podman", "events", "--stream=false", "--since", since, "--until", until, "--filter",
-                        "type=container", "--filter", label, "--format", "{{.Status}} {{.Name}}").stdout
+            listed = sh("podman", "events", "--stream=false", "--since", since, "--filter", "type=container",
+                        "--filter", label, "--format", "{{.Status}} {{.Name}}").stdout
             return [line.replace("remove ", "destroy ", 1) for line in listed.splitlines()]
         return docker("events", "--since", since, "--until", until, "--filter", "type=container", "--filter", label,
                       "--format", "{{.Action}} {{.Actor.Attributes.name}}").stdout.splitlines()
