@@ -105,6 +105,11 @@ class Bench:
         return sh("/usr/bin/python3", "-m", "eole_conteneurs", *args, "--config", self.config_path,
                   check=False, timeout=timeout, env=self.env, cwd=CHECKOUT)
 
+    def command_env(self, env: dict, *args, timeout=300) -> subprocess.CompletedProcess:
+        """command() with more environment variables."""
+        return sh("/usr/bin/python3", "-m", "eole_conteneurs", *args, "--config", self.config_path,
+                  check=False, timeout=timeout, env={**self.env, **env}, cwd=CHECKOUT)
+
     def apply(self, *args) -> subprocess.CompletedProcess:
         return self.command("apply", *args)
 
