@@ -159,6 +159,13 @@ class Bench:
         from eole_conteneurs.engine.dockerd import DockerEngine
         return DockerEngine.connect()
 
+    def pull(self, ref: str) -> None:
+        """ref into this bench's engine (Podman's client told that a loopback registry speaks plain HTTP)."""
+        if self.technology == "podman":
+            sh("podman", "pull", "-q", "--tls-verify=false", ref)
+        else:
+            docker("pull", ref)
+
     def inspect(self, name: str) -> dict:
         return json.loads(self.cli("inspect", name).stdout)[0]
 

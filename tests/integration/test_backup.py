@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CHECKOUT
-from tests.integration.conftest import (PRODUCT_BORG_BASE, docker, enabled, forget_borg_repository, free_port,
+from tests.integration.conftest import (BOTH, PRODUCT_BORG_BASE, enabled, forget_borg_repository, free_port,
                                        http_get, httpd, sh)
 
+TECHNOLOGIES = BOTH
 BORG = "/usr/bin/borg"
 STAGING = Path("/var/lib/eole-conteneurs/sauvegarde")
 RECORD = Path("/var/lib/eole-conteneurs/sauvegarde-etat/etat.json")
@@ -105,8 +106,8 @@ def recorded(name: str) -> str | None:
     return (state.get("conteneurs", {}).get(name) or {}).get("archive")
 
 
-def volume_dir(name: str) -> Path:
-    return Path(json.loads(docker("volume", "inspect", name).stdout)[0]["Mountpoint"])
+def volume_dir(bench, name: str) -> Path:
+    return Path(json.loads(bench.cli("volume", "inspect", name).stdout)[0]["Mountpoint"])
 
 
 def web(bench, index: int, short: str, **extra) -> dict:
@@ -131,7 +132,7 @@ def test_round_trip_puts_back_directory_volume_and_secret_exactly(bench, backups
     (www / "index.html").write_text("original")
     (www / "sous").mkdir()
     (www / "sous" / "garde.txt").write_text("gardé")
-    docker("exec", name, "sh", "-c", "echo base-1 > /donnees/base && mkdir -p /donnees/d && echo x > /donnees/d/f"
+    bench.cli("exec", name, "sh", "-c", "echo base-1 > /donnees/base && mkdir -p /donnees/d && echo x > /donnees/d/f"
                                      " && chown 1234:2345 /donnees/d/f && chmod 640 /donnees/d/f")
 
     saved = backups.save()
@@ -146,7 +147,7 @@ def test_round_trip_puts_back_directory_volume_and_secret_exactly(bench, backups
     (www / "index.html").write_text("abîmé")
     (www / "intrus.txt").write_text("en trop")
     (www / "sous" / "garde.txt").unlink()
-    docker("exec", name, "sh", "-c", "echo base-2 > /donnees/base && rm -r /donnees/d && echo z > /donnees/nouveau")
+    bench.cli("exec", name, "sh", "-c", "echo base-2 > /donnees/base && rm -r /donnees/d && echo z > /donnees/nouveau")
 
     identity = bench.identity(name)
     restored = backups.restore()
@@ -155,19 +156,19 @@ def test_round_trip_puts_back_directory_volume_and_secret_exactly(bench, backups
     assert (www / "index.html").read_text() == "original"
     assert (www / "sous" / "garde.txt").read_text() == "gardé"
     assert sorted(path.name for path in www.iterdir()) == ["index.html", "sous"]
-    assert docker("exec", name, "cat", "/donnees/base").stdout == "base-1\n"
-    assert docker("exec", name, "cat", "/donnees/d/f").stdout == "x\n"
-    assert docker("exec", name, "ls", "-A", "/donnees").stdout.split() == ["base", "d"]
-    owned = (volume_dir(volume) / "d" / "f").stat()
+    assert bench.cli("exec", name, "cat", "/donnees/base").stdout == "base-1\n"
+    assert bench.cli("exec", name, "cat", "/donnees/d/f").stdout == "x\n"
+    assert bench.cli("exec", name, "ls", "-A", "/donnees").stdout.split() == ["base", "d"]
+    owned = (volume_dir(bench, volume) / "d" / "f").stat()
     assert (owned.st_uid, owned.st_gid, stat.S_IMODE(owned.st_mode)) == (1234, 2345, 0o640), "numeric owner kept"
     assert running(bench, name)
-    assert docker("exec", name, "cat", "/run/secrets/jeton").stdout == secret
+    assert bench.cli("exec", name, "cat", "/run/secrets/jeton").stdout == secret
     assert http_get(port, "/index.html") == "original"
 
     before = [other for other in backups.archives() if other.startswith("avant-restauration-")]
     assert len(before) == 1, backups.archives()
     assert backups.read(before[0], www / "index.html") == "abîmé"
-    assert backups.read(before[0], volume_dir(volume) / "base") == "base-2\n"
+    assert backups.read(before[0], volume_dir(bench, volume) / "base") == "base-2\n"
     assert recorded(name) == archive, "a safety copy is not the container's last backup"
 
 
@@ -213,7 +214,7 @@ def test_export_saved_and_read_back_and_a_failing_export_leaves_only_its_contain
                          restauration_commande="sh -c 'cat > /donnees/recu'"),
                   web(bench, 2, "rate", sauvegarde_commande="sh -c 'exit 3'"))
     backups.apply()
-    docker("exec", good, "sh", "-c", "echo 'ligne 1' > /donnees/base && echo 'ligne 2' >> /donnees/base")
+    bench.cli("exec", good, "sh", "-c", "echo 'ligne 1' > /donnees/base && echo 'ligne 2' >> /donnees/base")
     identity = bench.identity(bad)
 
     failed = backups.save(expect=1)
@@ -226,10 +227,10 @@ def test_export_saved_and_read_back_and_a_failing_export_leaves_only_its_contain
     assert recorded(good) == archive and recorded(bad) is None
     assert bench.identity(bad) == identity and running(bench, bad)
 
-    docker("exec", good, "sh", "-c", "echo changé > /donnees/base")
+    bench.cli("exec", good, "sh", "-c", "echo changé > /donnees/base")
     backups.restore(good)
-    assert docker("exec", good, "cat", "/donnees/recu").stdout == "ligne 1\nligne 2\n"
-    assert docker("exec", good, "cat", "/donnees/base").stdout == "ligne 1\nligne 2\n"
+    assert bench.cli("exec", good, "cat", "/donnees/recu").stdout == "ligne 1\nligne 2\n"
+    assert bench.cli("exec", good, "cat", "/donnees/base").stdout == "ligne 1\nligne 2\n"
     refused = backups.restore(expect=1)  # no archive holds the container that was never saved
     assert bad in output(refused), output(refused)
 
@@ -357,7 +358,7 @@ def test_a_full_destination_disk_is_named_and_records_nothing(bench, backups):
     backups.repository = disk / "depot"
     backups.write(1, web(bench, 1, "plein", volume_nom=[volume], volume_chemin={"0": "/donnees"}))
     backups.apply()
-    with open(volume_dir(volume) / "alea", "wb") as data:
+    with open(volume_dir(bench, volume) / "alea", "wb") as data:
         data.write(os.urandom(20 << 20))
     identity = bench.identity(name)
     sh("mount", "-t", "tmpfs", "-o", "size=3M,mode=0755", "tmpfs", disk)
@@ -399,7 +400,7 @@ def test_a_backup_killed_in_the_middle_leaves_no_good_archive_and_the_next_one_w
     backups.write(1, web(bench, 1, "tue", volume_nom=[volume], volume_chemin={"0": "/donnees"},
                          sauvegarde_arret="oui"))
     backups.apply()
-    with open(volume_dir(volume) / "alea", "wb") as data:
+    with open(volume_dir(bench, volume) / "alea", "wb") as data:
         for _ in range(300):
             data.write(os.urandom(1 << 20))
     journal = bench.root / "tuee.log"
@@ -446,7 +447,7 @@ def test_a_backup_killed_in_the_middle_leaves_no_good_archive_and_the_next_one_w
     assert ".checkpoint" not in listing.stdout and archive not in listing.stdout
     backups.borg("check", backups.repository, timeout=600)
     saved = json.loads(backups.borg("list", "--json-lines", f"{backups.repository}::{good[0]}",
-                                    str(volume_dir(volume) / "alea").lstrip("/")).stdout)
+                                    str(volume_dir(bench, volume) / "alea").lstrip("/")).stdout)
     assert saved["size"] == 300 << 20
     backups.cleanup()
     sh("rm", "-rf", backups.repository)  # 600 MB: not kept with the test's temporary files
@@ -478,19 +479,19 @@ def test_a_volume_shared_with_a_container_left_out_is_refused_and_nothing_change
     two = web(bench, 2, "deux", volume_nom=[shared], volume_chemin={"0": "/donnees"})
     backups.write(2, one, two)
     backups.apply()
-    docker("exec", bench.name("un"), "sh", "-c", "echo avant > /donnees/f")
+    bench.cli("exec", bench.name("un"), "sh", "-c", "echo avant > /donnees/f")
     backups.save()
-    docker("exec", bench.name("un"), "sh", "-c", "echo apres > /donnees/f")
+    bench.cli("exec", bench.name("un"), "sh", "-c", "echo apres > /donnees/f")
     before = bench.identity(bench.name("deux")), bench.identity(bench.name("un"))
 
     refused = backups.restore(bench.name("un"), expect=1)
     assert bench.name("deux") in output(refused) and "ensemble" in output(refused), output(refused)
-    assert docker("exec", bench.name("un"), "cat", "/donnees/f").stdout == "apres\n"
+    assert bench.cli("exec", bench.name("un"), "cat", "/donnees/f").stdout == "apres\n"
     assert (bench.identity(bench.name("deux")), bench.identity(bench.name("un"))) == before
     assert not any(name.startswith("avant-restauration-") for name in backups.archives())
 
     backups.restore(bench.name("un"), bench.name("deux"))  # together, as the message says
-    assert docker("exec", bench.name("deux"), "cat", "/donnees/f").stdout == "avant\n"
+    assert bench.cli("exec", bench.name("deux"), "cat", "/donnees/f").stdout == "avant\n"
 
 
 def test_a_mount_point_is_restored_in_place_and_a_mount_inside_is_refused(bench, backups):

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from eole_conteneurs.publish.names import server_names
-from tests.integration.conftest import SITE, WEB_D, enabled, free_port, hello, https, httpd, sh
+from tests.integration.conftest import BOTH, SITE, WEB_D, enabled, free_port, hello, https, httpd, sh
 
 PID_FILE = Path("/run/nginx.pid")
+
+TECHNOLOGIES = BOTH
 
 
 def workers() -> set[str]:
