@@ -66,6 +66,7 @@ class Tool:
     name: str
     base_port: int
     services: bool = False  # each container also gets two environment variables, a secret, a volume, a network
+    client: str = "docker"  # the engine's own client, to look at and remove the bench's containers
 
     def container(self, index: int) -> str:
         return f"b{self.name}-{index}"
@@ -84,12 +85,12 @@ class Tool:
             (self.www(index) / "index.html").write_text(f"{self.name} {index}\n")
 
     def ids(self) -> list[str]:
-        return sh("docker", "ps", "-aq", "--filter", f"name=^b{self.name}-").stdout.split()
+        return sh(self.client, "ps", "-aq", "--filter", f"name=^b{self.name}-").stdout.split()
 
     def teardown(self) -> None:
         ids = self.ids()
         if ids:
-            sh("docker", "rm", "-f", *ids)
+            sh(self.client, "rm", "-f", *ids)
         if self.services:  # the bench's own volumes and network (the module never removes volumes)
             volumes = sh("docker", "volume", "ls", "-q", "--filter", f"name=^b{self.name}-").stdout.split()
             if volumes:
@@ -103,6 +104,9 @@ class Tool:
 
 
 class Eole(Tool):
+    technology = "docker"
+    scope = "bench"
+
     def prepare(self, n: int) -> None:
         super().prepare(n)
         # Installed, the package is byte-compiled (dh_python3); run from the checkout, it is made so too.
@@ -123,6 +127,8 @@ class Eole(Tool):
                 f"conteneur{index}_port_conteneur": ["80"],
                 f"conteneur{index}_port_hote": {"0": str(self.port(index, variant))},
             })
+            if self.technology != "docker":
+                values[f"conteneur{index}_technologie"] = self.technology
             if self.services:
                 values.update({
                     f"conteneur{index}_env_nom": ["BANC_UN", "BANC_DEUX"],
@@ -134,7 +140,7 @@ class Eole(Tool):
                 })
         config = WORK / "config.eol"
         config.write_text(json.dumps({name: {"owner": "gen_config", "val": val} for name, val in values.items()}))
-        env = dict(os.environ, EOLE_CONTENEURS_SCOPE="bench", PYTHONPATH=str(CHECKOUT))
+        env = dict(os.environ, EOLE_CONTENEURS_SCOPE=self.scope, PYTHONPATH=str(CHECKOUT))
         return sh("/usr/bin/python3", "-m", "eole_conteneurs", "reconfigure", "--config", str(config),
                   "--dicos", str(self.dicos), "--gabarits", str(self.templates), check=False, env=env, cwd=CHECKOUT,
                   timeout=RUN_TIMEOUT)
@@ -142,6 +148,16 @@ class Eole(Tool):
     def url(self) -> str:
         # Through the module's own nginx publication (https, its generated location).
         return f"https://127.0.0.1/{self.container(1)}/"
+
+
+class EolePodman(Eole):
+    """The module with every container declared conteneurN_technologie = podman."""
+
+    technology = "podman"
+    scope = "bench-podman"
+
+    def __init__(self, name: str, base_port: int, services: bool = False):
+        super().__init__(name, base_port, services, client="podman")
 
 
 class Compose(Tool):
@@ -246,7 +262,7 @@ def snapshot(tool: Tool) -> dict[str, str]:
     ids = tool.ids()
     if not ids:
         return {}
-    out = sh("docker", "inspect", "-f", "{{.Id}} {{.State.StartedAt}}", *ids).stdout.split("\n")
+    out = sh(tool.client, "inspect", "-f", "{{.Id}} {{.State.StartedAt}}", *ids).stdout.split("\n")
     return dict(line.split() for line in out if line.strip())
 
 
@@ -300,7 +316,8 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:g} minutes" if seconds >= 60 and seconds % 60 == 0 else f"{seconds:g} s"
 
 
-def scenarios(tool: Tool, n: int, runs: int, seed_limit: float = SEED_LIMIT) -> list[Record]:
+def scenarios(tool: Tool, n: int, runs: int, seed_limit: float = SEED_LIMIT,
+              measured: tuple[str, ...] = ("cold", "noop", "one-change")) -> list[Record]:
     tool.prepare(n)
     cold, noop, change = (Record(tool.name, n, s) for s in ("cold", "noop", "one-change"))
     for _ in range(runs):
@@ -320,7 +337,7 @@ def scenarios(tool: Tool, n: int, runs: int, seed_limit: float = SEED_LIMIT) -> 
             if measure(tool, noop, 0, with_requests=True) > SEED_LIMIT:
                 noop.skipped = noop.skipped or "arrêté après une exécution de plus de 10 minutes"
                 break
-        for run in range(runs):
+        for run in range(runs if "one-change" in measured else 0):
             # N=1: the only container is the changed one, so no unchanged container to query.
             if measure(tool, change, (run + 1) % 2, with_requests=n > 1) > SEED_LIMIT:
                 change.skipped = change.skipped or "arrêté après une exécution de plus de 10 minutes"
@@ -328,7 +345,7 @@ def scenarios(tool: Tool, n: int, runs: int, seed_limit: float = SEED_LIMIT) -> 
             if run == runs - 1 and (run + 1) % 2:
                 tool.deploy(0)  # back to the reference ports, untimed
     tool.teardown()
-    return [finish(cold), finish(noop), finish(change)]
+    return [finish(record) for record in (cold, noop, change) if record.scenario in measured]
 
 
 # -- nginx around the bench ----------------------------------------------------------------------
@@ -385,7 +402,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", default="1,20,100", help="nombres de conteneurs, séparés par des virgules")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--tools", default="eole,compose,seed")
+    parser.add_argument("--tools", default="eole,compose,seed", help="eole, compose, seed")
+    parser.add_argument("--scenarios", default="cold,noop,one-change", help="cold, noop, one-change")
     parser.add_argument("--out", type=Path, default=CHECKOUT / "bench" / "results")
     parser.add_argument("--merge", action="store_true",
                         help="garde les mesures déjà dans summary.json pour les autres valeurs de N")
@@ -411,7 +429,7 @@ def main() -> int:
         bench_server(tools)
         for n in sizes:
             for tool in tools:
-                records += scenarios(tool, n, args.runs, args.seed_limit)
+                records += scenarios(tool, n, args.runs, args.seed_limit, tuple(args.scenarios.split(",")))
                 # Written as it goes: an interrupted benchmark keeps what it measured.
                 write_reports(args.out, machine(), kept + [asdict(record) for record in records])
     finally:

@@ -2,8 +2,10 @@
 
 A technology some container is declared with is reached (its service started when the job changes
 things); when it cannot be, its containers are reported by name and left out of the run, and the
-others still converge. An engine no container is declared for is asked only if it answers: the
-module's containers left there (a technology changed, containers disabled) must still go.
+others still converge. An engine no container is declared for is asked only when the module's
+containers were there after the last run (remembered) and it answers: those left there (a technology
+changed, containers disabled) must still go, and a host that never ran Podman for the module (or runs
+it for other services) does not pay for listing its containers.
 A host of Docker alone gets the Docker engine itself; otherwise one MixedEngine over those reached.
 """
 
@@ -15,12 +17,15 @@ from typing import Sequence
 from urllib.parse import urlsplit
 
 from eole_conteneurs.config.model import ContainerSpec, variable
-from eole_conteneurs.engine.api import DOCKER, PODMAN, TECHNOLOGIES, DockerUnavailable, Engine
+from eole_conteneurs.containers.labels import Registry, managed_by
+from eole_conteneurs.engine.api import DOCKER, PODMAN, TECHNOLOGIES, DockerUnavailable, Engine, ObservedContainer
 from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.engine.mixed import MixedEngine, Placement
 from eole_conteneurs.engine.prefetch import PrefetchingEngine
 from eole_conteneurs.jobs.context import Job
 from eole_conteneurs.jobs.host import connect_or_start_docker, connect_or_start_podman
+
+TECHNOLOGIES_FILE = "technologies"  # "scope:technology" lines: where the module's containers were after a run
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,7 @@ class Reached:
     engine: Engine | None  # None: no engine answers (and none was needed)
     specs: tuple[ContainerSpec, ...]  # the declared containers whose engine answers
     refused: dict[str, DockerUnavailable]  # technology → why it could not be reached
+    technologies: tuple[str, ...] = ()  # those reached
 
 
 def connected(job: Job, specs: Sequence[ContainerSpec], start: bool = False) -> tuple[Engine, tuple[ContainerSpec, ...]]:
@@ -44,8 +50,9 @@ def reach(job: Job, specs: Sequence[ContainerSpec], start: bool, report: bool = 
     declared = {spec.technology for spec in specs}
     engines: dict[str, Engine] = {}
     refused: dict[str, DockerUnavailable] = {}
+    remembered = _remembered(job)
     for technology in TECHNOLOGIES:
-        if technology not in declared and not _may_answer(job, technology):
+        if technology not in declared and not (technology in remembered and _may_answer(job, technology)):
             continue
         try:
             engines[technology] = _connect(job, technology, start and technology in declared)
@@ -57,12 +64,36 @@ def reach(job: Job, specs: Sequence[ContainerSpec], start: bool, report: bool = 
         raise DockerUnavailable(first.detail, _left_out(technology, specs, first))
     for technology, why in refused.items() if report else ():
         job.journal.fail(_left_out(technology, specs, why))
-    kept = tuple(spec for spec in specs if spec.technology in engines)
+    kept, reached = tuple(spec for spec in specs if spec.technology in engines), tuple(engines)
     if not engines:
-        return Reached(None, kept, refused)
+        return Reached(None, kept, refused, reached)
     if engines.keys() == {DOCKER}:
-        return Reached(engines[DOCKER], kept, refused)
-    return Reached(MixedEngine(engines, placement(kept)), kept, refused)
+        return Reached(engines[DOCKER], kept, refused, reached)
+    return Reached(MixedEngine(engines, placement(kept)), kept, refused, reached)
+
+
+def remember(job: Job, reached: tuple[str, ...], containers: Sequence[ObservedContainer]) -> None:
+    """After a run that converged: the technologies the module's containers are on (an engine not reached
+    this time stays remembered: what it holds is not known)."""
+    scope = job.settings.scope
+    before = _remembered(job)
+    now = (before - set(reached)) | {container.technology for container in containers if managed_by(container, scope)}
+    registry = _registry(job)
+    if now != before or f"{scope}:" not in registry.load():
+        others = {entry for entry in registry.load() if not entry.startswith(f"{scope}:")}
+        # "scope:" alone says the scope was recorded, even with no container left anywhere.
+        registry.save(frozenset(others | {f"{scope}:"} | {f"{scope}:{technology}" for technology in now}))
+
+
+def _remembered(job: Job) -> set[str]:
+    """Never recorded (eole-conteneurs < 0.8.0 did not), the module's containers could only be Docker's."""
+    prefix = f"{job.settings.scope}:"
+    entries = {entry.removeprefix(prefix) for entry in _registry(job).load() if entry.startswith(prefix)}
+    return entries & set(TECHNOLOGIES) if entries else {DOCKER}
+
+
+def _registry(job: Job) -> Registry:
+    return Registry(job.settings.state_dir / TECHNOLOGIES_FILE)
 
 
 def _may_answer(job: Job, technology: str) -> bool:

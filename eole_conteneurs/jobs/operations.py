@@ -23,7 +23,7 @@ from eole_conteneurs.containers.secrets import SecretStore
 from eole_conteneurs.engine.api import DOCKER, PODMAN, Engine
 from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.jobs.context import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Job, Templates, publication
-from eole_conteneurs.jobs.engines import reach
+from eole_conteneurs.jobs.engines import Reached, reach, remember
 from eole_conteneurs.jobs.host import enable_ip_forward
 from eole_conteneurs.jobs.memory import remember_images
 from eole_conteneurs.journal import Journal
@@ -136,7 +136,8 @@ def pull_images(loaded: Loaded, job: Job) -> int:
 def converge(loaded: Loaded, job: Job, pull_all: bool, recreate: frozenset[str] = frozenset()) -> int:
     """Make the containers what the configuration declares."""
     _check_recreate(loaded, recreate)
-    engine, specs = _engine_for(loaded, job, start=True)
+    reached = _engine_for(loaded, job, start=True)
+    engine, specs = reached.engine, reached.specs
     if engine is None:
         return _status(job.journal)
     recover_backup_leftovers(job, engine)
@@ -154,6 +155,7 @@ def converge(loaded: Loaded, job: Job, pull_all: bool, recreate: frozenset[str] 
     updated = updated_protection(protected, list(specs), after)
     if updated != protected:
         registry.save(updated)
+    remember(job, reached.technologies, after)
     return _status(job.journal)
 
 
@@ -193,17 +195,16 @@ def _check_recreate(loaded: Loaded, recreate: frozenset[str]) -> None:
         raise EoleConteneursError(f"--recreer : conteneur(s) non déclaré(s) : {', '.join(sorted(unknown))}")
 
 
-def _engine_for(loaded: Loaded, job: Job, start: bool) -> tuple[Engine | None, tuple[ContainerSpec, ...]]:
+def _engine_for(loaded: Loaded, job: Job, start: bool) -> Reached:
     """The engines and the declared containers they run (jobs/engines.py). When containers are disabled,
     no service is started: where one runs, the module's containers go."""
     if loaded.configuration.enabled:
-        reached = reach(job, loaded.configuration.containers, start)
-        return reached.engine, reached.specs
+        return reach(job, loaded.configuration.containers, start)
     if loaded.configuration.unconfirmed:
         job.journal.warn(UNCONFIRMED.format(source=loaded.configuration.source))
-        return None, ()
+        return Reached(None, (), {})
     job.journal.step("Gestion des conteneurs désactivée (activer_conteneurs = non)")
-    return reach(job, (), start=False).engine, ()
+    return reach(job, (), start=False)
 
 
 def publish(loaded: Loaded, job: Job) -> int:
@@ -217,7 +218,8 @@ def publish(loaded: Loaded, job: Job) -> int:
 def show_plan(loaded: Loaded, job: Job, recreate: frozenset[str] = frozenset()) -> int:
     """Dry run: nothing pulled, nothing changed; compares with the images present locally."""
     _check_recreate(loaded, recreate)
-    engine, specs = _engine_for(loaded, job, start=False)
+    reached = _engine_for(loaded, job, start=False)
+    engine, specs = reached.engine, reached.specs
     if engine is None:
         if not loaded.configuration.unconfirmed and not job.journal.failed:  # said by _engine_for otherwise
             job.journal.step("Ni Docker ni Podman ne tournent : aucun conteneur géré. Rien à faire.")

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -536,7 +537,9 @@ def test_a_newer_image_in_the_other_store_does_not_recreate():
 
 @pytest.fixture
 def job(tmp_path):
-    settings = Settings(docker_url=f"unix://{tmp_path}/docker.sock", podman_url=f"unix://{tmp_path}/podman.sock")
+    settings = Settings(docker_url=f"unix://{tmp_path}/docker.sock", podman_url=f"unix://{tmp_path}/podman.sock",
+                        state_dir=tmp_path / "etat", scope=SCOPE)
+    settings.state_dir.mkdir()
     return Job(settings, RunMode(False, Templates.MODULE), Journal(io.StringIO()))
 
 
@@ -567,10 +570,16 @@ def test_a_docker_only_host_gets_the_docker_engine_itself(monkeypatch, job):
     assert calls == [("docker", True)]  # no podman socket here: not tried
 
 
-def test_an_undeclared_engine_is_asked_only_if_its_socket_is_there(monkeypatch, job, tmp_path):
+def test_an_undeclared_engine_is_asked_only_if_remembered_and_its_socket_is_there(monkeypatch, job, tmp_path):
     docker, podman_ = FakeEngine("docker"), FakeEngine("podman")
     (tmp_path / "podman.sock").touch()
     calls = connecting(monkeypatch, docker=docker, podman=podman_)
+    reached = engines.reach(job, [DOCKER_SPEC], start=True)
+    assert calls == [("docker", True)], "the module never had containers on Podman: not asked"
+    managed = observed_for(hello(technology="podman"))  # a container of the module, left on Podman
+    engines.remember(job, ("docker", "podman"), [replace(managed, technology="podman")])
+    assert recorded(job) == [f"{SCOPE}:", f"{SCOPE}:podman"]
+    calls.clear()
     reached = engines.reach(job, [DOCKER_SPEC], start=True)
     assert calls == [("docker", True), ("podman", False)]  # an undeclared engine is never started
     assert isinstance(reached.engine, MixedEngine) and reached.engine.engines == {"docker": docker, "podman": podman_}
@@ -578,6 +587,23 @@ def test_an_undeclared_engine_is_asked_only_if_its_socket_is_there(monkeypatch, 
     connecting(monkeypatch, docker=docker, podman=PodmanUnavailable("connexion refusée"))  # not answering: no failure
     reached = engines.reach(job, [DOCKER_SPEC], start=False)
     assert reached.engine is docker and reached.refused == {} and not job.journal.failed
+    (tmp_path / "podman.sock").unlink()
+    calls = connecting(monkeypatch, docker=docker, podman=podman_)
+    engines.reach(job, [DOCKER_SPEC], start=False)
+    assert calls == [("docker", False)], "no socket: not asked"
+    # Reached with nothing of the module left: forgotten; an engine not reached stays remembered.
+    engines.remember(job, ("docker",), [])
+    assert recorded(job) == [f"{SCOPE}:", f"{SCOPE}:podman"]
+    engines.remember(job, ("docker", "podman"), [])
+    assert recorded(job) == [f"{SCOPE}:"]
+
+
+def recorded(job) -> list[str]:
+    return (job.settings.state_dir / "technologies").read_text().split()
+
+
+def test_a_scope_never_recorded_remembers_docker_only(job):
+    assert engines._remembered(job) == {"docker"}  # what eole-conteneurs < 0.8.0 left
 
 
 def test_podman_failing_leaves_its_containers_out_and_says_which(monkeypatch, job):
