@@ -263,7 +263,7 @@ def snapshot(tool: Tool) -> dict[str, str]:
     if not ids:
         return {}
     out = sh(tool.client, "inspect", "-f", "{{.Id}} {{.State.StartedAt}}", *ids).stdout.split("\n")
-    return dict(line.split() for line in out if line.strip())
+    return dict(line.split(maxsplit=1) for line in out if line.strip())  # Podman: a date with spaces
 
 
 def changes(before: dict[str, str], after: dict[str, str]) -> tuple[int, int]:

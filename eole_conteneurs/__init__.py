@@ -1,3 +1,3 @@
-"""eole-conteneurs: services as Docker containers declared in an EOLE server's configuration."""
+"""eole-conteneurs: services as Docker or Podman containers declared in an EOLE server's configuration."""
 
-__version__ = "0.7.0"
+__version__ = "0.8.0"

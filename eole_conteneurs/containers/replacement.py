@@ -246,6 +246,8 @@ class Replacing(ABC):
         They hold what the service wrote where its image asked for a volume; a new container would
         otherwise start with new, empty ones (docker-compose carries them over the same way).
         """
+        if old.technology != spec.technology:
+            return ()  # volumes are each engine's own: the other engine could not mount these
         declared = {volume.container_dir for volume in spec.volumes}
         declared |= {volume.container_dir for volume in spec.data_volumes}
         declared |= {secret.container_path for secret in spec.secrets}

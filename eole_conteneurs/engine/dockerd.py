@@ -6,11 +6,11 @@ through the SDK otherwise (TLS, ssh); writes always go through the SDK, imported
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from eole_conteneurs.engine.api import (DOCKER_SOCKET, STOP_TIMEOUT, ObservedContainer, ObservedResource, PullResult,
-                                        Reader, Writer)
+from eole_conteneurs.engine.api import (DOCKER, DOCKER_SOCKET, STOP_TIMEOUT, ObservedContainer, ObservedResource,
+                                        PullResult, Reader, Writer)
 from eole_conteneurs.engine.reader import SocketReader
 from eole_conteneurs.engine.sdk import CLIENT_TIMEOUT, SdkClient, SdkReader, SdkWriter
 
@@ -29,6 +29,7 @@ class DockerEngine:
 
     reader: Reader
     writer: Writer
+    technology: str = DOCKER  # what its containers are said to run on (Podman's API: engine/podman.py)
     # Image id → its labels: an id names the image's content, so its labels never change.
     _labels: dict[str, dict[str, str]] = field(default_factory=dict, init=False, repr=False)
 
@@ -47,7 +48,8 @@ class DockerEngine:
 
     def containers(self) -> list[ObservedContainer]:
         """Every container of the host, one API call (the planner needs unmanaged names too)."""
-        return self.reader.containers()
+        listed = self.reader.containers()
+        return listed if self.technology == DOCKER else [replace(item, technology=self.technology) for item in listed]
 
     def image(self, ref: str) -> dict[str, Any] | None:
         image = self.reader.image(ref)

@@ -22,7 +22,7 @@ import struct
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from eole_conteneurs.engine.api import (PODMAN_SOCKET, DockerOperationError, DockerUnavailable, PodmanUnavailable,
+from eole_conteneurs.engine.api import (PODMAN, PODMAN_SOCKET, DockerOperationError, DockerUnavailable, PodmanUnavailable,
                                         PullResult)
 from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.engine.reader import PROBE_TIMEOUT, EngineSocketError, SocketReader, pinned
@@ -169,7 +169,7 @@ def connect(base_url: str = PODMAN_SOCKET, timeout: int = CLIENT_TIMEOUT) -> Doc
     reader = PodmanReader.for_url(base_url)
     if parts.scheme not in ("unix", "http+unix") or not isinstance(reader, PodmanReader):
         raise PodmanUnavailable(f"{base_url} : seul un socket local est pris en charge")
-    engine = DockerEngine(reader, PodmanWriter(SdkClient(base_url, timeout), parts.path))
+    engine = DockerEngine(reader, PodmanWriter(SdkClient(base_url, timeout), parts.path), technology=PODMAN)
     try:
         engine.ping()
     except DockerUnavailable as error:

@@ -51,6 +51,14 @@ def test_files_are_in_eole_locations(installed, path: str):
 
 
 @needs_root
+def test_boot_service_is_installed_and_enabled(installed):
+    """Podman's containers come back at boot through it (dockerd restarts Docker's itself)."""
+    unit = Path("/lib/systemd/system/eole-conteneurs.service")
+    assert "ExecStart=/usr/bin/eole-conteneurs demarrage" in unit.read_text()
+    assert Path("/etc/systemd/system/multi-user.target.wants/eole-conteneurs.service").resolve() == unit
+
+
+@needs_root
 def test_command_is_executable(installed):
     assert os.access(Path("/", COMMAND), os.X_OK)
 

@@ -11,10 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import WEB_D, docker, free_port, https
+from tests.integration.conftest import WEB_D, docker, free_port, https, sh
 from tests.package.conftest import PACKAGE, container, report, run, write_config
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="installing a package needs root")
+
+
+def podman(*args, **kwargs) -> subprocess.CompletedProcess:
+    return sh("podman", *args, **kwargs)
 
 
 @pytest.fixture
@@ -25,19 +29,23 @@ def flow(scoped, nginx_files, installed, tmp_path):
 
 def test_install_reconfigure_change_purge(flow):
     scope, prefix, env, root = flow
-    web, data = f"{prefix}-web", f"{prefix}-donnees"
-    values = {"activer_conteneurs": "oui", "nombre_conteneurs": "2",
+    web, data, other = f"{prefix}-web", f"{prefix}-donnees", f"{prefix}-podman"
+    values = {"activer_conteneurs": "oui", "nombre_conteneurs": "3",
               **container(1, web, free_port(), root / "web", "non"),
-              **container(2, data, free_port(), root / "donnees", "oui")}
+              **container(2, data, free_port(), root / "donnees", "oui"),
+              **container(3, other, free_port(), root / "podman", "non"), "conteneur3_technologie": "podman"}
     config = write_config(root / "config.eol", values)
-    (root / "web").mkdir()
-    (root / "web" / "index.html").write_text("depuis le paquet")
+    for directory, page in (("web", "depuis le paquet"), ("podman", "sous Podman")):
+        (root / directory).mkdir()
+        (root / directory / "index.html").write_text(page)
 
     first = run(["/usr/bin/eole-conteneurs", "reconfigure", "--config", str(config)], cwd="/", env=env)
     assert first.returncode == 0, report(first)
     assert "/usr/share/eole/pretemplate/60-conteneurs" in first.stdout
     assert "/usr/share/eole/posttemplate/60-conteneurs" in first.stdout
     assert https(f"/{web}/")[:2] == (200, "depuis le paquet")
+    assert https(f"/{other}/")[:2] == (200, "sous Podman")
+    assert podman("inspect", "-f", "{{.State.Running}}", other).stdout.strip() == "true"
     ids = {name: docker("inspect", "-f", "{{.Id}}", name).stdout.strip() for name in (web, data)}
 
     values["conteneur1_port_hote"] = {"0": str(free_port())}
@@ -65,6 +73,7 @@ def test_install_reconfigure_change_purge(flow):
     assert not Path("/etc/nginx/conf.d/eole-conteneurs.conf").exists()
     assert not Path("/var/lib/eole-conteneurs").exists(), "state removed"
     assert docker("inspect", web, check=False).returncode != 0, "disposable container removed"
+    assert podman("inspect", other, check=False).returncode != 0, "on Podman too"
     assert docker("inspect", "-f", "{{.Id}}", data).stdout.strip() == ids[data], "persistent container kept"
     assert (root / "web" / "index.html").read_text() == "depuis le paquet", "host directories kept"
     assert (root / "donnees").is_dir()
