@@ -105,7 +105,7 @@ def describe(statuses: list[VolumeStatus]) -> str:
 
 
 def show(loaded: Loaded, job: Job, as_json: bool = False) -> int:
-    statuses = collect(loaded, job, connected(job, loaded.configuration.containers)[0])
+    statuses = collect(loaded, job, connected(job, loaded.configuration.containers, every=True)[0])
     if as_json:
         job.journal.step(json.dumps([status.as_json() for status in statuses], ensure_ascii=False, indent=1))
     else:
@@ -115,7 +115,7 @@ def show(loaded: Loaded, job: Job, as_json: bool = False) -> int:
 
 def adopt(loaded: Loaded, job: Job, name: str) -> int:
     """Let the module use a volume it did not create (its data kept as it is)."""
-    engine = connected(job, loaded.configuration.containers)[0]
+    engine = connected(job, loaded.configuration.containers, every=True)[0]
     if name not in {volume.name for volume in engine.volumes()}:
         raise VolumeRefused(name, "n'existe pas")
     registry = Registry(job.settings.adopted_volumes_file)
@@ -126,7 +126,7 @@ def adopt(loaded: Loaded, job: Job, name: str) -> int:
 
 def remove(loaded: Loaded, job: Job, name: str) -> int:
     """Remove one volume of the module, with its data: refused while anything still needs it."""
-    engine = connected(job, loaded.configuration.containers)[0]
+    engine = connected(job, loaded.configuration.containers, every=True)[0]
     statuses = {status.name: status for status in collect(loaded, job, engine)}
     status = statuses.get(name)
     if status is None or status.origin == "absent":

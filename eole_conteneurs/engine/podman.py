@@ -22,8 +22,8 @@ import struct
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from eole_conteneurs.engine.api import (PODMAN, PODMAN_SOCKET, DockerOperationError, DockerUnavailable, PodmanUnavailable,
-                                        PullResult)
+from eole_conteneurs.engine.api import (PODMAN, PODMAN_SOCKET, DockerOperationError, DockerUnavailable, ObservedResource,
+                                        PodmanUnavailable, PullResult)
 from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.engine.reader import PROBE_TIMEOUT, EngineSocketError, SocketReader, pinned
 from eole_conteneurs.engine.sdk import CLIENT_TIMEOUT, SdkClient, SdkWriter, error_detail, import_sdk, sdk_errors
@@ -53,6 +53,11 @@ class PodmanReader(SocketReader):
             self.client.get(f"{LIBPOD}/containers/{quote(container, safe='')}/healthcheck")
         except EngineSocketError:
             pass  # read as it is: the state says what Podman knows
+
+    def networks(self) -> list[ObservedResource]:
+        """Podman's own list: its compatible one inspects every network (≈ 30 ms, on every run)."""
+        listed = self._listing(f"{LIBPOD}/networks/json", "liste des réseaux")
+        return [ObservedResource(str(entry.get("name", "")), entry.get("labels") or {}) for entry in listed]
 
     def registry_digest(self, ref: str) -> str:
         from eole_conteneurs.engine.registry import RegistryError, manifest_digest  # http.client, ssl: when asked

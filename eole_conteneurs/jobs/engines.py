@@ -2,10 +2,10 @@
 
 A technology some container is declared with is reached (its service started when the job changes
 things); when it cannot be, its containers are reported by name and left out of the run, and the
-others still converge. An engine no container is declared for is asked only when the module's
-containers were there after the last run (remembered) and it answers: those left there (a technology
-changed, containers disabled) must still go, and a host that never ran Podman for the module (or runs
-it for other services) does not pay for listing its containers.
+others still converge. An engine no container is declared for is asked only when the module ever had
+containers there (remembered) and it answers: those left there (a technology changed, containers
+disabled) must still go, and a host that never ran Podman for the module (or runs it for other
+services) does not pay for listing its containers. Explicit commands on volumes ask every engine.
 A host of Docker alone gets the Docker engine itself; otherwise one MixedEngine over those reached.
 """
 
@@ -25,7 +25,7 @@ from eole_conteneurs.engine.prefetch import PrefetchingEngine
 from eole_conteneurs.jobs.context import Job
 from eole_conteneurs.jobs.host import connect_or_start_docker, connect_or_start_podman
 
-TECHNOLOGIES_FILE = "technologies"  # "scope:technology" lines: where the module's containers were after a run
+TECHNOLOGIES_FILE = "technologies"  # "scope:technology" lines: where the module ever had containers
 
 
 @dataclass(frozen=True)
@@ -33,24 +33,25 @@ class Reached:
     engine: Engine | None  # None: no engine answers (and none was needed)
     specs: tuple[ContainerSpec, ...]  # the declared containers whose engine answers
     refused: dict[str, DockerUnavailable]  # technology → why it could not be reached
-    technologies: tuple[str, ...] = ()  # those reached
 
 
-def connected(job: Job, specs: Sequence[ContainerSpec], start: bool = False) -> tuple[Engine, tuple[ContainerSpec, ...]]:
+def connected(job: Job, specs: Sequence[ContainerSpec], start: bool = False,
+              every: bool = False) -> tuple[Engine, tuple[ContainerSpec, ...]]:
     """reach(), for a command that needs an engine: DockerUnavailable when none answers."""
-    reached = reach(job, specs, start)
+    reached = reach(job, specs, start, every=every)
     if reached.engine is None:
         raise DockerUnavailable(job.settings.docker_url)
     return reached.engine, reached.specs
 
 
-def reach(job: Job, specs: Sequence[ContainerSpec], start: bool, report: bool = True) -> Reached:
+def reach(job: Job, specs: Sequence[ContainerSpec], start: bool, report: bool = True, every: bool = False) -> Reached:
     """Raises DockerUnavailable only when no declared technology can be reached at all; report: the
-    containers of a technology that cannot be are said in the journal as failed."""
+    containers of a technology that cannot be are said in the journal as failed; every: each engine
+    that answers is asked, remembered or not."""
     declared = {spec.technology for spec in specs}
     engines: dict[str, Engine] = {}
     refused: dict[str, DockerUnavailable] = {}
-    remembered = _remembered(job)
+    remembered = set(TECHNOLOGIES) if every else _remembered(job)
     for technology in TECHNOLOGIES:
         if technology not in declared and not (technology in remembered and _may_answer(job, technology)):
             continue
@@ -64,20 +65,20 @@ def reach(job: Job, specs: Sequence[ContainerSpec], start: bool, report: bool = 
         raise DockerUnavailable(first.detail, _left_out(technology, specs, first))
     for technology, why in refused.items() if report else ():
         job.journal.fail(_left_out(technology, specs, why))
-    kept, reached = tuple(spec for spec in specs if spec.technology in engines), tuple(engines)
+    kept = tuple(spec for spec in specs if spec.technology in engines)
     if not engines:
-        return Reached(None, kept, refused, reached)
+        return Reached(None, kept, refused)
     if engines.keys() == {DOCKER}:
-        return Reached(engines[DOCKER], kept, refused, reached)
-    return Reached(MixedEngine(engines, placement(kept)), kept, refused, reached)
+        return Reached(engines[DOCKER], kept, refused)
+    return Reached(MixedEngine(engines, placement(kept)), kept, refused)
 
 
-def remember(job: Job, reached: tuple[str, ...], containers: Sequence[ObservedContainer]) -> None:
-    """After a run that converged: the technologies the module's containers are on (an engine not reached
-    this time stays remembered: what it holds is not known)."""
+def remember(job: Job, containers: Sequence[ObservedContainer]) -> None:
+    """After a run that converged: the technologies the module's containers are on are added. Never
+    forgotten: its volumes and networks may stay there without any container."""
     scope = job.settings.scope
     before = _remembered(job)
-    now = (before - set(reached)) | {container.technology for container in containers if managed_by(container, scope)}
+    now = before | {container.technology for container in containers if managed_by(container, scope)}
     registry = _registry(job)
     if now != before or f"{scope}:" not in registry.load():
         others = {entry for entry in registry.load() if not entry.startswith(f"{scope}:")}

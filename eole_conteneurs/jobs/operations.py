@@ -155,7 +155,7 @@ def converge(loaded: Loaded, job: Job, pull_all: bool, recreate: frozenset[str] 
     updated = updated_protection(protected, list(specs), after)
     if updated != protected:
         registry.save(updated)
-    remember(job, reached.technologies, after)
+    remember(job, after)
     return _status(job.journal)
 
 

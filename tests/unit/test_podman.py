@@ -577,8 +577,8 @@ def test_an_undeclared_engine_is_asked_only_if_remembered_and_its_socket_is_ther
     reached = engines.reach(job, [DOCKER_SPEC], start=True)
     assert calls == [("docker", True)], "the module never had containers on Podman: not asked"
     managed = observed_for(hello(technology="podman"))  # a container of the module, left on Podman
-    engines.remember(job, ("docker", "podman"), [replace(managed, technology="podman")])
-    assert recorded(job) == [f"{SCOPE}:", f"{SCOPE}:podman"]
+    engines.remember(job, [replace(managed, technology="podman")])
+    assert recorded(job) == [f"{SCOPE}:", f"{SCOPE}:docker", f"{SCOPE}:podman"]  # docker: never recorded before
     calls.clear()
     reached = engines.reach(job, [DOCKER_SPEC], start=True)
     assert calls == [("docker", True), ("podman", False)]  # an undeclared engine is never started
@@ -591,11 +591,12 @@ def test_an_undeclared_engine_is_asked_only_if_remembered_and_its_socket_is_ther
     calls = connecting(monkeypatch, docker=docker, podman=podman_)
     engines.reach(job, [DOCKER_SPEC], start=False)
     assert calls == [("docker", False)], "no socket: not asked"
-    # Reached with nothing of the module left: forgotten; an engine not reached stays remembered.
-    engines.remember(job, ("docker",), [])
-    assert recorded(job) == [f"{SCOPE}:", f"{SCOPE}:podman"]
-    engines.remember(job, ("docker", "podman"), [])
-    assert recorded(job) == [f"{SCOPE}:"]
+    # Never forgotten: the module's volumes may stay there without any container.
+    engines.remember(job, [])
+    assert recorded(job) == [f"{SCOPE}:", f"{SCOPE}:docker", f"{SCOPE}:podman"]  # docker: never recorded before
+    calls = connecting(monkeypatch, docker=docker, podman=podman_)
+    engines.reach(job, [], start=False, every=True)
+    assert calls == [("docker", False)], "every engine that answers, for the volume commands (no podman socket now)"
 
 
 def recorded(job) -> list[str]:
