@@ -594,9 +594,15 @@ def test_an_undeclared_engine_is_asked_only_if_remembered_and_its_socket_is_ther
     # Never forgotten: the module's volumes may stay there without any container.
     engines.remember(job, [])
     assert recorded(job) == [f"{SCOPE}:", f"{SCOPE}:docker", f"{SCOPE}:podman"]  # docker: never recorded before
+    (tmp_path / "docker.sock").touch()
+    (tmp_path / "podman.sock").touch()
+    other = replace(job, settings=replace(job.settings, scope="autre"))  # nothing remembered for it
     calls = connecting(monkeypatch, docker=docker, podman=podman_)
-    engines.reach(job, [], start=False, every=True)
-    assert calls == [("docker", False)], "every engine that answers, for the volume commands (no podman socket now)"
+    engines.reach(other, [], start=False)
+    assert calls == [("docker", False)], "never recorded: Docker's only"
+    calls.clear()
+    engines.reach(other, [], start=False, every=True)
+    assert calls == [("docker", False), ("podman", False)], "the volume commands ask every engine that answers"
 
 
 def recorded(job) -> list[str]:
