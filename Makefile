@@ -81,11 +81,13 @@ BACKUP_MO  ?= 20
 # Then `eole-conteneurs mise-a-jour` (bench/update.py): requests through nginx during a good and a bad update
 # of one published container, UPDATE_RUNS times each; unavailability of the service in seconds.
 UPDATE_RUNS ?= 3
+# Then bench/technologies.py: cold deploy and no-op re-run of 20 containers under Docker, then under Podman.
 bench: test-deps
 	bash bench/setup.sh
 	$(PYTHON) bench/run.py --n $(N) --runs $(RUNS) --seed-limit $(SEED_LIMIT)
 	$(PYTHON) bench/backup.py --n $(BACKUP_N) --mo $(BACKUP_MO)
 	$(PYTHON) bench/update.py --repetitions $(UPDATE_RUNS)
+	$(PYTHON) bench/technologies.py --n 20 --runs $(RUNS)
 
 clean:
 	rm -rf $(BUILD) .pytest_cache

@@ -12,6 +12,7 @@ by label at the end. Host directories are created under the test's own temporary
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -79,8 +80,12 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(scope="session")
 def lab():
-    """dockerd, registry and the seed's images (started by `make test`; idempotent here)."""
+    """dockerd, registry and the seed's images (started by `make test`; idempotent here), and Podman's API
+    service, started as the module starts it: tests look at Podman's containers through it before any run."""
     sh("bash", LAB, "start", timeout=300)
+    from eole_conteneurs.jobs.host import connect_or_start_podman
+    from eole_conteneurs.journal import Journal
+    connect_or_start_podman(Journal(io.StringIO()), PODMAN_SOCKET)
     return REGISTRY
 
 
