@@ -142,6 +142,8 @@ def test_podman_containers_come_back_after_a_reboot(bench):
     booted = bench.command("demarrage")
     assert booted.returncode == 0, booted.stdout + booted.stderr
     assert "Démarrage du service : podman system service" in booted.stdout
+    socket = Path("/run/podman/podman.sock").stat()
+    assert socket.st_uid == 0 and socket.st_mode & 0o077 == 0, "the API the module started is root's alone"
     # Dependency first, then its dependent once it is healthy.
     started = [line for line in booted.stdout.splitlines() if line.startswith("Démarrage du conteneur")]
     assert started == [f"Démarrage du conteneur : podman start {bench.name('arriere')}",
