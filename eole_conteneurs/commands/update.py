@@ -53,9 +53,10 @@ def update(loaded: Loaded, job: Job, names: list[str]) -> int:
     chosen = selected(loaded, names)  # an unknown name is an error before anything is asked
     if not specs:
         return EXIT_OK
-    engine, _ = connected(job, specs, start=True)
+    engine, reached = connected(job, specs, start=True)  # an engine that does not answer: its containers left out
+    chosen = [spec for spec in chosen if spec in reached]
     recover_backup_leftovers(job, engine)
-    _finish_interrupted(loaded, job, engine)
+    _finish_interrupted(reached, job, engine)
     found = _availabilities(engine, chosen, job, retried=set(names))
     job.journal.step(describe(found))
     for item in found:
@@ -75,14 +76,13 @@ def update(loaded: Loaded, job: Job, names: list[str]) -> int:
     if wanted:
         # Asked by name, a version rolled back before is tried again: the planner must not keep it out.
         History(job.settings.history_file).forget({spec.name for spec in wanted} & set(names))
-        _install(loaded, job, engine, wanted, found)
+        _install(reached, job, engine, wanted, found)
     return EXIT_ERROR if job.journal.failed else EXIT_OK
 
 
-def _finish_interrupted(loaded: Loaded, job: Job, engine: Engine) -> None:
+def _finish_interrupted(specs: tuple[ContainerSpec, ...], job: Job, engine: Engine) -> None:
     """What a killed update (or recreation) left: finished when the new version is healthy, rolled back otherwise;
     never two containers of one service after this."""
-    specs = loaded.configuration.containers
     converger = converger_for(job, engine)
     plan = converger.plan(specs, local_images(engine, specs), protected=Registry(job.settings.persistence_file).load())
     # A container a killed run left stopped (a dependent being restarted) is started, as reconfigure would.
@@ -148,8 +148,8 @@ def _backed_up_first(loaded: Loaded, job: Job, engine: Engine, wanted: list[Cont
     return [spec for spec in wanted if spec.name in saved.containers]
 
 
-def _install(loaded: Loaded, job: Job, engine: Engine, wanted: list[ContainerSpec], found: list[Availability]) -> None:
-    specs = loaded.configuration.containers
+def _install(specs: tuple[ContainerSpec, ...], job: Job, engine: Engine, wanted: list[ContainerSpec],
+             found: list[Availability]) -> None:
     converger = converger_for(job, engine)
     names = frozenset(spec.name for spec in wanted)
     newer = [item.spec for item in found if item.spec.name in names and item.registry and not item.error]
@@ -165,7 +165,7 @@ def _install(loaded: Loaded, job: Job, engine: Engine, wanted: list[ContainerSpe
         current = before.get(spec.name)
         if any(action.name == spec.name for action in updates):
             continue
-        if current is not None and images.get(str(spec.image)) == current.image_id:
+        if current is not None and images.get(spec.image_key) == current.image_id:
             job.journal.fail(f"{spec.name} non mis à jour : la nouvelle image n'a pas été récupérée")
         else:
             job.journal.warn(f"{spec.name} non mis à jour : sa déclaration a changé depuis le dernier reconfigure, "

@@ -15,8 +15,8 @@ from typing import Callable, Sequence
 
 from eole_conteneurs.config.model import ContainerSpec
 from eole_conteneurs.containers.labels import Digest, create_request, resource_labels, with_image_labels
-from eole_conteneurs.containers.planner import (Action, Conflict, Create, Finish, Keep, Plan, Recreate, Remove,
-                                                Resources, Restore, Resume, Start, Stop, Undo, declared_spec,
+from eole_conteneurs.containers.planner import (SET_ASIDE, Action, Conflict, Create, Finish, Keep, Plan, Recreate,
+                                                Remove, Resources, Restore, Resume, Start, Stop, Undo, declared_spec,
                                                 make_plan)
 from eole_conteneurs.containers.parallel import in_parallel
 from eole_conteneurs.containers.history import History
@@ -39,6 +39,12 @@ class _Image:
 
     ref: str
     technology: str
+
+
+def _named_after(container: ObservedContainer, specs: Sequence[ContainerSpec]) -> bool:
+    """The container of one of specs, or one set aside by a recreation of it."""
+    match = SET_ASIDE.fullmatch(container.name)
+    return any(container.name == spec.name or (match and match.group("name") == spec.name) for spec in specs)
 
 
 def local_images(engine: Engine, specs: Sequence[ContainerSpec]) -> dict[str, str | None]:
@@ -124,13 +130,18 @@ class Converger(Replacing):
 
     def plan(self, specs: Sequence[ContainerSpec], images: dict[str, str | None],
              recreate: frozenset[str] = frozenset(), protected: frozenset[str] = frozenset(),
-             updating: frozenset[str] = frozenset()) -> Plan:
+             updating: frozenset[str] = frozenset(), left_alone: Sequence[ContainerSpec] = ()) -> Plan:
+        """left_alone: declared containers this run cannot handle (their engine does not answer): whatever
+        bears their names (set aside ones too) and their networks are out of the plan, never removed."""
         # Volumes are listed only when one is declared: a run without any does not ask.
         uses_volumes = any(spec.data_volumes for spec in specs)
-        resources = Resources(tuple(self.engine.networks()),
+        untouched = {network for spec in left_alone for network in spec.private_networks}
+        resources = Resources(tuple(network for network in self.engine.networks() if network.name not in untouched),
                               tuple(self.engine.volumes()) if uses_volumes else (), self.adopted)
         digest = self.secrets.digest if self.secrets is not None else None
-        observed = with_image_labels(self.engine.containers(), self.scope, self.engine.image_labels)
+        observed = [container for container in with_image_labels(self.engine.containers(), self.scope,
+                                                                 self.engine.image_labels)
+                    if not _named_after(container, left_alone)]
         return make_plan(specs, observed, images, self.scope, recreate, protected, resources, digest, self._refused(),
                          updating)
 

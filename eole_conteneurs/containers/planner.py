@@ -69,7 +69,8 @@ def make_plan(desired: Sequence[ContainerSpec], observed: Sequence[ObservedConta
               digest: Digest | None = None, refused: Mapping[str, str] | None = None,
               updating: frozenset[str] = frozenset()) -> Plan:
     situation = Situation(images, scope, recreate, protected, resources, digest, refused or {}, updating)
-    by_name = {container.name: container for container in observed}
+    # A name on two engines (Docker and Podman): the module's container is the one planned for.
+    by_name = {container.name: container for container in sorted(observed, key=lambda item: managed_by(item, scope))}
     declared = {spec.name for spec in desired}
     interrupted = _interrupted(desired, observed, by_name, situation)
     handled = {container.id for action in interrupted.values()

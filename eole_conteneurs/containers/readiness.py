@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from eole_conteneurs.config.model import ContainerSpec
 from eole_conteneurs.containers.planner import Action, declared_spec
-from eole_conteneurs.engine.api import Engine
+from eole_conteneurs.engine.api import Engine, running_for
 from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.journal import Journal
 
@@ -109,7 +108,7 @@ def verdict(engine: Engine, spec: ContainerSpec, container: str, journal: Journa
         if details.get("RestartCount") or state.get("Restarting") or not state.get("Running"):
             return _stopped(state, bool(details.get("RestartCount")))
         if started is None:
-            started = time.monotonic() - (_running_for(state) if resumed else 0.0)
+            started = time.monotonic() - (running_for(state) if resumed else 0.0)
             if resumed and time.monotonic() - started > max(spec.update.delay, spec.health.wait):
                 return "" if status != "starting" else f"jamais « healthy » ({_last_check(health)})"
         elapsed = time.monotonic() - started
@@ -127,17 +126,6 @@ def verdict(engine: Engine, spec: ContainerSpec, container: str, journal: Journa
             journal.step(f"Vérification de la nouvelle version de {spec.name} : {what}")
             announced = True
         time.sleep(READY_POLL)
-
-
-def _running_for(state: dict[str, Any]) -> float:
-    """Seconds since the container's start as dockerd recorded it (0 when unreadable)."""
-    text = str(state.get("StartedAt") or "")
-    try:  # "2026-12-05T10:27:50.123456789Z": Python reads six digits of fraction at most
-        head, _, fraction = text.rstrip("Z").partition(".")
-        started = datetime.fromisoformat(f"{head}.{(fraction + '000000')[:6]}+00:00")
-    except ValueError:
-        return 0.0
-    return (datetime.now(timezone.utc) - started).total_seconds()
 
 
 def _stopped(state: dict[str, Any], restarted: bool) -> str:

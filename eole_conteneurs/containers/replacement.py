@@ -246,8 +246,14 @@ class Replacing(ABC):
         They hold what the service wrote where its image asked for a volume; a new container would
         otherwise start with new, empty ones (docker-compose carries them over the same way).
         """
-        if old.technology != spec.technology:
-            return ()  # volumes are each engine's own: the other engine could not mount these
+        anonymous = [mount.name for mount in old.mounts
+                     if mount.kind == "volume" and ANONYMOUS_VOLUME.fullmatch(mount.name)]
+        if old.technology != spec.technology:  # volumes are each engine's own: the other engine cannot mount these
+            if anonymous:
+                self.journal.warn(f"{spec.name} passe de {old.technology} à {spec.technology} : volume(s) anonyme(s) "
+                                  f"{', '.join(name[:12] for name in anonymous)} non repris, conservé(s) sous "
+                                  f"{old.technology}")
+            return ()
         declared = {volume.container_dir for volume in spec.volumes}
         declared |= {volume.container_dir for volume in spec.data_volumes}
         declared |= {secret.container_path for secret in spec.secrets}

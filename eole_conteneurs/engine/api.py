@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
 from eole_conteneurs.errors import EoleConteneursError
@@ -186,11 +187,24 @@ class Engine(Reader, Writer, Protocol):
     def repo_digests(self, ref: str) -> list[str]: ...
 
 
+def running_for(state: dict[str, Any]) -> float:
+    """Seconds since the container's start as the engine recorded it (State of an inspect; 0 when unreadable)."""
+    text = str(state.get("StartedAt") or "")
+    try:  # "2026-12-05T10:27:50.123456789Z": Python reads six digits of fraction at most
+        head, _, fraction = text.rstrip("Z").partition(".")
+        started = datetime.fromisoformat(f"{head}.{(fraction + '000000')[:6]}+00:00")
+    except ValueError:
+        return 0.0
+    return (datetime.now(timezone.utc) - started).total_seconds()
+
+
 def of_technology(engine: Engine, technology: str) -> Engine:
     """The engine that runs containers of this technology: a host with both routes (engine/mixed.py),
     an engine of one technology is its own. Images are asked of it: each engine has its own store."""
     route = getattr(engine, "of_technology", None)
-    if not callable(route):
-        return engine
-    routed: Engine = route(technology)
-    return routed
+    if callable(route):
+        routed: Engine = route(technology)
+        return routed
+    if getattr(engine, "technology", technology) != technology:  # never another store than the one asked for
+        raise DockerOperationError(technology, "Accès au moteur", f"{technology} n'est pas disponible sur ce serveur")
+    return engine

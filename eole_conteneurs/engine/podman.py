@@ -8,9 +8,10 @@ Reads and changes go through the same clients as Docker's (reader.py, sdk.py); w
   the runtime for 1048576 open files, which a host without CAP_SYS_RESOURCE refuses at start
   (« error setting rlimit type 7: operation not permitted »);
 - health checks: Podman runs them from systemd timers; where there is no systemd they never run,
-  so reading a running container with a health check runs it once (`podman healthcheck run`),
-  which gives the module's waits Docker's answer. A container without one reports no health, as
-  dockerd does (Podman reports an empty status).
+  so reading a running container with a health check runs it (`podman healthcheck run`) when one is
+  due as dockerd would have run it (one interval after the start, then one per interval): the
+  module's waits get Docker's answer at Docker's pace. A container without one reports no health,
+  as dockerd does (Podman reports an empty status).
 """
 
 from __future__ import annotations
@@ -19,21 +20,34 @@ import json
 import resource
 import socket
 import struct
-from typing import Any
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from eole_conteneurs.engine.api import (PODMAN, PODMAN_SOCKET, DockerOperationError, DockerUnavailable, ObservedResource,
-                                        PodmanUnavailable, PullResult)
+                                        PodmanUnavailable, PullResult, running_for)
 from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.engine.reader import PROBE_TIMEOUT, EngineSocketError, SocketReader, pinned
+from eole_conteneurs.engine.reference import Reference, qualified
 from eole_conteneurs.engine.sdk import CLIENT_TIMEOUT, SdkClient, SdkWriter, error_detail, import_sdk, sdk_errors
 
+if TYPE_CHECKING:
+    from eole_conteneurs.engine.creation import CreateRequest
+
 LIBPOD = "/v4.0.0/libpod"  # Podman's own endpoints, beside the compatible ones
+SYSTEMD = Path("/run/systemd/system")  # there when systemd is the init (Podman then times health checks itself)
+DEFAULT_HEALTH_INTERVAL = 30.0  # s, Docker's and Podman's when a health check gives none
 MAX_LIMIT = 1048576  # what Podman asks for by default: never more
 LIMITS = {"nofile": ("Max open files", resource.RLIMIT_NOFILE), "nproc": ("Max processes", resource.RLIMIT_NPROC)}
 
 
+@dataclass(frozen=True, eq=False)
 class PodmanReader(SocketReader):
+    # Container id → when its health check was last run here (time.monotonic()).
+    _checked: dict[str, float] = field(default_factory=dict, repr=False)
+
     def ping(self) -> None:
         try:
             self.client.ping()
@@ -42,10 +56,25 @@ class PodmanReader(SocketReader):
 
     def inspect(self, container: str) -> dict[str, Any] | None:
         found = super().inspect(container)
-        if found is not None and _health_check(found) and (found.get("State") or {}).get("Running"):
+        if found is not None and self._health_check_due(found):
             self._run_health_check(str(found.get("Id") or container))
             found = super().inspect(container) or found
         return _without_empty_health(found) if found is not None else None
+
+    def _health_check_due(self, container: dict[str, Any]) -> bool:
+        """As dockerd schedules it: a first run one interval after the start, then one per interval. Under
+        systemd, Podman's own timers run it."""
+        state = container.get("State") or {}
+        if not _health_check(container) or not state.get("Running") or SYSTEMD.is_dir():
+            return False
+        interval = ((container.get("Config") or {}).get("Healthcheck") or {}).get("Interval") or 0
+        seconds = interval / 1e9 if isinstance(interval, (int, float)) and interval > 0 else DEFAULT_HEALTH_INTERVAL
+        identifier, now = str(container.get("Id")), time.monotonic()
+        last = self._checked.get(identifier)
+        if (now - last if last is not None else running_for(state)) < seconds:
+            return False
+        self._checked[identifier] = now
+        return True
 
     def _run_health_check(self, container: str) -> None:
         """Its result is recorded in the container's state, read next; a failure to run it is a failed check."""
@@ -58,6 +87,9 @@ class PodmanReader(SocketReader):
         """Podman's own list: its compatible one inspects every network (≈ 30 ms, on every run)."""
         listed = self._listing(f"{LIBPOD}/networks/json", "liste des réseaux")
         return [ObservedResource(str(entry.get("name", "")), entry.get("labels") or {}) for entry in listed]
+
+    def image(self, ref: str) -> dict[str, Any] | None:
+        return super().image(qualified(ref))
 
     def registry_digest(self, ref: str) -> str:
         from eole_conteneurs.engine.registry import RegistryError, manifest_digest  # http.client, ssl: when asked
@@ -72,7 +104,7 @@ class PodmanReader(SocketReader):
         from eole_conteneurs.engine.registry import RegistryError, manifest_digest
 
         try:
-            local = self.client.image(ref)
+            local = self.client.image(qualified(ref))
             if pinned(ref) and isinstance(local, dict):
                 return True
             digests = local.get("RepoDigests") if isinstance(local, dict) else None
@@ -104,9 +136,7 @@ class PodmanWriter(SdkWriter):
 
     def pull(self, ref: str) -> PullResult:
         """Podman's pull endpoint; its stream ends with the image id or an error."""
-        from eole_conteneurs.engine.registry import Reference
-
-        query = {"reference": ref, "quiet": "false"}
+        query = {"reference": qualified(ref), "quiet": "false"}
         if Reference.parse(ref.split("@", 1)[0] if pinned(ref) else ref).plain_http:
             query["tlsVerify"] = "false"
         api = self.client.api  # a requests session: Podman's own endpoint is not in the SDK
@@ -129,6 +159,9 @@ class PodmanWriter(SdkWriter):
             raise DockerOperationError(ref, "Récupération de l'image", error_detail(error)) from error
         return PullResult(ref, tuple(messages))
 
+    def create(self, request: CreateRequest) -> str:
+        return super().create(replace(request, image=qualified(request.image)))
+
     def host_options(self) -> dict[str, Any]:
         if self._limits is None:
             docker = import_sdk()
@@ -138,8 +171,11 @@ class PodmanWriter(SdkWriter):
 
 
 def service_limits(socket_path: str) -> dict[str, int]:
-    """nofile and nproc: the hard limits of the process serving the API (the runtime it runs inherits them,
-    and cannot raise them without CAP_SYS_RESOURCE), else this process's; never above Podman's default."""
+    """nofile and nproc: at most the hard limits of the process serving the API (the runtime it runs inherits
+    them, and cannot raise them without CAP_SYS_RESOURCE) and this process's; never above Podman's default.
+
+    The peer of the socket is the service when it listens itself (started by the module); under socket
+    activation it is systemd, whose limits bound the service's too."""
     own = {name: resource.getrlimit(which)[1] for name, (_, which) in LIMITS.items()}
     served = _peer_limits(socket_path)
     return {name: min(value for value in (served.get(name), own[name], MAX_LIMIT)

@@ -11,14 +11,13 @@ with the system's certificate authorities.
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import json
 import re
 import ssl
 import urllib.parse
-from dataclasses import dataclass
 
-DOCKER_HUB, DOCKER_HUB_API = "docker.io", "registry-1.docker.io"
+from eole_conteneurs.engine.reference import Reference
+
 MANIFEST_TYPES = ", ".join((
     "application/vnd.docker.distribution.manifest.list.v2+json",
     "application/vnd.oci.image.index.v1+json",
@@ -31,37 +30,6 @@ DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 class RegistryError(OSError):
     """The registry did not give a digest (unreachable, refused, unknown tag)."""
-
-
-@dataclass(frozen=True)
-class Reference:
-    """repository:tag split as a registry sees it."""
-
-    host: str
-    repository: str
-    tag: str
-
-    @classmethod
-    def parse(cls, ref: str) -> "Reference":
-        """host/path:tag; no host: Docker Hub, and its official images under library/."""
-        name, _, tag = ref.rpartition(":") if ":" in ref.rpartition("/")[2] else (ref, "", "latest")
-        first, _, rest = name.partition("/")
-        if rest and ("." in first or ":" in first or first == "localhost"):
-            host, path = first, rest
-        else:
-            host, path = DOCKER_HUB, name if rest else f"library/{name}"
-        return cls(DOCKER_HUB_API if host == DOCKER_HUB else host, path, tag)
-
-    @property
-    def plain_http(self) -> bool:
-        """A registry on the loopback: Docker's default insecure registries (127.0.0.0/8)."""
-        hostname = self.host.rsplit(":", 1)[0] if not self.host.startswith("[") else self.host[1:].split("]")[0]
-        if hostname == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(hostname).is_loopback
-        except ValueError:
-            return False
 
 
 def manifest_digest(ref: str, timeout: float) -> str:
@@ -84,20 +52,21 @@ def manifest_digest(ref: str, timeout: float) -> str:
 
 def _request(host: str, tls: bool, method: str, path: str, headers: dict[str, str],
              timeout: float) -> tuple[int, dict[str, str], bytes]:
-    connection: http.client.HTTPConnection
-    if tls:
-        connection = http.client.HTTPSConnection(host, timeout=timeout, context=ssl.create_default_context())
-    else:
-        connection = http.client.HTTPConnection(host, timeout=timeout)
+    connection: http.client.HTTPConnection | None = None
     try:
+        if tls:
+            connection = http.client.HTTPSConnection(host, timeout=timeout, context=ssl.create_default_context())
+        else:
+            connection = http.client.HTTPConnection(host, timeout=timeout)
         connection.request(method, path, headers=headers)
         response = connection.getresponse()
         body = response.read()
         return response.status, {key.lower(): value for key, value in response.getheaders()}, body
-    except (OSError, http.client.HTTPException) as error:
+    except (OSError, ValueError, http.client.HTTPException) as error:  # ValueError: an address it cannot read
         raise RegistryError(f"{host} : {error or error.__class__.__name__}") from error
     finally:
-        connection.close()
+        if connection is not None:
+            connection.close()
 
 
 def _token(challenge: str, timeout: float) -> str:

@@ -17,8 +17,8 @@ from typing import Sequence
 from urllib.parse import urlsplit
 
 from eole_conteneurs.config.model import ContainerSpec, variable
-from eole_conteneurs.containers.labels import Registry, managed_by
-from eole_conteneurs.engine.api import DOCKER, PODMAN, TECHNOLOGIES, DockerUnavailable, Engine, ObservedContainer
+from eole_conteneurs.containers.labels import Registry
+from eole_conteneurs.engine.api import DOCKER, PODMAN, TECHNOLOGIES, DockerUnavailable, Engine
 from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.engine.mixed import MixedEngine, Placement
 from eole_conteneurs.engine.prefetch import PrefetchingEngine
@@ -33,6 +33,7 @@ class Reached:
     engine: Engine | None  # None: no engine answers (and none was needed)
     specs: tuple[ContainerSpec, ...]  # the declared containers whose engine answers
     refused: dict[str, DockerUnavailable]  # technology → why it could not be reached
+    left_out: tuple[ContainerSpec, ...] = ()  # declared on a technology not reached: never touched by this run
 
 
 def connected(job: Job, specs: Sequence[ContainerSpec], start: bool = False,
@@ -66,19 +67,20 @@ def reach(job: Job, specs: Sequence[ContainerSpec], start: bool, report: bool = 
     for technology, why in refused.items() if report else ():
         job.journal.fail(_left_out(technology, specs, why))
     kept = tuple(spec for spec in specs if spec.technology in engines)
+    left_out = tuple(spec for spec in specs if spec.technology not in engines)
     if not engines:
-        return Reached(None, kept, refused)
+        return Reached(None, kept, refused, left_out)
     if engines.keys() == {DOCKER}:
-        return Reached(engines[DOCKER], kept, refused)
-    return Reached(MixedEngine(engines, placement(kept)), kept, refused)
+        return Reached(engines[DOCKER], kept, refused, left_out)
+    return Reached(MixedEngine(engines, placement(kept)), kept, refused, left_out)
 
 
-def remember(job: Job, containers: Sequence[ObservedContainer]) -> None:
-    """After a run that converged: the technologies the module's containers are on are added. Never
-    forgotten: its volumes and networks may stay there without any container."""
+def remember(job: Job, technologies: set[str]) -> None:
+    """Before a run changes anything: the technologies it declares, and those the module's containers are on,
+    are added. Never forgotten: its volumes and networks may stay there without any container."""
     scope = job.settings.scope
     before = _remembered(job)
-    now = before | {container.technology for container in containers if managed_by(container, scope)}
+    now = before | (technologies & set(TECHNOLOGIES))
     registry = _registry(job)
     if now != before or f"{scope}:" not in registry.load():
         others = {entry for entry in registry.load() if not entry.startswith(f"{scope}:")}

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 SERVICE_TIMEOUT = 60
 PODMAN_LOG = Path("/var/log/eole-conteneurs-podman.log")
-SYSTEMD = Path("/run/systemd/system")  # there when systemd is the init: its podman.socket then serves the API
 SYSTEMD_SOCKET = "/run/podman/podman.sock"  # where podman.socket listens
 
 
@@ -65,8 +64,10 @@ def connect_or_start_podman(journal: Journal, base_url: str, wait: float = SERVI
     except PodmanUnavailable as error:
         if shutil.which("podman") is None:
             raise PodmanMissing() from error
+        if urlsplit(base_url).scheme not in ("unix", "http+unix"):
+            raise  # never an API service started on a network address
     path = urlsplit(base_url).path
-    if SYSTEMD.is_dir() and path == SYSTEMD_SOCKET:
+    if podman.SYSTEMD.is_dir() and path == SYSTEMD_SOCKET:  # systemd is the init: its podman.socket serves the API
         journal.step("Démarrage du service : systemctl start podman.socket")
         detail = _run_service(["systemctl", "start", "podman.socket"])
     else:
@@ -87,8 +88,7 @@ def _spawn_podman(base_url: str, path: str) -> subprocess.Popen[bytes] | str:
 
     try:
         Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with open(PODMAN_LOG, "ab") as log:
-            os.chmod(PODMAN_LOG, 0o600)
+        with open(os.open(PODMAN_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as log:
             return subprocess.Popen(["podman", "--log-level=error", "system", "service", "--time=0", base_url],
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd="/", start_new_session=True)
     except OSError as error:

@@ -17,10 +17,11 @@ from eole_conteneurs.config.loading import Loaded
 from eole_conteneurs.config.model import BackupPolicy, ContainerSpec, UpdatePolicy, split_image_key
 from eole_conteneurs.containers.executor import Converger, docker_run_command, local_images
 from eole_conteneurs.containers.history import History
-from eole_conteneurs.containers.labels import Registry, updated_protection
+from eole_conteneurs.containers.labels import (RESTART_SERVICE, Registry, managed_by, stored_parameters,
+                                               updated_protection)
 from eole_conteneurs.containers.planner import Create, Plan, Recreate, Restore, Start, pending_change
 from eole_conteneurs.containers.secrets import SecretStore
-from eole_conteneurs.engine.api import DOCKER, PODMAN, Engine
+from eole_conteneurs.engine.api import DOCKER, PODMAN, Engine, ObservedContainer
 from eole_conteneurs.errors import EoleConteneursError
 from eole_conteneurs.jobs.context import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Job, Templates, publication
 from eole_conteneurs.jobs.engines import Reached, reach, remember
@@ -145,26 +146,30 @@ def converge(loaded: Loaded, job: Job, pull_all: bool, recreate: frozenset[str] 
     images = converger.pull(specs, only_missing=not pull_all)
     registry = Registry(job.settings.persistence_file)
     protected = registry.load()
-    plan = converger.plan(specs, images, recreate, protected)
+    left_alone = reached.left_out
+    plan = converger.plan(specs, images, recreate, protected, left_alone=left_alone)
+    remember(job, {spec.technology for spec in specs} | {container.technology for container in plan.observed
+                                                         if managed_by(container, job.settings.scope)})
     converger.apply(plan)
     if any(isinstance(action, Restore) for action in plan.actions):
         # What an interrupted run set aside is back under its name: now converge it.
-        converger.apply(converger.plan(specs, images, recreate, protected))
+        converger.apply(converger.plan(specs, images, recreate, protected, left_alone=left_alone))
     # Listing 100 containers costs dockerd milliseconds: only again when something was done.
     after = engine.containers() if plan.changes else list(plan.observed)
     updated = updated_protection(protected, list(specs), after)
     if updated != protected:
         registry.save(updated)
-    remember(job, after)
     return _status(job.journal)
 
 
 def start_after_boot(loaded: Loaded, job: Job) -> int:
     """After the host started (the package's eole-conteneurs.service): the module's Podman containers that must run.
 
-    dockerd starts its own by their restart policy; Podman has no daemon to do so. Only what is stopped
-    is started, in dependency order, through the module's own start (secrets, shared directories
-    checked): nothing is pulled, created or recreated before the next reconfigure.
+    dockerd starts its own by their restart policy; Podman has no daemon to do so. What is there and
+    stopped is started as it is, services only (as a restart policy would), in dependency order and
+    through the module's own start (secrets, shared directories checked). A change the plan would make
+    (a newer image, a declaration not applied yet) waits for the next reconfigure: nothing is pulled,
+    created or recreated here.
     """
     configuration = loaded.configuration
     specs = [spec for spec in configuration.containers if spec.technology == PODMAN] if configuration.enabled else []
@@ -175,12 +180,22 @@ def start_after_boot(loaded: Loaded, job: Job) -> int:
     if reached.engine is None:
         return _status(job.journal)
     converger = converger_for(job, reached.engine)
-    plan = converger.plan(reached.specs, local_images(reached.engine, reached.specs))
-    starts = tuple(action for action in plan.actions if isinstance(action, Start) and action.spec.technology == PODMAN)
+    plan = converger.plan(reached.specs, local_images(reached.engine, reached.specs),
+                          protected=Registry(job.settings.persistence_file).load())
+    starts = tuple(Start(action.spec, action.current, "démarrage du serveur") for action in plan.actions
+                   if isinstance(action, (Start, Recreate)) and action.spec.technology == PODMAN
+                   and not action.current.running and _service(action.current))
     if not starts:
         job.journal.step("Conteneurs Podman déjà démarrés.")
+    # Every declared container is known to the dependency checks: a Docker dependency is waited for too.
+    converger.dependencies.specs.update((spec.name, spec) for spec in configuration.containers)
     converger.apply(replace(plan, actions=starts, pulls=(), new_networks=(), new_volumes=(), unused_networks=()))
     return _status(job.journal)
+
+
+def _service(container: ObservedContainer) -> bool:
+    """Made to come back after a reboot (a one-shot container is not)."""
+    return stored_parameters(container).get("restart") == RESTART_SERVICE
 
 
 def converger_for(job: Job, engine: Engine, writable: bool = True) -> Converger:
@@ -226,7 +241,8 @@ def show_plan(loaded: Loaded, job: Job, recreate: frozenset[str] = frozenset()) 
         return _status(job.journal)
     images = local_images(engine, specs)
     protected = Registry(job.settings.persistence_file).load()
-    plan = converger_for(job, engine, writable=False).plan(specs, images, recreate, protected)
+    plan = converger_for(job, engine, writable=False).plan(specs, images, recreate, protected,
+                                                          left_alone=reached.left_out)
     job.journal.step(describe_plan(plan, str(job.settings.secrets_dir)))
     if plan.conflicts or job.journal.failed:  # an engine that does not answer: its containers were not planned
         return EXIT_ERROR

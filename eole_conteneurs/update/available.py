@@ -15,6 +15,7 @@ from eole_conteneurs.containers.history import Outcome
 from eole_conteneurs.containers.labels import is_persistent
 from eole_conteneurs.containers.parallel import in_parallel
 from eole_conteneurs.engine.api import DockerOperationError, Engine, ObservedContainer, of_technology
+from eole_conteneurs.engine.reference import qualified
 
 REGISTRY_WORKERS = 4
 
@@ -57,9 +58,10 @@ def _registry_digest(engine: Engine, ref: str) -> str | DockerOperationError:
 
 def _digest_of(engine: Engine, image_id: str, name: str) -> str:
     """The digest under which the registry of name knows the image (RepoDigests "name@sha256:…"), "" if none."""
+    names = {name, qualified(f"{name}:latest").rsplit(":", 1)[0]}  # Podman records Docker Hub's names in full
     for entry in engine.repo_digests(image_id):
         repository, _, digest = entry.partition("@")
-        if repository == name:
+        if repository in names:
             return digest
     return ""
 

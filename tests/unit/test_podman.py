@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import threading
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -291,7 +292,9 @@ def test_a_technology_not_reached_is_an_operation_error():
 
 def test_of_technology_routes_a_mixed_engine_and_keeps_a_single_one():
     single = FakeEngine("docker")
-    assert api.of_technology(single, "podman") is single
+    assert api.of_technology(single, "docker") is single
+    with pytest.raises(DockerOperationError, match="podman n'est pas disponible"):
+        api.of_technology(single, "podman")  # never Docker's image store for a Podman container
     engine, docker, podman_ = mixed()
     assert api.of_technology(engine, "podman") is podman_ and api.of_technology(engine, "docker") is docker
     engine.ping()
@@ -301,9 +304,12 @@ def test_of_technology_routes_a_mixed_engine_and_keeps_a_single_one():
 # -- podman.py: the reader's health checks -------------------------------------------------------------------
 
 
-def inspected(running: bool = True, test=("CMD-SHELL", "true"), status: str = "starting") -> dict:
-    return {"Id": "abc/1", "State": {"Running": running, "Health": {"Status": status}},
-            "Config": {"Healthcheck": {"Test": list(test)}} if test is not None else {}}
+def inspected(running: bool = True, test=("CMD-SHELL", "true"), status: str = "starting", age: float = 3600,
+              interval: int = 0) -> dict:
+    """A container's inspect as Podman answers it: started age seconds ago, its check every interval ns."""
+    started = (datetime.now(timezone.utc) - timedelta(seconds=age)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {"Id": "abc/1", "State": {"Running": running, "Health": {"Status": status}, "StartedAt": started},
+            "Config": {"Healthcheck": {"Test": list(test), "Interval": interval}} if test is not None else {}}
 
 
 class FakePodmanSocket:
@@ -327,12 +333,31 @@ class FakePodmanSocket:
 
 
 @pytest.mark.parametrize("failing, status", [(False, "healthy"), (True, "unhealthy")])
-def test_a_running_container_with_a_health_check_has_it_run_then_read_again(failing, status):
+def test_a_running_container_with_a_health_check_has_it_run_then_read_again(failing, status, monkeypatch, tmp_path):
+    monkeypatch.setattr(podman, "SYSTEMD", tmp_path / "absent")
     client = FakePodmanSocket(inspected(status="starting"), inspected(status=status), failing=failing)
     found = podman.PodmanReader(client).inspect("web")
     assert client.calls == [("container", "web"), ("get", "/v4.0.0/libpod/containers/abc%2F1/healthcheck"),
                             ("container", "web")]
     assert found["State"]["Health"] == {"Status": status}  # a check that could not run: read as Podman knows it
+
+
+def test_the_health_check_runs_at_dockers_pace(monkeypatch, tmp_path):
+    """One interval after the start (30 s when the check gives none), then once per interval; none under systemd."""
+    monkeypatch.setattr(podman, "SYSTEMD", tmp_path / "absent")
+    young = FakePodmanSocket(inspected(age=10))
+    podman.PodmanReader(young).inspect("web")
+    assert ("get", "/v4.0.0/libpod/containers/abc%2F1/healthcheck") not in young.calls, "not due: 10 s < 30 s"
+    every_2s = FakePodmanSocket(inspected(age=3, interval=2 * 10**9))
+    reader = podman.PodmanReader(every_2s)
+    reader.inspect("web")
+    reader.inspect("web")  # asked again at once: the interval has not passed since the run
+    assert [call for call in every_2s.calls if call[0] == "get"] == [
+        ("get", "/v4.0.0/libpod/containers/abc%2F1/healthcheck")]
+    monkeypatch.setattr(podman, "SYSTEMD", tmp_path)  # systemd is the init: Podman's timers run it
+    timed = FakePodmanSocket(inspected())
+    podman.PodmanReader(timed).inspect("web")
+    assert timed.calls == [("container", "web")]
 
 
 @pytest.mark.parametrize("details, health", [
@@ -576,8 +601,8 @@ def test_an_undeclared_engine_is_asked_only_if_remembered_and_its_socket_is_ther
     calls = connecting(monkeypatch, docker=docker, podman=podman_)
     reached = engines.reach(job, [DOCKER_SPEC], start=True)
     assert calls == [("docker", True)], "the module never had containers on Podman: not asked"
-    managed = observed_for(hello(technology="podman"))  # a container of the module, left on Podman
-    engines.remember(job, [replace(managed, technology="podman")])
+    managed = observed_for(hello())  # a container of the module, on Docker
+    engines.remember(job, {managed.technology, "podman"})
     assert recorded(job) == [f"{SCOPE}:", f"{SCOPE}:docker", f"{SCOPE}:podman"]  # docker: never recorded before
     calls.clear()
     reached = engines.reach(job, [DOCKER_SPEC], start=True)
@@ -592,7 +617,7 @@ def test_an_undeclared_engine_is_asked_only_if_remembered_and_its_socket_is_ther
     engines.reach(job, [DOCKER_SPEC], start=False)
     assert calls == [("docker", False)], "no socket: not asked"
     # Never forgotten: the module's volumes may stay there without any container.
-    engines.remember(job, [])
+    engines.remember(job, set())
     assert recorded(job) == [f"{SCOPE}:", f"{SCOPE}:docker", f"{SCOPE}:podman"]  # docker: never recorded before
     (tmp_path / "docker.sock").touch()
     (tmp_path / "podman.sock").touch()
