@@ -22,7 +22,9 @@ import pytest
 
 from eole_conteneurs.config.loading import load_configuration
 from eole_conteneurs.config.model import DataVolume, ImageRef, split_image_key
-from eole_conteneurs.containers.labels import LABEL_FINGERPRINT, declared_parameters, fingerprint, labels_for
+from eole_conteneurs.containers.executor import Converger
+from eole_conteneurs.containers.labels import (LABEL_FINGERPRINT, LABEL_SCOPE, declared_parameters, fingerprint,
+                                               labels_for)
 from eole_conteneurs.containers.planner import Kind, make_plan
 from eole_conteneurs.engine import api, execution, podman
 from eole_conteneurs.engine.api import (DockerOperationError, DockerUnavailable, ObservedContainer, ObservedResource,
@@ -30,6 +32,7 @@ from eole_conteneurs.engine.api import (DockerOperationError, DockerUnavailable,
 from eole_conteneurs.engine.creation import CreateRequest
 from eole_conteneurs.engine.mixed import MixedEngine, Placement
 from eole_conteneurs.engine.reader import EngineSocketError, Reply
+from eole_conteneurs.engine.reference import qualified
 from eole_conteneurs.engine.registry import Reference, RegistryError, manifest_digest
 from eole_conteneurs.errors import InvalidConfiguration
 from eole_conteneurs.jobs import engines
@@ -729,3 +732,37 @@ def test_an_absent_podman_client_names_its_package(monkeypatch):
     with pytest.raises(execution.ExecFailed) as caught:
         execution.run_with_output(execution.Where("base", "podman"), ("true",), io.BytesIO())
     assert "/usr/bin/podman absent" in str(caught.value) and "paquet podman" in str(caught.value)
+
+
+# -- a technology not reached: what bears its containers' names is left alone --------------------------------
+
+
+def test_the_containers_of_a_technology_not_reached_are_out_of_the_plan():
+    """web moved to Podman, which does not answer: its Docker container, one set aside by a killed recreation and
+    their network stay as they are (they would be removed as undeclared otherwise)."""
+    moved = apache(technology="podman", private_networks=("interne",))
+    old = observed_for(apache(private_networks=("interne",)))
+    set_aside = observed_for(apache(), name=f"{moved.name}--ancien-{'c' * 12}", state="exited", exit_code=0)
+    docker = FakeEngine("docker", containers=[old, set_aside])
+    docker.listings["networks"] = [ObservedResource("interne", {LABEL_SCOPE: SCOPE})]
+    converger = Converger(docker, Journal(io.StringIO()), SCOPE)
+    assert converger.plan([], {}, left_alone=[moved]).actions == ()
+    assert converger.plan([], {}, left_alone=[moved]).unused_networks == ()
+    unguarded = converger.plan([], {})
+    assert Kind.REMOVE in {action.kind for action in unguarded.actions} and unguarded.unused_networks == ("interne",)
+
+
+def test_a_name_on_both_engines_is_planned_for_the_modules_container():
+    ours, foreign = observed_for(apache()), replace(observed_for(apache()), id="autre", labels={}, technology="podman")
+    [action] = make_plan([apache()], [ours, foreign], {apache().image_key: IMAGE_ID}, SCOPE).actions
+    assert action.kind is Kind.KEEP and action.current is ours
+
+
+@pytest.mark.parametrize("ref, full", [
+    ("httpd", "docker.io/library/httpd:latest"), ("eole/app:1", "docker.io/eole/app:1"),
+    ("127.0.0.1:5000/httpd:2.4", "127.0.0.1:5000/httpd:2.4"), ("localhost/x", "localhost/x:latest"),
+    (f"httpd@sha256:{'b' * 64}", f"docker.io/library/httpd@sha256:{'b' * 64}"),
+    (f"sha256:{'c' * 64}", f"sha256:{'c' * 64}"),  # an image id is not a name
+])
+def test_podman_is_given_docker_hub_names_in_full(ref, full):
+    assert qualified(ref) == full
