@@ -55,7 +55,7 @@ def test_boot_service_is_installed_and_enabled(installed):
     """Podman's containers come back at boot through it (dockerd restarts Docker's itself)."""
     unit = Path("/lib/systemd/system/eole-conteneurs.service")
     assert "ExecStart=/usr/bin/eole-conteneurs demarrage" in unit.read_text()
-    assert Path("/etc/systemd/system/multi-user.target.wants/eole-conteneurs.service").resolve() == unit
+    assert Path("/etc/systemd/system/multi-user.target.wants/eole-conteneurs.service").resolve() == unit.resolve()
 
 
 @needs_root
