@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from eole_conteneurs.engine.api import (PODMAN, PODMAN_SOCKET, DockerOperationError, DockerUnavailable, ObservedResource,
+from eole_conteneurs.engine.api import (PODMAN, PODMAN_SOCKET, DockerOperationError, ObservedResource,
                                         PodmanUnavailable, PullResult, running_for)
 from eole_conteneurs.engine.dockerd import DockerEngine
 from eole_conteneurs.engine.reader import PROBE_TIMEOUT, EngineSocketError, SocketReader, pinned
@@ -88,32 +88,17 @@ class PodmanReader(SocketReader):
         listed = self._listing(f"{LIBPOD}/networks/json", "liste des réseaux")
         return [ObservedResource(str(entry.get("name", "")), entry.get("labels") or {}) for entry in listed]
 
-    def image(self, ref: str) -> dict[str, Any] | None:
-        return super().image(qualified(ref))
+    def _local_name(self, ref: str) -> str:
+        return qualified(ref)
 
-    def registry_digest(self, ref: str) -> str:
+    def _registry_digest(self, ref: str) -> str:
+        """Asked of the registry itself: Podman's API has no /distribution."""
         from eole_conteneurs.engine.registry import RegistryError, manifest_digest  # http.client, ssl: when asked
 
         try:
             return manifest_digest(ref, PROBE_TIMEOUT)
         except RegistryError as error:
-            raise DockerOperationError(ref, "Interrogation du registre", str(error)) from error
-
-    def up_to_date(self, ref: str) -> bool:
-        """As dockerd's: the local image's repository digest is the registry's; any doubt means a pull."""
-        from eole_conteneurs.engine.registry import RegistryError, manifest_digest
-
-        try:
-            local = self.client.image(qualified(ref))
-            if pinned(ref) and isinstance(local, dict):
-                return True
-            digests = local.get("RepoDigests") if isinstance(local, dict) else None
-            if not isinstance(digests, list) or not digests:
-                return False
-            digest = manifest_digest(ref, PROBE_TIMEOUT)
-        except (EngineSocketError, RegistryError):
-            return False
-        return any(isinstance(entry, str) and entry.rpartition("@")[2] == digest for entry in digests)
+            raise EngineSocketError(str(error)) from error
 
 
 def _health_check(container: dict[str, Any]) -> bool:
@@ -211,8 +196,5 @@ def connect(base_url: str = PODMAN_SOCKET, timeout: int = CLIENT_TIMEOUT) -> Doc
     if parts.scheme not in ("unix", "http+unix") or not isinstance(reader, PodmanReader):
         raise PodmanUnavailable(f"{base_url} : seul un socket local est pris en charge")
     engine = DockerEngine(reader, PodmanWriter(SdkClient(base_url, timeout), parts.path), technology=PODMAN)
-    try:
-        engine.ping()
-    except DockerUnavailable as error:
-        raise PodmanUnavailable(error.detail) from error
+    engine.ping()  # PodmanReader's: PodmanUnavailable
     return engine

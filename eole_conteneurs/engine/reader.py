@@ -165,9 +165,17 @@ class SocketReader:
 
     def image(self, ref: str) -> dict[str, Any] | None:
         try:
-            return self.client.image(ref)
+            return self.client.image(self._local_name(ref))
         except EngineSocketError as error:
             raise DockerOperationError(ref, "Lecture de l'image", str(error)) from error
+
+    def _local_name(self, ref: str) -> str:
+        """What the engine's image store knows ref by (Podman's: engine/podman.py)."""
+        return ref
+
+    def _registry_digest(self, ref: str) -> str:
+        """The registry's digest for ref, asked through dockerd; EngineSocketError when there is none."""
+        return self.client.registry_digest(ref, PROBE_TIMEOUT)
 
     def networks(self) -> list[ObservedResource]:
         return [ObservedResource.from_summary(entry) for entry in self._listing("/networks", "liste des réseaux")]
@@ -198,7 +206,7 @@ class SocketReader:
     def registry_digest(self, ref: str) -> str:
         """The digest the registry has under ref now (nothing pulled); DockerOperationError when it does not answer."""
         try:
-            return self.client.registry_digest(ref, PROBE_TIMEOUT)
+            return self._registry_digest(ref)
         except EngineSocketError as error:
             raise DockerOperationError(ref, "Interrogation du registre", str(error)) from error
 
@@ -210,13 +218,13 @@ class SocketReader:
         present is enough.
         """
         try:
-            local = self.client.image(ref)
+            local = self.client.image(self._local_name(ref))
             digests = local.get("RepoDigests") if isinstance(local, dict) else None
             if pinned(ref) and isinstance(local, dict):
                 return True
             if not isinstance(digests, list) or not digests:
                 return False
-            digest = self.client.registry_digest(ref, PROBE_TIMEOUT)
+            digest = self._registry_digest(ref)
         except EngineSocketError:
             return False
         return any(isinstance(entry, str) and entry.rpartition("@")[2] == digest for entry in digests)

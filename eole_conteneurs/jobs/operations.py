@@ -14,7 +14,7 @@ from eole_conteneurs import cron
 from eole_conteneurs.backup import eole
 from eole_conteneurs.backup.place import leftovers
 from eole_conteneurs.config.loading import Loaded
-from eole_conteneurs.config.model import BackupPolicy, ContainerSpec, UpdatePolicy, split_image_key
+from eole_conteneurs.config.model import BackupPolicy, UpdatePolicy, split_image_key
 from eole_conteneurs.containers.executor import Converger, docker_run_command, local_images
 from eole_conteneurs.containers.history import History
 from eole_conteneurs.containers.labels import (RESTART_SERVICE, Registry, managed_by, stored_parameters,

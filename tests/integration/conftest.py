@@ -135,7 +135,7 @@ class Bench:
         Podman's default limits are refused on this kind of host (see engine/podman.py): explicit ones."""
         image = next((arg for arg in args if str(arg).startswith(REGISTRY)), None)
         if self.technology == "podman" and image and sh("podman", "image", "exists", image, check=False).returncode:
-            sh("podman", "pull", "-q", "--tls-verify=false", image)
+            self.pull(image)
         return self.cli("run", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", *args)
 
     @staticmethod

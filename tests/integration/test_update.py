@@ -145,12 +145,21 @@ def deployed(bench, *containers: dict) -> None:
     reconfigure(bench)
 
 
+def deployed_app(bench, images: Images, healthcheck: bool = False, **extra) -> tuple[str, str, dict]:
+    """The test image's container "app", version 1 (its image's health check: healthcheck), deployed by
+    reconfigure: its name, its image reference and the values written."""
+    name, ref = bench.name("app"), images.ref("app")
+    push_web_image(ref, "1", healthcheck=healthcheck)
+    values = enabled(1, web(bench, images, 1, "app", free_port(), **extra))
+    bench.write(values)
+    reconfigure(bench)
+    return name, ref, values
+
+
 # -- 1. a good update ------------------------------------------------------------------------------
 
 def test_a_healthy_new_version_replaces_the_old_one(bench, images, nginx_files):
-    name, ref = bench.name("app"), images.ref("app")
-    push_web_image(ref, "1")
-    deployed(bench, web(bench, images, 1, "app", free_port(), sante_commande=WEB_IMAGE_CHECK))
+    name, ref, _ = deployed_app(bench, images, sante_commande=WEB_IMAGE_CHECK)
     assert page(bench, name) == (200, "version 1")
     old = bench.inspect(name)
 
@@ -188,9 +197,7 @@ def test_a_healthy_new_version_replaces_the_old_one(bench, images, nginx_files):
 # -- 2. an unhealthy new version (declared health check) -------------------------------------------
 
 def test_a_new_version_failing_its_health_check_is_rolled_back_and_not_taken_again(bench, images, nginx_files):
-    name, ref = bench.name("app"), images.ref("app")
-    push_web_image(ref, "1")
-    deployed(bench, web(bench, images, 1, "app", free_port(), sante_commande=WEB_IMAGE_CHECK, sante_delai="8"))
+    name, ref, _ = deployed_app(bench, images, sante_commande=WEB_IMAGE_CHECK, sante_delai="8")
     old = bench.inspect(name)
     push_web_image(ref, "2", mode="malade")
 
@@ -238,9 +245,7 @@ def test_a_new_version_failing_its_health_check_is_rolled_back_and_not_taken_aga
 # -- 3. a new version that ends at once (no health check) -----------------------------------------
 
 def test_a_new_version_that_stops_at_once_is_rolled_back(bench, images, nginx_files):
-    name, ref = bench.name("app"), images.ref("app")
-    push_web_image(ref, "1")
-    deployed(bench, web(bench, images, 1, "app", free_port(), mise_a_jour_delai="3"))
+    name, ref, _ = deployed_app(bench, images, mise_a_jour_delai="3")
     old = bench.inspect(name)
     assert page(bench, name) == (200, "version 1")
     push_web_image(ref, "2", mode="arret")
@@ -259,9 +264,7 @@ def test_a_new_version_that_stops_at_once_is_rolled_back(bench, images, nginx_fi
 # -- 4. the image's own HEALTHCHECK ---------------------------------------------------------------
 
 def test_the_images_health_check_decides(bench, images, nginx_files):
-    name, ref = bench.name("app"), images.ref("app")
-    push_web_image(ref, "1", healthcheck=True)
-    deployed(bench, web(bench, images, 1, "app", free_port()))
+    name, ref, _ = deployed_app(bench, images, healthcheck=True)
     old = bench.inspect(name)
     assert old["Config"]["Healthcheck"]["Test"][-1].startswith(WEB_IMAGE_CHECK), "no declared check: the image's"
 
@@ -446,11 +449,7 @@ def test_an_image_pinned_to_a_digest_is_never_updated(bench, images, nginx_files
 # -- 9. reconfigure's recreations: the same verdict ------------------------------------------------
 
 def test_a_recreation_by_reconfigure_that_is_not_healthy_is_rolled_back(bench, images, nginx_files):
-    name, ref = bench.name("app"), images.ref("app")
-    push_web_image(ref, "1")
-    values = enabled(1, web(bench, images, 1, "app", free_port()))
-    bench.write(values)
-    reconfigure(bench)
+    name, ref, values = deployed_app(bench, images)
     old = bench.inspect(name)
 
     # A changed command that ends at once: the previous container serves again.
@@ -514,9 +513,7 @@ def killed_update(bench, name: str) -> None:
                          [("sain", "apply", "version 2", 0), ("malade", "mise-a-jour", "version 1", 1)])
 def test_an_update_killed_half_way_is_finished_or_rolled_back_by_the_next_run(bench, images, nginx_files,
                                                                              mode, next_run, served, code):
-    name, ref = bench.name("app"), images.ref("app")
-    push_web_image(ref, "1")
-    deployed(bench, web(bench, images, 1, "app", free_port(), sante_commande=WEB_IMAGE_CHECK, sante_delai="6"))
+    name, ref, _ = deployed_app(bench, images, sante_commande=WEB_IMAGE_CHECK, sante_delai="6")
     old = bench.inspect(name)
     push_web_image(ref, "2", mode=mode)
 
@@ -539,11 +536,7 @@ def test_an_update_killed_half_way_is_finished_or_rolled_back_by_the_next_run(be
 # -- a declaration changed since the last reconfigure ---------------------------------------------
 
 def test_an_update_leaves_a_container_whose_declaration_changed_to_reconfigure(bench, images, nginx_files):
-    name, ref = bench.name("app"), images.ref("app")
-    push_web_image(ref, "1")
-    values = enabled(1, web(bench, images, 1, "app", free_port()))
-    bench.write(values)
-    reconfigure(bench)
+    name, ref, values = deployed_app(bench, images)
     identity = bench.identity(name)
     push_web_image(ref, "2")
     values.update({"conteneur1_env_nom": ["MODE"], "conteneur1_env_valeur": {"0": "essai"}})
